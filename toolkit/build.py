@@ -1,0 +1,250 @@
+"""Stage 1, build: a source folder becomes an sdist, and the sdist a wheel.
+
+The wheel is built from the unpacked sdist (as pypa/build does), so a file the
+sdist forgot fails the build here rather than on a user's machine. pypa/build's
+ProjectBuilder calls the PEP 517 hooks; `buildenv` supplies the environments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+from toolkit import _fs, buildenv
+from toolkit._proc import Logger, clean_environ
+from toolkit.config import BuildOptions, tomllib
+from toolkit.dist import Dist, write_manifest
+from toolkit.errors import BuildError, ConfigError
+
+DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
+# SOURCE_DATE_EPOCH bounds: zip timestamps cannot go before 1980 or after 2107.
+EPOCH_MIN = 315532800  # 1980-01-01
+EPOCH_MAX = 4354819199  # 2107-12-31
+
+
+class Reporter:
+    """Where the stage says what it is doing; the CLI passes a rich one."""
+
+    @contextlib.contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        yield
+
+    def warn(self, text: str) -> None:
+        print(f"warning: {text}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    dists: list[Dist]
+    manifest: Path
+    log: Path
+    source_date_epoch: str | None
+
+
+def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None, echo: bool = False) -> BuildResult:
+    """Build `src` (a project folder or an sdist) into `options.outdir`."""
+    reporter = reporter or Reporter()
+    src = src.resolve()
+    from_sdist = src.is_file()
+    if from_sdist:
+        _require_sdist_file(src)
+    else:
+        _require_project(src)
+    outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
+    want_sdist = options.sdist and not from_sdist
+    want_wheel = options.wheel or from_sdist
+    if not (want_sdist or want_wheel):
+        raise ConfigError("nothing to build: both --sdist and --wheel are off")
+
+    environ = dict(os.environ)
+    epoch = source_date_epoch(src if not from_sdist else None, environ, reporter)
+    if epoch is not None:
+        environ["SOURCE_DATE_EPOCH"] = epoch
+    logger = Logger.create("build", echo=echo)
+    installer = buildenv.make_installer(options.installer, logger, environ)
+    hook_environ = clean_environ(environ, options.pass_env)
+    runner = _runner(logger, hook_environ)
+
+    built: list[Path] = []
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(
+            buildenv.env_pool(installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints)
+        )
+        staging = stack.enter_context(_fs.staging_dir(outdir))
+        one = _OneBuild(options, pool, runner, logger, reporter)
+        sdist = src if from_sdist else None
+        if want_sdist:
+            sdist = one.run(src, "sdist", staging)
+            built.append(sdist)
+        if want_wheel:
+            if sdist is not None:
+                tree = stack.enter_context(_unpacked(sdist))
+            else:
+                tree = src
+            built.append(one.run(tree, "wheel", staging))
+        dists = [Dist.from_path(p, origin=one.origin) for p in built]
+        dists = [_published(d, outdir) for d in dists]
+    manifest = write_manifest(outdir, dists, {"source_date_epoch": epoch})
+    return BuildResult(dists, manifest, logger.path, epoch)
+
+
+def _published(dist: Dist, outdir: Path) -> Dist:
+    target = _fs.publish_file(dist.path, outdir)
+    return Dist(target, dist.kind, dist.name, dist.version, dist.tags, dist.sha256, dist.size, dist.origin)
+
+
+class _OneBuild:
+    """Runs one distribution's hooks: requirements, environment, build."""
+
+    def __init__(self, options: BuildOptions, pool: buildenv.EnvPool, runner: Callable[..., None],
+                 logger: Logger, reporter: Reporter) -> None:
+        self.options, self.pool, self.runner, self.logger, self.reporter = options, pool, runner, logger, reporter
+        self.origin: dict[str, str] = {}
+
+    def run(self, srcdir: Path, distribution: str, outdir: Path) -> Path:
+        import build as pypa_build
+        import pyproject_hooks
+
+        backend = backend_name(srcdir)
+        settings = dict(self.options.config_settings) or None
+        hook = f"get_requires_for_build_{distribution}"
+        try:
+            builder = pypa_build.ProjectBuilder(srcdir, runner=self.runner)
+            env = None
+            if self.options.isolation:
+                with self.reporter.step(f"{distribution}: preparing the build environment"):
+                    env = self.pool.get(list(builder.build_system_requires))
+                    builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
+                    extra = list(builder.get_requires_for_build(distribution, settings))
+                    if extra and not env.satisfies(extra):
+                        env = self.pool.get([*builder.build_system_requires, *extra])
+                        builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
+            hook = f"build_{distribution}"
+            with self.reporter.step(f"{distribution}: running {backend}"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pypa/build warns through `warnings`; the log has the output
+                path = Path(builder.build(distribution, outdir, settings))
+        except pypa_build.BuildBackendException as exc:
+            cause = exc.exception
+            if isinstance(cause, pyproject_hooks.BackendUnavailable):
+                raise BuildError(
+                    f"cannot import the backend ({cause.message or 'not installed'})", backend=backend, hook=hook,
+                    log=self.logger.path, hint=f"check [build-system] requires and build-backend; log: {self.logger.path}",
+                ) from None
+            reason = "the backend failed" if isinstance(cause, subprocess.CalledProcessError) else str(exc)
+            raise BuildError(reason, backend=backend, hook=hook, log=self.logger.path) from None
+        except pypa_build.BuildException as exc:
+            raise BuildError(str(exc), backend=backend, hook=hook, log=self.logger.path) from None
+        self._check_output(path, outdir, backend, distribution)
+        self.origin = {"backend": backend, "build_requires": " ".join(env.pins) if env else "(no isolation)"}
+        return path
+
+    def _check_output(self, path: Path, outdir: Path, backend: str, distribution: str) -> None:
+        # A backend returns a base name; one that escapes the folder or names nothing is refused.
+        if path.parent.resolve() != outdir.resolve() or not path.is_file():
+            raise BuildError(
+                f"returned {path.name!r}, which is not a file it wrote in the output folder",
+                backend=backend, hook=f"build_{distribution}", log=self.logger.path,
+            )
+        self.logger.note(f"{backend} built {path.name}")
+
+
+def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
+    """A pyproject-hooks runner whose hook processes see the cleaned environment."""
+
+    def run(cmd: list[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
+        env = dict(environ)
+        env.update(extra_environ or {})
+        try:
+            logger.run(cmd, cwd=cwd, env=env)
+        except Exception as exc:
+            # pypa/build expects CalledProcessError from a runner when a hook process fails.
+            raise subprocess.CalledProcessError(getattr(exc, "returncode", 1), cmd) from None
+
+    return run
+
+
+def backend_name(srcdir: Path) -> str:
+    try:
+        data = tomllib.loads((srcdir / "pyproject.toml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return DEFAULT_BACKEND
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{srcdir / 'pyproject.toml'}: cannot read it: {exc}", hint="fix the TOML syntax") from None
+    system = data.get("build-system", {})
+    return str(system.get("build-backend", DEFAULT_BACKEND)) if isinstance(system, dict) else DEFAULT_BACKEND
+
+
+def _require_project(src: Path) -> None:
+    if not src.is_dir():
+        raise ConfigError(f"{src}: no such folder or file", hint="pass a project folder or an sdist .tar.gz")
+    if not (src / "pyproject.toml").is_file() and not (src / "setup.py").is_file():
+        raise ConfigError(f"{src}: no pyproject.toml and no setup.py", hint="run toolkit build in a Python project's folder")
+
+
+def _require_sdist_file(src: Path) -> None:
+    if not src.name.endswith(".tar.gz"):
+        raise ConfigError(f"{src.name}: not an sdist (expected a .tar.gz)", hint="pass a project folder or an sdist .tar.gz")
+    try:
+        with tarfile.open(src, "r:gz") as tar:
+            tar.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ConfigError(f"{src.name}: not a readable gzip tar archive ({exc})", hint="rebuild the sdist") from None
+
+
+@contextlib.contextmanager
+def _unpacked(sdist: Path) -> Iterator[Path]:
+    """The sdist unpacked in a temporary folder; yields its single top folder."""
+    with tempfile.TemporaryDirectory(prefix="toolkit-sdist-") as tmp:
+        try:
+            with tarfile.open(sdist, "r:gz") as tar:
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(tmp, filter="data")
+                else:  # pragma: no cover - Python without PEP 706
+                    tar.extractall(tmp)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise BuildError(f"cannot unpack {sdist.name}: {exc}", hint="the sdist is damaged or unsafe") from None
+        tops = os.listdir(tmp)
+        if len(tops) != 1 or not (Path(tmp) / tops[0]).is_dir():
+            raise BuildError(f"{sdist.name} does not hold exactly one top folder", hint="rebuild the sdist")
+        yield Path(tmp) / tops[0]
+
+
+def source_date_epoch(src: Path | None, environ: Mapping[str, str], reporter: Reporter) -> str | None:
+    """SOURCE_DATE_EPOCH: the user's (validated, clamped), else the last git commit's time."""
+    raw = environ.get("SOURCE_DATE_EPOCH")
+    if raw is None and src is not None:
+        raw = _git_commit_time(src)
+        if raw is None:
+            return None
+    if raw is None:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"SOURCE_DATE_EPOCH={raw!r} is not an integer", hint="set it to seconds since 1970, or unset it") from None
+    clamped = min(max(value, EPOCH_MIN), EPOCH_MAX)
+    if clamped != value:
+        reporter.warn(f"SOURCE_DATE_EPOCH={value} is outside 1980-2107 (zip's range); using {clamped}")
+    return str(clamped)
+
+
+def _git_commit_time(src: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(src), "log", "-1", "--format=%ct"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+

@@ -1,0 +1,253 @@
+"""Isolated build environments for the build stage, cached across runs.
+
+pypa/build and `uv build` create a fresh environment for every build. We keep
+environments under the cache folder instead, keyed by the interpreter and the
+*resolved* requirement set: `envs/<requirements key>/<pins key>/`. A run
+resolves the requirements again only when the last resolution is older than
+`cache_ttl`; until then a warm build skips resolution and installation. A new
+environment is made under a temporary name and renamed into place, so two runs
+at once never share a half-made one. The environment is a `build.env.IsolatedEnv`
+(pypa/build's protocol), so ProjectBuilder drives it like its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from toolkit import _fs
+from toolkit._proc import Logger, ProcessFailed
+from toolkit.errors import BuildError, ConfigError
+
+_SCRIPTS = "Scripts" if sys.platform == "win32" else "bin"
+_EXE = "python.exe" if sys.platform == "win32" else "python"
+
+
+@dataclass(frozen=True)
+class BuildEnv:
+    """A virtual environment with a build's requirements; pypa/build's IsolatedEnv."""
+
+    path: Path
+    pins: tuple[str, ...]  # `name==version` of everything installed
+
+    @property
+    def python_executable(self) -> str:
+        return str(self.path / _SCRIPTS / _EXE)
+
+    def make_extra_environ(self) -> Mapping[str, str] | None:
+        # Console scripts of build requirements (cmake, ninja, meson) come first on PATH.
+        return {"PATH": os.pathsep.join([str(self.path / _SCRIPTS), os.environ.get("PATH", "")])}
+
+    def satisfies(self, requirements: Sequence[str]) -> bool:
+        """Whether every requirement is met by what is installed (extras: never assumed)."""
+        versions = dict(p.split("==", 1) for p in self.pins)
+        versions = {canonicalize_name(k): v for k, v in versions.items()}
+        for text in requirements:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            have = versions.get(canonicalize_name(req.name))
+            if have is None or req.extras or req.url:
+                return False
+            if not req.specifier.contains(have, prereleases=True):
+                return False
+        return True
+
+
+class Installer:
+    """Creates a venv and installs pinned requirements into it (uv or pip)."""
+
+    name = "pip"
+
+    def __init__(self, logger: Logger, environ: Mapping[str, str]) -> None:
+        self.logger = logger
+        self.environ = dict(environ)
+
+    def create(self, path: Path) -> None:
+        self.logger.run([sys.executable, "-m", "venv", "--without-pip", path], env=self.environ)
+
+    def resolve(self, requirements: Sequence[str], constraints: Path | None) -> list[str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Path(tmp) / "report.json"
+            cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q",
+                   "--report", report, *_constraint_args(constraints), *requirements]
+            self.logger.run(cmd, env=self.environ)
+            data = json.loads(report.read_text(encoding="utf-8"))
+        meta = (item["metadata"] for item in data.get("install", []))
+        return sorted(f"{canonicalize_name(m['name'])}=={m['version']}" for m in meta)
+
+    def install(self, python: str, pins: Sequence[str]) -> None:
+        cmd = [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", *pins]
+        self.logger.run(cmd, env=self.environ)
+
+
+class UvInstaller(Installer):
+    name = "uv"
+
+    def __init__(self, logger: Logger, environ: Mapping[str, str], uv: str) -> None:
+        super().__init__(logger, environ)
+        self.uv = uv
+
+    def create(self, path: Path) -> None:
+        self.logger.run([self.uv, "venv", "-q", "--python", sys.executable, path], env=self.environ)
+
+    def resolve(self, requirements: Sequence[str], constraints: Path | None) -> list[str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            reqs, out = Path(tmp) / "requirements.in", Path(tmp) / "pins.txt"
+            reqs.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+            cmd = [self.uv, "pip", "compile", "-q", "--python", sys.executable, "--no-header",
+                   "--no-annotate", *_constraint_args(constraints), reqs, "-o", out]
+            self.logger.run(cmd, env=self.environ)
+            lines = out.read_text(encoding="utf-8").splitlines()
+        return sorted(_pin_line(line) for line in lines if line.strip() and not line.startswith(("#", "-")))
+
+    def install(self, python: str, pins: Sequence[str]) -> None:
+        self.logger.run([self.uv, "pip", "install", "-q", "--python", python, "--no-deps", *pins], env=self.environ)
+
+
+def _pin_line(line: str) -> str:
+    name, _, version = line.split(";")[0].strip().partition("==")
+    return f"{canonicalize_name(name)}=={version.strip()}"
+
+
+def _constraint_args(constraints: Path | None) -> list[str | Path]:
+    return ["-c", constraints] if constraints else []
+
+
+def find_uv() -> str | None:
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return shutil.which("uv")
+    try:
+        return find_uv_bin()
+    except FileNotFoundError:
+        return shutil.which("uv")
+
+
+def make_installer(choice: str, logger: Logger, environ: Mapping[str, str]) -> Installer:
+    """uv when asked for or available ("auto"), pip otherwise."""
+    if choice in ("auto", "uv"):
+        uv = find_uv()
+        if uv:
+            return UvInstaller(logger, environ, uv)
+        if choice == "uv":
+            raise ConfigError("installer uv was asked for, but no uv binary was found", hint="pip install uv")
+    return Installer(logger, environ)
+
+
+def _interpreter_id() -> str:
+    return "|".join([sys.executable, sys.version, sysconfig.get_platform(), sys.implementation.cache_tag or ""])
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class EnvPool:
+    """Hands out build environments: cached under the cache folder, or throwaway."""
+
+    def __init__(self, installer: Installer, *, cache: bool, ttl: int, constraints: Path | None) -> None:
+        self.installer = installer
+        self.cache = cache
+        self.ttl = ttl
+        self.constraints = constraints
+        self.root = _fs.cache_dir() / "envs"
+        self._scratch: list[Path] = []
+        try:
+            self._constraints_text = constraints.read_text(encoding="utf-8") if constraints else ""
+        except OSError as exc:
+            raise ConfigError(f"cannot read build constraints {constraints}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        for path in self._scratch:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def get(self, requirements: Sequence[str]) -> BuildEnv:
+        reqs = sorted({str(_parse(r)) for r in requirements})
+        if not self.cache:
+            pins = self._resolve(reqs)
+            path = Path(tempfile.mkdtemp(prefix="toolkit-env-"))
+            self._scratch.append(path)
+            return self._make(path / "env", pins)
+        group = self.root / _digest(_interpreter_id(), self.installer.name, *reqs, "--", self._constraints_text)
+        current = group / "current.json"
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            state = json.loads(current.read_text(encoding="utf-8"))
+            env = BuildEnv(group / state["env"], tuple(state["pins"]))
+            fresh = time.time() - state["resolved_at"] < self.ttl
+            if fresh and Path(env.python_executable).exists():
+                self.installer.logger.note(f"reusing build environment {env.path}")
+                return env
+        pins = self._resolve(reqs)
+        path = group / _digest(*pins)
+        if not (path / "ready").exists():
+            group.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=group, prefix=".tmp-"))
+            try:
+                self._make(staging, pins)
+                (staging / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
+                try:
+                    os.rename(staging, path)
+                except OSError:  # another run made the same environment first: use theirs
+                    if not (path / "ready").exists():
+                        raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
+        return BuildEnv(path, tuple(pins))
+
+    def _resolve(self, reqs: list[str]) -> list[str]:
+        if not reqs:
+            return []
+        try:
+            return self.installer.resolve(reqs, self.constraints)
+        except ProcessFailed as exc:
+            raise BuildError(
+                f"cannot resolve build requirements {', '.join(reqs)} with {self.installer.name}",
+                log=exc.log, hint=f"check the requirement names and your index; the installer's output is in {exc.log}",
+            ) from None
+
+    def _make(self, path: Path, pins: list[str]) -> BuildEnv:
+        try:
+            self.installer.create(path)
+            env = BuildEnv(path, tuple(pins))
+            if pins:
+                self.installer.install(env.python_executable, pins)
+        except ProcessFailed as exc:
+            raise BuildError(
+                f"cannot create the build environment with {self.installer.name}",
+                log=exc.log, hint=f"the installer's output is in {exc.log}",
+            ) from None
+        return env
+
+
+def _parse(text: str) -> Requirement:
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        raise BuildError(f"invalid build requirement {text!r}: {exc}", hint="fix [build-system] requires") from None
+
+
+@contextlib.contextmanager
+def env_pool(installer: Installer, *, cache: bool, ttl: int, constraints: Path | None) -> Iterator[EnvPool]:
+    pool = EnvPool(installer, cache=cache, ttl=ttl, constraints=constraints)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+

@@ -1,0 +1,71 @@
+"""The exception hierarchy shared by every stage.
+
+A ToolkitError is an expected failure: the CLI prints its one-line message and
+hint and exits with its code; anything else is a bug and may show a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ToolkitError(Exception):
+    """An expected failure: one line that says what is wrong, and what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(ToolkitError):
+    """Bad configuration or bad input on the command line."""
+
+    exit_code = 2
+
+
+class BuildError(ToolkitError):
+    """A PEP 517 backend failed; names the backend, the hook and the kept log."""
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str | None = None,
+        hook: str | None = None,
+        log: Path | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = " ".join(p for p in (f"backend {backend}" if backend else "", f"hook {hook}" if hook else "") if p)
+        full = f"{where}: {message}" if where else message
+        if log is not None and hint is None:
+            hint = f"the backend's output is kept in {log}"
+        super().__init__(full, hint=hint)
+        self.backend = backend
+        self.hook = hook
+        self.log = log
+
+
+class RepairError(ToolkitError):
+    """A wheel could not be repaired."""
+
+    exit_code = 4
+
+
+class PublishError(ToolkitError):
+    """An upload failed or was refused by the index."""
+
+    exit_code = 5
+
+
+class CheckFailed(ToolkitError):
+    """`toolkit check` found at least one error (the report says which)."""
+
+    exit_code = 1
