@@ -1,0 +1,85 @@
+"""Stage 3, check: every file is judged by the rules PyPI applies on upload, and
+by toolkit's stricter ones, reading each archive once and never extracting it.
+
+`check(paths) -> Report`. Files are checked in parallel processes when there
+are several (the work is CPU-bound: inflating, hashing, parsing).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from toolkit.check.report import FileReport, Finding, Report
+from toolkit.errors import ConfigError
+
+INTERNAL = "K000"
+_PARALLEL_MIN_BYTES = 4 << 20  # below this, starting workers costs more than it saves
+
+
+def collect(paths: Sequence[Path]) -> list[Path]:
+    """Files named, and the visible files of the folders named (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ConfigError(f"{path}: no such file or folder", hint="name wheels, sdists, or a folder such as dist/")
+    if not files:
+        raise ConfigError(f"nothing to check in {', '.join(map(str, paths))}", hint="run `toolkit build` first")
+    return files
+
+
+def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> FileReport:
+    """Run every rule that applies to one file; a rule that crashes becomes a K000 finding."""
+    from toolkit.check.rules import load_all
+    from toolkit.check.view import DistView
+
+    rules = load_all()
+    skip = set(ignore)
+    view = DistView(path)
+    report = FileReport(path)
+    for code in sorted(rules):
+        rule = rules[code]
+        if code in skip or (rule.applies != "any" and rule.applies != view.kind):
+            continue
+        try:
+            found = list(rule.run(view))
+        except Exception as exc:  # a bug in a rule must not hide the other findings
+            found = [Finding(INTERNAL, "error", False, f"rule {code} failed on this file: {type(exc).__name__}: {exc}",
+                             "please report this to toolkit's developers with the file")]
+        for f in found:
+            if strict and f.level == "warning":
+                f = Finding(f.code, "error", f.pypi_rejects, f.message, f.hint)
+            report.findings.append(f)
+    view.archive.close()
+    return report
+
+
+def check(paths: Sequence[Path], *, ignore: Iterable[str] = (), strict: bool = False, jobs: int | None = None) -> Report:
+    files = collect(paths)
+    ignore = tuple(ignore)
+    _validate_ignore(ignore)
+    jobs = jobs or min(len(files), os.cpu_count() or 1)
+    total = sum(f.stat().st_size for f in files)
+    if jobs > 1 and total >= _PARALLEL_MIN_BYTES:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            reports = list(pool.map(check_file, files, [ignore] * len(files), [strict] * len(files)))
+    else:
+        reports = [check_file(f, ignore, strict) for f in files]
+    return Report(reports)
+
+
+def _validate_ignore(codes: Sequence[str]) -> None:
+    from toolkit.check.rules import load_all
+
+    rules = load_all()
+    for code in codes:
+        if code not in rules:
+            raise ConfigError(f"cannot ignore {code}: no such check code", hint="`toolkit check --list-codes` lists them")
+        if rules[code].level == "error":
+            raise ConfigError(f"cannot ignore {code}: it is an error, not a warning", hint="fix the file instead")

@@ -1,0 +1,81 @@
+"""The registry of check rules: one small function per rule, each with a stable code.
+
+A rule takes a DistView and yields problems (a message, or a message and a
+hint); the registry turns them into Findings with the rule's code and level.
+Codes that mirror a PyPI upload rejection use the ids of
+shared/pypi-upload-rules.md (N012, M003, Z005...) and carry PyPI's own message;
+toolkit's stricter rules use the same family letter with numbers from 100.
+The registry is also the source of the documented table of codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Union
+
+from toolkit.check.report import Finding, Level
+
+if TYPE_CHECKING:
+    from toolkit.check.view import DistView
+
+Applies = Literal["any", "wheel", "sdist"]
+Problem = Union[str, tuple[str, str]]  # a message, or (message, hint)
+RuleFunc = Callable[["DistView"], Iterable[Problem]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    level: Level
+    pypi_rejects: bool
+    applies: Applies
+    summary: str
+    func: RuleFunc
+    hint: str | None = None
+    needs_archive: bool = True  # False: runs even when the archive could not be opened
+
+    def run(self, dist: DistView) -> Iterator[Finding]:
+        for problem in self.func(dist) or ():
+            message, hint = (problem, self.hint) if isinstance(problem, str) else problem
+            yield Finding(self.code, self.level, self.pypi_rejects, message, hint)
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(
+    code: str,
+    *,
+    level: Level = "error",
+    pypi_rejects: bool = False,
+    applies: Applies = "any",
+    summary: str,
+    hint: str | None = None,
+    needs_archive: bool = True,
+) -> Callable[[RuleFunc], RuleFunc]:
+    """Register a rule function under a stable code."""
+
+    def register(func: RuleFunc) -> RuleFunc:
+        if code in RULES:
+            raise RuntimeError(f"rule code {code} registered twice")
+        RULES[code] = Rule(code, level, pypi_rejects, applies, summary, func, hint, needs_archive)
+        return func
+
+    return register
+
+
+def load_all() -> dict[str, Rule]:
+    """Import every rule module (registration happens at import) and return the registry."""
+    from toolkit.check.rules import (  # noqa: F401
+        archive,
+        binaries,
+        contents,
+        filename,
+        metadata,
+        readme,
+        record,
+        layout,
+    )
+
+    return RULES

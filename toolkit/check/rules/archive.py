@@ -1,0 +1,1 @@
+"""Check rules: archive (to be written)."""

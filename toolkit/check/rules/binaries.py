@@ -1,0 +1,1 @@
+"""Check rules: binaries (to be written)."""

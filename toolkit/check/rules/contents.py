@@ -1,0 +1,1 @@
+"""Check rules: contents (to be written)."""

@@ -1,0 +1,1 @@
+"""Check rules: filename (to be written)."""

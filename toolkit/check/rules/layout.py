@@ -1,0 +1,1 @@
+"""Check rules: layout (to be written)."""

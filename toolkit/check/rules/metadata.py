@@ -1,0 +1,1 @@
+"""Check rules: metadata (to be written)."""

@@ -1,0 +1,1 @@
+"""Check rules: readme (to be written)."""

@@ -1,0 +1,1 @@
+"""Check rules: record (to be written)."""

@@ -1,0 +1,83 @@
+"""DistView: what a rule sees of one file, each part read once and kept.
+
+The archive is walked once (archive.py); METADATA or PKG-INFO is read and
+parsed on first use; the upload form is derived from it the way
+`toolkit publish` sends it (publish/form.py), since PyPI validates the form.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from packaging.metadata import RawMetadata, parse_email
+
+from toolkit.check.archive import Archive, ArchiveReadError, open_archive
+
+
+class DistView:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.filename = path.name
+        lower = self.filename.lower()
+        self.kind = "wheel" if lower.endswith(".whl") else "sdist" if lower.endswith((".tar.gz", ".zip")) else None
+
+    @functools.cached_property
+    def archive(self) -> Archive:
+        return open_archive(self.path)
+
+    # -- wheel layout, named as PyPI names it: from filename.split("-", 2) as written
+    @functools.cached_property
+    def dist_info(self) -> str | None:
+        parts = self.filename.split("-", 2)
+        return f"{parts[0]}-{parts[1]}.dist-info" if len(parts) >= 3 else None
+
+    # -- sdist layout: the single top-level folder (PyPI: os.path.commonpath)
+    @functools.cached_property
+    def sdist_top(self) -> str | None:
+        names = [m.name for m in self.archive.members]
+        tops = {n.lstrip("./").split("/", 1)[0] for n in names if n.strip("./")}
+        return tops.pop() if len(tops) == 1 else None
+
+    @functools.cached_property
+    def metadata_member(self) -> str | None:
+        if self.kind == "wheel" and self.dist_info:
+            return f"{self.dist_info}/METADATA"
+        if self.kind == "sdist" and self.sdist_top:
+            return f"{self.sdist_top}/PKG-INFO"
+        return None
+
+    @functools.cached_property
+    def metadata_bytes(self) -> bytes | None:
+        name = self.metadata_member
+        if name is None or self.archive.member(name) is None:
+            return None
+        try:
+            return self.archive.read(name, limit=16 << 20)
+        except ArchiveReadError:
+            return None
+
+    @functools.cached_property
+    def raw_metadata(self) -> tuple[RawMetadata, dict[str, list[str]]] | None:
+        """packaging's parse of the embedded metadata: (raw fields, unparsed headers)."""
+        if self.metadata_bytes is None:
+            return None
+        return parse_email(self.metadata_bytes)
+
+    @functools.cached_property
+    def form(self) -> list[tuple[str, str]] | None:
+        """The metadata fields of the upload form, as `toolkit publish` would send them."""
+        from toolkit.publish.form import metadata_form
+
+        if self.metadata_bytes is None:
+            return None
+        return metadata_form(self.metadata_bytes)
+
+    def read(self, name: str, limit: int = 64 << 20) -> bytes | None:
+        """A member's bytes, or None when it is missing or unreadable."""
+        if self.archive.member(name) is None:
+            return None
+        try:
+            return self.archive.read(name, limit=limit)
+        except ArchiveReadError:
+            return None
