@@ -50,6 +50,15 @@ def make_parser() -> argparse.ArgumentParser:
                    help="let the backend see this variable (PYTHONPATH, PIP_*, UV_* are dropped otherwise)")
     _common(b)
     b.set_defaults(func=cmd_build)
+
+    c = sub.add_parser("check", help="check wheels and sdists as PyPI would, and stricter")
+    c.add_argument("paths", nargs="*", type=Path, help="files, or folders of them (default: dist/)")
+    c.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
+    c.add_argument("--ignore", action="append", default=None, metavar="CODE", help="silence a warning code")
+    _bool_flag(c, "strict", "treat warnings as errors")
+    c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
+    c.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    c.set_defaults(func=cmd_check)
     return parser
 
 
@@ -112,6 +121,25 @@ def cmd_build(args: argparse.Namespace) -> int:
         for d in result.dists:
             print(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from toolkit import config
+    from toolkit.check import check
+
+    if args.list_codes:
+        from toolkit.check.rules import load_all
+
+        for code, rule in sorted(load_all().items()):
+            pypi = "PyPI rejects" if rule.pypi_rejects else "toolkit"
+            print(f"{code}  {rule.level:<7}  {pypi:<12}  {rule.summary}")
+        return 0
+    options = config.load("check", Path.cwd(), {"ignore": args.ignore, "strict": args.strict})
+    report = check(args.paths or [Path("dist")], ignore=options.ignore, strict=options.strict, jobs=args.jobs)
+    out = {"json": report.to_json, "github": report.to_github}.get(args.format, report.to_text)()
+    if out:
+        print(out)
+    return 0 if report.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
