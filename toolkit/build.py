@@ -7,6 +7,7 @@ ProjectBuilder calls the PEP 517 hooks; `buildenv` supplies the environments.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import subprocess
@@ -15,6 +16,7 @@ import tarfile
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,36 +118,62 @@ class _OneBuild:
 
         backend = backend_name(srcdir)
         settings = dict(self.options.config_settings) or None
-        hook = f"get_requires_for_build_{distribution}"
+        self._hook = f"get_requires_for_build_{distribution}"
         try:
-            builder = pypa_build.ProjectBuilder(srcdir, runner=self.runner)
-            env = None
-            if self.options.isolation:
-                with self.reporter.step(f"{distribution}: preparing the build environment"):
-                    env = self.pool.get(list(builder.build_system_requires))
-                    builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
-                    extra = list(builder.get_requires_for_build(distribution, settings))
-                    if extra and not env.satisfies(extra):
-                        env = self.pool.get([*builder.build_system_requires, *extra])
-                        builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
-            hook = f"build_{distribution}"
-            with self.reporter.step(f"{distribution}: running {backend}"), warnings.catch_warnings():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pypa/build warns through `warnings`; the log has the output
-                path = Path(builder.build(distribution, outdir, settings))
+                path, env, wrote_to = self._hooks(srcdir, distribution, outdir, settings, backend)
         except pypa_build.BuildBackendException as exc:
             cause = exc.exception
             if isinstance(cause, pyproject_hooks.BackendUnavailable):
                 raise BuildError(
-                    f"cannot import the backend ({cause.message or 'not installed'})", backend=backend, hook=hook,
-                    log=self.logger.path, hint=f"check [build-system] requires and build-backend; log: {self.logger.path}",
+                    f"cannot import the backend ({cause.message or 'not installed'})", backend=backend,
+                    hook=self._hook, log=self.logger.path,
+                    hint=f"check [build-system] requires and build-backend; log: {self.logger.path}",
                 ) from None
             reason = "the backend failed" if isinstance(cause, subprocess.CalledProcessError) else str(exc)
-            raise BuildError(reason, backend=backend, hook=hook, log=self.logger.path) from None
+            raise BuildError(reason, backend=backend, hook=self._hook, log=self.logger.path) from None
         except pypa_build.BuildException as exc:
-            raise BuildError(str(exc), backend=backend, hook=hook, log=self.logger.path) from None
-        self._check_output(path, outdir, backend, distribution)
+            raise BuildError(str(exc), backend=backend, hook=self._hook, log=self.logger.path) from None
+        self._check_output(path, wrote_to, backend, distribution)
+        if wrote_to != outdir:
+            path = _fs.publish_file(path, outdir)
         self.origin = {"backend": backend, "build_requires": " ".join(env.pins) if env else "(no isolation)"}
         return path
+
+    def _hooks(self, srcdir: Path, distribution: str, outdir: Path, settings: dict | None,
+               backend: str) -> tuple[Path, buildenv.BuildEnv | None, Path]:
+        """Call the hooks; returns the built file, the environment and the folder it was written to."""
+        import build as pypa_build
+
+        builder = pypa_build.ProjectBuilder(srcdir, runner=self.runner)
+        if not self.options.isolation:
+            self._hook = f"build_{distribution}"
+            with self.reporter.step(f"{distribution}: running {backend}"):
+                return Path(builder.build(distribution, outdir, settings)), None, outdir
+        with self.reporter.step(f"{distribution}: preparing the build environment"):
+            static = list(builder.build_system_requires)
+            env = self.pool.get(static)
+            builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
+        with self.reporter.step(f"{distribution}: running {backend}"):
+            if backend.split(":")[0] in SPECULATIVE_BACKENDS:
+                # Both hooks run at once, each in its own process; the build's result is kept
+                # only if the requirements hook then asks for nothing the environment lacks.
+                spec = Path(tempfile.mkdtemp(dir=outdir, prefix="speculative-"))
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    future = pool.submit(builder.build, distribution, spec, settings)
+                    extra = list(builder.get_requires_for_build(distribution, settings))
+                    if not extra or env.satisfies(extra):
+                        self._hook = f"build_{distribution}"
+                        return Path(future.result()), env, spec
+                    concurrent.futures.wait([future])
+            else:
+                extra = list(builder.get_requires_for_build(distribution, settings))
+            if extra and not env.satisfies(extra):
+                env = self.pool.get([*static, *extra])
+                builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
+            self._hook = f"build_{distribution}"
+            return Path(builder.build(distribution, outdir, settings)), env, outdir
 
     def _check_output(self, path: Path, outdir: Path, backend: str, distribution: str) -> None:
         # A backend returns a base name; one that escapes the folder or names nothing is refused.
@@ -155,6 +183,11 @@ class _OneBuild:
                 backend=backend, hook=f"build_{distribution}", log=self.logger.path,
             )
         self.logger.note(f"{backend} built {path.name}")
+
+
+# Backends whose get_requires_for_build_* hooks only read configuration (no writes to the
+# source tree), so the build hook may run beside them. Any other backend runs the hooks in turn.
+SPECULATIVE_BACKENDS = frozenset({"hatchling.build", "flit_core.buildapi", "pdm.backend", "poetry.core.masonry.api"})
 
 
 def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
