@@ -18,6 +18,8 @@ LEAKY_PREFIXES = ("PIP_", "UV_")
 LEAKY_NAMES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
 _KEEP_LOGS = 30
 
+Command = list[str | Path]
+
 
 def clean_environ(
     environ: Mapping[str, str] | None = None, pass_env: Iterable[str] = ()
@@ -40,9 +42,9 @@ def clean_environ(
 
 
 class ProcessFailed(Exception):
-    def __init__(self, cmd: Sequence[str], returncode: int, log: Path) -> None:
+    def __init__(self, cmd: Sequence[str | Path], returncode: int, log: Path) -> None:
         super().__init__(f"{Path(cmd[0]).name} exited with {returncode}")
-        self.cmd = list(cmd)
+        self.cmd = [str(c) for c in cmd]
         self.returncode = returncode
         self.log = log
 
@@ -71,7 +73,7 @@ class Logger:
 
     def run(
         self,
-        cmd: Sequence[str],
+        cmd: Sequence[str | Path],
         *,
         cwd: Path | str | None = None,
         env: Mapping[str, str] | None = None,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
+from typing import Literal, Protocol
 
 from toolkit import _fs, buildenv
 from toolkit._proc import Logger, clean_environ
@@ -27,14 +27,23 @@ from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, write_manifest
 from toolkit.errors import BuildError, ConfigError
 
+Distribution = Literal["sdist", "wheel"]
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 # SOURCE_DATE_EPOCH bounds: zip timestamps cannot go before 1980 or after 2107.
 EPOCH_MIN = 315532800  # 1980-01-01
 EPOCH_MAX = 4354819199  # 2107-12-31
 
 
-class Reporter:
-    """Where the stage says what it is doing; the CLI passes a rich one."""
+class Reporter(Protocol):
+    """Where a stage says what it is doing; the CLI passes a rich one."""
+
+    def step(self, text: str) -> contextlib.AbstractContextManager[None]: ...
+
+    def warn(self, text: str) -> None: ...
+
+
+class PlainReporter:
+    """The default reporter: warnings on stderr, steps unseen."""
 
     @contextlib.contextmanager
     def step(self, text: str) -> Iterator[None]:
@@ -54,7 +63,7 @@ class BuildResult:
 
 def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None, echo: bool = False) -> BuildResult:
     """Build `src` (a project folder or an sdist) into `options.outdir`."""
-    reporter = reporter or Reporter()
+    reporter = reporter or PlainReporter()
     src = src.resolve()
     from_sdist = src.is_file()
     if from_sdist:
@@ -112,7 +121,7 @@ class _OneBuild:
         self.options, self.pool, self.runner, self.logger, self.reporter = options, pool, runner, logger, reporter
         self.origin: dict[str, str] = {}
 
-    def run(self, srcdir: Path, distribution: str, outdir: Path) -> Path:
+    def run(self, srcdir: Path, distribution: Distribution, outdir: Path) -> Path:
         import build as pypa_build
         import pyproject_hooks
 
@@ -127,7 +136,7 @@ class _OneBuild:
             cause = exc.exception
             if isinstance(cause, pyproject_hooks.BackendUnavailable):
                 raise BuildError(
-                    f"cannot import the backend ({cause.message or 'not installed'})", backend=backend,
+                    f"cannot import the backend ({getattr(cause, 'message', None) or 'not installed'})", backend=backend,
                     hook=self._hook, log=self.logger.path,
                     hint=f"check [build-system] requires and build-backend; log: {self.logger.path}",
                 ) from None
@@ -141,7 +150,7 @@ class _OneBuild:
         self.origin = {"backend": backend, "build_requires": " ".join(env.pins) if env else "(no isolation)"}
         return path
 
-    def _hooks(self, srcdir: Path, distribution: str, outdir: Path, settings: dict | None,
+    def _hooks(self, srcdir: Path, distribution: Distribution, outdir: Path, settings: dict | None,
                backend: str) -> tuple[Path, buildenv.BuildEnv | None, Path]:
         """Call the hooks; returns the built file, the environment and the folder it was written to."""
         import build as pypa_build

@@ -29,7 +29,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from toolkit import _fs
-from toolkit._proc import Logger, ProcessFailed
+from toolkit._proc import Command, Logger, ProcessFailed
 from toolkit.errors import BuildError, ConfigError
 
 _SCRIPTS = "Scripts" if sys.platform == "win32" else "bin"
@@ -82,7 +82,7 @@ class Installer:
     def resolve(self, requirements: Sequence[str], constraints: Path | None) -> list[str]:
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "report.json"
-            cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q",
+            cmd: Command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q",
                    "--report", report, *_constraint_args(constraints), *requirements]
             self.logger.run(cmd, env=self.environ)
             data = json.loads(report.read_text(encoding="utf-8"))
@@ -108,7 +108,7 @@ class UvInstaller(Installer):
         with tempfile.TemporaryDirectory() as tmp:
             reqs, out = Path(tmp) / "requirements.in", Path(tmp) / "pins.txt"
             reqs.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-            cmd = [self.uv, "pip", "compile", "-q", "--python", sys.executable, "--no-header",
+            cmd: Command = [self.uv, "pip", "compile", "-q", "--python", sys.executable, "--no-header",
                    "--no-annotate", *_constraint_args(constraints), reqs, "-o", out]
             self.logger.run(cmd, env=self.environ)
             lines = out.read_text(encoding="utf-8").splitlines()
@@ -123,7 +123,7 @@ def _pin_line(line: str) -> str:
     return f"{canonicalize_name(name)}=={version.strip()}"
 
 
-def _constraint_args(constraints: Path | None) -> list[str | Path]:
+def _constraint_args(constraints: Path | None) -> Command:
     return ["-c", constraints] if constraints else []
 
 

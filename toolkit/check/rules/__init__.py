@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 from toolkit.check.report import Finding, Level
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from toolkit.check.view import DistView
 
 Applies = Literal["any", "wheel", "sdist"]
-Problem = Union[str, tuple[str, str]]  # a message, or (message, hint)
+Problem = str | tuple[str, str]  # a message, or (message, hint)
 RuleFunc = Callable[["DistView"], Iterable[Problem]]
 
 
@@ -72,10 +72,10 @@ def load_all() -> dict[str, Rule]:
         binaries,
         contents,
         filename,
+        layout,
         metadata,
         readme,
         record,
-        layout,
     )
 
     return RULES
