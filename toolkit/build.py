@@ -71,6 +71,8 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     else:
         _require_project(src)
     outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
+    if outdir.exists() and not outdir.is_dir():
+        raise ConfigError(f"{outdir}: the output folder is a file", hint="pass another folder with -o")
     want_sdist = options.sdist and not from_sdist
     want_wheel = options.wheel or from_sdist
     if not (want_sdist or want_wheel):
@@ -91,17 +93,21 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
             buildenv.env_pool(installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints)
         )
         staging = stack.enter_context(_fs.staging_dir(outdir))
+        # The backend writes into a folder of its own inside the staging folder, so that
+        # even a file it writes to `../name` stays out of OUTDIR.
+        backend_out = staging / "backend"
+        backend_out.mkdir()
         one = _OneBuild(options, pool, runner, logger, reporter)
         sdist = src if from_sdist else None
         if want_sdist:
-            sdist = one.run(src, "sdist", staging)
+            sdist = one.run(src, "sdist", backend_out)
             built.append(sdist)
         if want_wheel:
             if sdist is not None:
                 tree = stack.enter_context(_unpacked(sdist))
             else:
                 tree = src
-            built.append(one.run(tree, "wheel", staging))
+            built.append(one.run(tree, "wheel", backend_out))
         dists = [Dist.from_path(p, origin=one.origin) for p in built]
         dists = [_published(d, outdir) for d in dists]
     manifest = write_manifest(outdir, dists, {"source_date_epoch": epoch})
@@ -140,7 +146,10 @@ class _OneBuild:
                     hook=self._hook, log=self.logger.path,
                     hint=f"check [build-system] requires and build-backend; log: {self.logger.path}",
                 ) from None
-            reason = "the backend failed" if isinstance(cause, subprocess.CalledProcessError) else str(exc)
+            reason = str(exc)
+            if isinstance(cause, subprocess.CalledProcessError):
+                code = cause.returncode
+                reason = f"the backend was killed by signal {-code}" if code < 0 else f"the backend failed (exit {code})"
             raise BuildError(reason, backend=backend, hook=self._hook, log=self.logger.path) from None
         except pypa_build.BuildException as exc:
             raise BuildError(str(exc), backend=backend, hook=self._hook, log=self.logger.path) from None

@@ -74,7 +74,7 @@ class _RichReporter:
     def __init__(self, quiet: bool) -> None:
         from rich.console import Console
 
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.quiet = quiet
 
     @contextlib.contextmanager

@@ -24,8 +24,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-def _opt(default: Any, kind: str, help: str, choices: tuple[str, ...] = ()) -> Any:
-    meta = {"kind": kind, "help": help, "choices": choices}
+def _opt(default: Any, kind: str, help: str, choices: tuple[str, ...] = (), flag: str | None = None) -> Any:
+    meta = {"kind": kind, "help": help, "choices": choices, "flag": flag}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -38,7 +38,7 @@ class BuildOptions:
     wheel: bool = _opt(True, "bool", "build the wheel (from the sdist when both are built)")
     isolation: bool = _opt(True, "bool", "build in an isolated environment")
     installer: str = _opt("auto", "choice", "installer for build requirements", ("auto", "uv", "pip"))
-    config_settings: dict = _opt({}, "dict", "PEP 517 config settings passed to the backend")
+    config_settings: dict = _opt({}, "dict", "PEP 517 config settings passed to the backend", flag="-C/--config-setting")
     build_constraints: Path | None = _opt(None, "path", "constraints file for build requirements")
     cache: bool = _opt(True, "bool", "reuse isolated environments across runs")
     cache_ttl: int = _opt(86400, "int", "seconds before a cached environment's requirements are resolved again")
@@ -63,7 +63,10 @@ def read_project_table(project_dir: Path) -> dict[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{pyproject}: cannot read it: {exc}", hint="fix the TOML syntax") from None
-    table = data.get("tool", {}).get("toolkit", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{pyproject}: [tool] must be a table")
+    table = tool.get("toolkit", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [tool.toolkit] must be a table")
     for key, value in table.items():
@@ -105,7 +108,8 @@ def load(
             values[name] = _coerce(fields[name], raw, var, base=Path.cwd())
     for name, raw in (flags or {}).items():
         if raw is not None:
-            values[name] = _coerce(fields[name], raw, f"--{name.replace('_', '-')}", base=Path.cwd())
+            flag = fields[name].metadata["flag"] or f"--{name.replace('_', '-')}"
+            values[name] = _coerce(fields[name], raw, flag, base=Path.cwd())
     return cls(**values)
 
 

@@ -99,8 +99,15 @@ def parse_dist_filename(filename: str) -> tuple[Kind, NormalizedName, Version, f
 
 
 def write_manifest(outdir: Path, dists: list[Dist], extra: dict[str, Any] | None = None) -> Path:
-    """Write (atomically) the manifest of the dists in `outdir`, merged with what it held."""
-    known = {d.path.name: d for d in read_manifest(outdir, missing_ok=True)}
+    """Write (atomically) the manifest of the dists in `outdir`, merged with what it held.
+
+    A manifest that cannot be read (damaged, or from another toolkit version) is replaced.
+    """
+    try:
+        previous = read_manifest(outdir, missing_ok=True)
+    except ConfigError:
+        previous = []
+    known = {d.path.name: d for d in previous}
     known.update({d.path.name: d for d in dists})
     doc = {
         "manifest_version": MANIFEST_VERSION,
@@ -123,6 +130,9 @@ def read_manifest(outdir: Path, *, missing_ok: bool = False) -> list[Dist]:
         raise ConfigError(f"no build manifest in {outdir}", hint="run `toolkit build` first") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"unreadable build manifest {target}: {exc}", hint="run `toolkit build` again") from None
-    if doc.get("manifest_version") != MANIFEST_VERSION:
+    if not isinstance(doc, dict) or doc.get("manifest_version") != MANIFEST_VERSION:
         raise ConfigError(f"{target} has an unknown manifest_version", hint="run `toolkit build` again")
-    return [Dist.from_json(d, base=outdir) for d in doc.get("dists", [])]
+    try:
+        return [Dist.from_json(d, base=outdir) for d in doc.get("dists", [])]
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{target}: damaged build manifest ({exc})", hint="run `toolkit build` again") from None
