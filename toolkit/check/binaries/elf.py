@@ -1,0 +1,189 @@
+"""ELF members (Linux): the machine, DT_NEEDED, symbol-version needs and Python
+imports of one binary, read from its bytes with pyelftools; and the Linux platform tags."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
+
+# (e_machine, ELF class, little-endian) -> the arch a Linux platform tag names.
+# auditwheel holds the same table in a private function (lddtree._get_platform),
+# which is not an API we can rely on across its releases.
+_ARCHES = {
+    ("EM_X86_64", 64, True): "x86_64",
+    ("EM_386", 32, True): "i686",
+    ("EM_AARCH64", 64, True): "aarch64",
+    ("EM_ARM", 32, True): "armv7l",
+    ("EM_PPC64", 64, True): "ppc64le",
+    ("EM_PPC64", 64, False): "ppc64",
+    ("EM_S390", 64, False): "s390x",
+    ("EM_RISCV", 64, True): "riscv64",
+    ("EM_LOONGARCH", 64, True): "loongarch64",
+}
+# Tag arches that run the same ELF machine as one of the names above.
+_TAG_ARCH_ALIASES = {"i386": "i686", "i586": "i686", "armv6l": "armv7l", "armv8l": "armv7l"}
+# The dynamic loader: never a dependency to vendor nor a symbol version to judge (as auditwheel).
+_LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
+
+
+@dataclass(frozen=True)
+class VersionNeed:
+    library: str  # the DT_NEEDED library that provides it, e.g. libc.so.6
+    version: str  # e.g. GLIBC_2.34
+    symbols: tuple[str, ...]  # the undefined symbols bound to that version
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    member: str
+    machine: str  # pyelftools' e_machine name, e.g. EM_X86_64
+    arch: str | None  # the Linux tag arch it runs on; None for a machine no tag names
+    needed: tuple[str, ...]
+    interpreter: str | None
+    version_needs: tuple[VersionNeed, ...]
+    python_imports: tuple[str, ...]  # undefined Py* / _Py* symbols (only collected for abi3 wheels)
+
+    @property
+    def needs_glibc(self) -> bool:
+        return ("libc.so.6" in self.needed or any(n.version.startswith("GLIBC_") for n in self.version_needs)
+                or bool(self.interpreter and "/ld-linux" in self.interpreter))
+
+    @property
+    def needs_musl(self) -> bool:
+        return (any(n.startswith("libc.musl-") for n in self.needed)
+                or bool(self.interpreter and "/ld-musl-" in self.interpreter))
+
+
+@dataclass(frozen=True)
+class LinuxTag:
+    text: str  # the platform tag as written, e.g. manylinux2014_x86_64
+    family: Literal["manylinux", "musllinux", "linux"]
+    version: tuple[int, int] | None  # glibc or musl version; None for linux_*
+    arch: str  # as written: x86_64, i686, armv7l...
+
+    @property
+    def elf_arch(self) -> str | None:
+        """The `ElfInfo.arch` this tag runs, None when toolkit does not know the arch."""
+        arch = "x86_64" if self.arch.startswith("x86_64") else _TAG_ARCH_ALIASES.get(self.arch, self.arch)
+        return arch if arch in _ARCHES.values() else None
+
+
+_PEP600 = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$")
+_LEGACY = re.compile(r"^manylinux(1|2010|2014)_(.+)$")
+_LEGACY_GLIBC = {"1": (2, 5), "2010": (2, 12), "2014": (2, 17)}
+
+
+def linux_tag(platform: str) -> LinuxTag | None:
+    if m := _PEP600.match(platform):
+        family: Literal["manylinux", "musllinux"] = "manylinux" if m[1] == "manylinux" else "musllinux"
+        return LinuxTag(platform, family, (int(m[2]), int(m[3])), m[4])
+    if m := _LEGACY.match(platform):
+        return LinuxTag(platform, "manylinux", _LEGACY_GLIBC[m[1]], m[2])
+    if platform.startswith("linux_"):
+        return LinuxTag(platform, "linux", None, platform[len("linux_"):])
+    return None
+
+
+def parse_elf(member: str, data: bytes, *, python_imports: bool) -> ElfInfo:
+    """Raises pyelftools' (or struct's) errors on a malformed file: the caller reports them."""
+    from elftools.elf.elffile import ELFFile
+
+    elf = ELFFile(io.BytesIO(data))
+    machine = elf["e_machine"]
+    needed, interpreter = _dynamic(elf)
+    undefined = _undefined_symbols(elf)
+    py = tuple(sorted({name for name, _ in undefined if name.startswith(("Py", "_Py"))
+                       and not name.startswith("PyInit_")})) if python_imports else ()
+    return ElfInfo(
+        member=member,
+        machine=str(machine),
+        arch=_ARCHES.get((machine, elf.elfclass, elf.little_endian)),
+        needed=needed,
+        interpreter=interpreter,
+        version_needs=_version_needs(elf, undefined),
+        python_imports=py,
+    )
+
+
+def _dynamic(elf: ELFFile) -> tuple[tuple[str, ...], str | None]:
+    from elftools.elf.dynamic import DynamicSection
+    from elftools.elf.segments import InterpSegment
+
+    needed: list[str] = []
+    interpreter = None
+    for section in elf.iter_sections():
+        if isinstance(section, DynamicSection):
+            tags = section.iter_tags()
+            needed += [t.needed for t in tags if t.entry.d_tag == "DT_NEEDED"]  # type: ignore[attr-defined]
+    for segment in elf.iter_segments():
+        if isinstance(segment, InterpSegment):
+            interpreter = segment.get_interp_name()
+    return tuple(needed), interpreter
+
+
+def _undefined_symbols(elf: ELFFile) -> list[tuple[str, int | None]]:
+    """(name, version index) of each symbol the dynamic linker must find elsewhere.
+
+    pyelftools finds the sections; the entries are unpacked here with struct,
+    because pyelftools parses each symbol through `construct` (about 0.1 ms
+    each): seconds for one large library such as OpenBLAS.
+    """
+    from elftools.elf.gnuversions import GNUVerSymSection
+    from elftools.elf.sections import SymbolTableSection
+
+    dynsym = elf.get_section_by_name(".dynsym")
+    if not isinstance(dynsym, SymbolTableSection):
+        return []
+    strings = elf.get_section(dynsym["sh_link"]).data()
+    versym = next((s for s in elf.iter_sections() if isinstance(s, GNUVerSymSection)), None)
+    order = "<" if elf.little_endian else ">"
+    versions = versym.data() if versym is not None else b""
+    indexes = struct.unpack(f"{order}{len(versions) // 2}H", versions[: len(versions) // 2 * 2])
+    # Elf64_Sym: name, info, other, shndx, value, size; Elf32_Sym: name, value, size, info, other, shndx
+    layout, (name_at, info_at, shndx_at) = ("IBBHQQ", (0, 1, 3)) if elf.elfclass == 64 else ("IIIBBH", (0, 3, 5))
+    size = struct.calcsize(order + layout)
+    data = dynsym.data()
+    found = []
+    for i, entry in enumerate(struct.iter_unpack(order + layout, data[: len(data) // size * size])):
+        if i == 0 or entry[shndx_at] != 0 or entry[info_at] >> 4 == 0:  # defined here, or STB_LOCAL
+            continue
+        start = entry[name_at]
+        name = strings[start: strings.find(b"\0", start)].decode("utf-8", "replace")
+        index = indexes[i] & 0x7FFF if i < len(indexes) else None  # 0x8000: the "hidden" bit
+        found.append((name, index if index and index > 1 else None))  # 0, 1: local / global, no version
+    return found
+
+
+def _version_needs(elf: ELFFile, undefined: list[tuple[str, int | None]]) -> tuple[VersionNeed, ...]:
+    """.gnu.version_r, with the symbols bound to each version.
+
+    auditwheel.elfutils.elf_find_versioned_symbols lists the versions only; the
+    symbols are what a user needs to find the call that raised the requirement.
+    """
+    from elftools.elf.gnuversions import GNUVerNeedSection
+
+    section = next((s for s in elf.iter_sections() if isinstance(s, GNUVerNeedSection)), None)
+    if section is None:
+        return ()
+    by_index: dict[int, tuple[str, str]] = {}
+    for verneed, auxes in section.iter_versions():
+        library = verneed.name or ""
+        if _LOADER.match(library):
+            continue
+        for aux in auxes:
+            by_index[aux["vna_other"]] = (library, aux.name or "")
+    symbols: dict[int, list[str]] = {i: [] for i in by_index}
+    for name, ndx in undefined:
+        if ndx in symbols:
+            symbols[ndx].append(name)
+    return tuple(VersionNeed(lib, version, tuple(sorted(symbols[i]))) for i, (lib, version) in by_index.items())
+
+
+def is_loader(soname: str) -> bool:
+    return bool(_LOADER.match(soname))
