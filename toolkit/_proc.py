@@ -77,8 +77,13 @@ class Logger:
         *,
         cwd: Path | str | None = None,
         env: Mapping[str, str] | None = None,
+        umask: int = -1,
     ) -> None:
-        """Run `cmd`, its stdout and stderr appended to the log; raise ProcessFailed."""
+        """Run `cmd`, its stdout and stderr appended to the log; raise ProcessFailed.
+
+        `umask` (POSIX) sets the child's umask: builds run with 022 so that file modes
+        in the archives they write do not depend on the user's umask.
+        """
         self.note("$ " + " ".join(str(c) for c in cmd) + (f"  (in {cwd})" if cwd else ""))
         with open(self.path, "ab") as log:
             proc = subprocess.Popen(
@@ -88,6 +93,7 @@ class Logger:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if self.echo else log,
                 stderr=subprocess.STDOUT,
+                umask=umask if os.name == "posix" else -1,
             )
             if self.echo:
                 assert proc.stdout is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -30,6 +31,7 @@ from toolkit.errors import BuildError, ConfigError
 Distribution = Literal["sdist", "wheel"]
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 # SOURCE_DATE_EPOCH bounds: zip timestamps cannot go before 1980 or after 2107.
+BUILD_UMASK = 0o022  # hooks run with it, so archive modes do not follow the user's umask
 EPOCH_MIN = 315532800  # 1980-01-01
 EPOCH_MAX = 4354819199  # 2107-12-31
 
@@ -215,7 +217,7 @@ def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
         env = dict(environ)
         env.update(extra_environ or {})
         try:
-            logger.run(cmd, cwd=cwd, env=env)
+            logger.run(cmd, cwd=cwd, env=env, umask=BUILD_UMASK)
         except Exception as exc:
             # pypa/build expects CalledProcessError from a runner when a hook process fails.
             raise subprocess.CalledProcessError(getattr(exc, "returncode", 1), cmd) from None
@@ -253,20 +255,34 @@ def _require_sdist_file(src: Path) -> None:
 
 @contextlib.contextmanager
 def _unpacked(sdist: Path) -> Iterator[Path]:
-    """The sdist unpacked in a temporary folder; yields its single top folder."""
-    with tempfile.TemporaryDirectory(prefix="toolkit-sdist-") as tmp:
+    """The sdist unpacked in a temporary folder; yields its single top folder.
+
+    The folder's path depends only on the sdist's name (one build at a time holds it,
+    under a lock), because compilers and some backends write the build path into the
+    wheel (debug info, SBOMs): a random path would make every rebuild differ.
+    """
+    from filelock import FileLock
+
+    tmp = Path(tempfile.gettempdir()) / "toolkit-sdist" / sdist.name.removesuffix(".tar.gz")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(tmp) + ".lock"):
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         try:
-            with tarfile.open(sdist, "r:gz") as tar:
-                if hasattr(tarfile, "data_filter"):
-                    tar.extractall(tmp, filter="data")
-                else:  # pragma: no cover - Python without PEP 706
-                    tar.extractall(tmp)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise BuildError(f"cannot unpack {sdist.name}: {exc}", hint="the sdist is damaged or unsafe") from None
-        tops = os.listdir(tmp)
-        if len(tops) != 1 or not (Path(tmp) / tops[0]).is_dir():
-            raise BuildError(f"{sdist.name} does not hold exactly one top folder", hint="rebuild the sdist")
-        yield Path(tmp) / tops[0]
+            try:
+                with tarfile.open(sdist, "r:gz") as tar:
+                    if hasattr(tarfile, "data_filter"):
+                        tar.extractall(tmp, filter="data")
+                    else:  # pragma: no cover - Python without PEP 706
+                        tar.extractall(tmp)
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise BuildError(f"cannot unpack {sdist.name}: {exc}", hint="the sdist is damaged or unsafe") from None
+            tops = os.listdir(tmp)
+            if len(tops) != 1 or not (tmp / tops[0]).is_dir():
+                raise BuildError(f"{sdist.name} does not hold exactly one top folder", hint="rebuild the sdist")
+            yield tmp / tops[0]
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def source_date_epoch(src: Path | None, environ: Mapping[str, str], reporter: Reporter) -> str | None:

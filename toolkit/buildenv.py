@@ -5,8 +5,8 @@ environments under the cache folder instead, keyed by the interpreter and the
 *resolved* requirement set: `envs/<requirements key>/<pins key>/`. A run
 resolves the requirements again only when the last resolution is older than
 `cache_ttl`; until then a warm build skips resolution and installation. A new
-environment is made under a temporary name and renamed into place, so two runs
-at once never share a half-made one. The environment is a `build.env.IsolatedEnv`
+environment is made in place under a file lock and marked ready last, so two
+runs at once never share a half-made one. The environment is a `build.env.IsolatedEnv`
 (pypa/build's protocol), so ProjectBuilder drives it like its own.
 """
 
@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -196,17 +197,17 @@ class EnvPool:
         path = group / _digest(*pins)
         if not (path / "ready").exists():
             group.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=group, prefix=".tmp-"))
-            try:
-                self._make(staging, pins)
-                (staging / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
-                try:
-                    os.rename(staging, path)
-                except OSError:  # another run made the same environment first: use theirs
-                    if not (path / "ready").exists():
+            # Made in place under a lock, not renamed: console scripts (meson, cmake) carry
+            # their environment's path in their shebang. `ready` is written last.
+            with FileLock(str(path) + ".lock"):
+                if not (path / "ready").exists():
+                    shutil.rmtree(path, ignore_errors=True)  # a half-made one from a killed run
+                    try:
+                        self._make(path, pins)
+                    except BaseException:
+                        shutil.rmtree(path, ignore_errors=True)
                         raise
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                    (path / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
         _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
         return BuildEnv(path, tuple(pins))
 
