@@ -47,6 +47,8 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
         rule = rules[code]
         if code in skip or (rule.applies != "any" and rule.applies != view.kind):
             continue
+        if rule.needs_archive and view.archive.format is None:
+            continue  # the archive rules said why it cannot be read; the rest would only repeat it
         try:
             found = list(rule.run(view))
         except Exception as exc:  # a bug in a rule must not hide the other findings

@@ -1,0 +1,134 @@
+"""Reading a .tar.gz forward in bounded steps, for check/archive.py: the gzip layer, a
+tarfile that refuses absurd extended headers, and what a TarInfo is.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, cast
+
+from toolkit.check._zipframe import Bytes
+
+GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
+_MAX_EXT_HEADER = 16 << 20
+
+
+class Gunzip:
+    """The inflated bytes of a gzip file (its members in sequence), read forward in bounded
+    steps; tarfile reads it as a plain tar stream. Hand-written because gzip.GzipFile says
+    neither that a stream is truncated (until its very end is read) nor where it broke."""
+
+    def __init__(self, data: Bytes) -> None:
+        self._data, self._pos, self._done = data, 0, False
+        self._z = zlib.decompressobj(31)  # 31: gzip header and trailer (CRC, length) checked
+
+    def read(self, n: int = _CHUNK) -> bytes:
+        n = n if n and n > 0 else _CHUNK  # never unbounded
+        out = bytearray()
+        while len(out) < n and not self._done:
+            if self._z.eof:
+                self._next_member()
+                continue
+            src = self._z.unconsumed_tail or self._take()
+            try:
+                out += self._z.decompress(src, n - len(out))
+            except zlib.error as exc:
+                raise tarfile.ReadError(f"corrupt gzip data ({exc})") from None
+        return bytes(out)
+
+    def finish(self) -> str | None:
+        """Inflate what tarfile left unread (it stops at the end-of-archive blocks): the error
+        found there, if any."""
+        try:
+            while not self._done:
+                self.read(_CHUNK)
+        except tarfile.ReadError as exc:
+            return str(exc)
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def _take(self) -> bytes:
+        src = self._data[self._pos : self._pos + _CHUNK]
+        if not src:
+            raise tarfile.ReadError("the gzip stream is truncated")
+        self._pos += len(src)
+        return src
+
+    def _next_member(self) -> None:
+        at, size = self._pos - len(self._z.unused_data), len(self._data)
+        while at < size:  # zero padding after a member is allowed (gzip.GzipFile skips it too)
+            chunk = self._data[at : at + _CHUNK]
+            zeros = len(chunk) - len(chunk.lstrip(b"\x00"))
+            at += zeros
+            if zeros < len(chunk) or not chunk:
+                break
+        if at >= size:
+            self._done = True
+        elif self._data[at : at + 2] == GZIP_MAGIC:
+            self._pos, self._z = at, zlib.decompressobj(31)
+        else:
+            raise tarfile.ReadError(f"{size - at} byte(s) of non-gzip data after the gzip stream")
+
+
+class BoundedTarInfo(tarfile.TarInfo):
+    """tarfile reads a PAX or GNU long-name header whole: refuse absurd ones before it does."""
+
+    _EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+                 tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in self._EXTENDED and self.size > _MAX_EXT_HEADER:
+            raise tarfile.SubsequentHeaderError(f"an extended header of {self.size} bytes")  # type: ignore[attr-defined]
+        return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+
+
+@contextmanager
+def open_stream(data: Bytes) -> Iterator[tuple[tarfile.TarFile, Gunzip]]:
+    """tarfile over the inflated stream, read once forward (tarfile's streaming mode)."""
+    stream = Gunzip(data)
+    with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|", tarinfo=BoundedTarInfo) as tar:
+        yield tar, stream
+
+
+def reread(data: Bytes, index: int) -> bytes | None:
+    """The bytes of the index-th member, by a fresh pass over the stream (None: not a file)."""
+    with open_stream(data) as (tar, _):
+        for i, info in enumerate(tar):
+            if i == index:
+                f = tar.extractfile(info)
+                return None if f is None else f.read()
+    return None
+
+
+def kind(info: tarfile.TarInfo) -> str:
+    if info.isreg():
+        return "file"
+    if info.isdir():
+        return "dir"
+    if info.issym() or info.islnk():
+        return "symlink" if info.issym() else "hardlink"
+    if info.isfifo():
+        return "fifo"
+    return "device" if info.isdev() else "other"
+
+
+def is_sparse(info: tarfile.TarInfo) -> bool:
+    return (info.issparse() or info.type == tarfile.GNUTYPE_SPARSE
+            or any(key.startswith("GNU.sparse.") for key in info.pax_headers))
+
+
+def compression(head: bytes) -> str:
+    """What a tar that is not gzip-compressed is, from its first bytes."""
+    if head.startswith(b"BZh"):
+        return "compressed with bzip2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "compressed with xz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "compressed with zstandard"
+    return "without gzip compression"
