@@ -116,7 +116,10 @@ class UvInstaller(Installer):
         return sorted(_pin_line(line) for line in lines if line.strip() and not line.startswith(("#", "-")))
 
     def install(self, python: str, pins: Sequence[str]) -> None:
-        self.logger.run([self.uv, "pip", "install", "-q", "--python", python, "--no-deps", *pins], env=self.environ)
+        # Bytecode compiled once here, not by every hook process (uv skips it by default,
+        # and PYTHONDONTWRITEBYTECODE, common in CI images, would make each hook compile again).
+        cmd: Command = [self.uv, "pip", "install", "-q", "--compile-bytecode", "--python", python, "--no-deps", *pins]
+        self.logger.run(cmd, env=self.environ)
 
 
 def _pin_line(line: str) -> str:

@@ -69,8 +69,11 @@ def check(paths: Sequence[Path], *, ignore: Iterable[str] = (), strict: bool = F
     jobs = jobs or min(len(files), os.cpu_count() or 1)
     total = sum(f.stat().st_size for f in files)
     if jobs > 1 and total >= _PARALLEL_MIN_BYTES:
+        # Largest files first, so that no worker is left with a big one at the end.
+        order = sorted(range(len(files)), key=lambda i: -files[i].stat().st_size)
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            reports = list(pool.map(check_file, files, [ignore] * len(files), [strict] * len(files)))
+            futures = {i: pool.submit(check_file, files[i], ignore, strict) for i in order}
+            reports = [futures[i].result() for i in range(len(files))]
     else:
         reports = [check_file(f, ignore, strict) for f in files]
     return Report(reports)

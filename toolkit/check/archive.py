@@ -311,6 +311,9 @@ def _walk_tar(arch: Archive, tar: tarfile.TarFile) -> str | None:
 # -- the file --------------------------------------------------------------------------------
 
 
+WHOLE_FILE_MAX = 256 << 20
+
+
 class FileView:
     """A file's bytes, sliced by positional reads: what an mmap gives without mapping (a
     mapped file that shrinks while it is read kills the process with SIGBUS)."""
@@ -318,11 +321,18 @@ class FileView:
     def __init__(self, path: Path) -> None:
         self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self._size = os.fstat(self._file.fileno()).st_size
+        # Files of usual size are read whole, once: the walk then slices memory, not the disk.
+        self._data: bytes | None = None
+        if self._size <= WHOLE_FILE_MAX:
+            self._data = self._file.read(self._size)
+            self._size = len(self._data)
 
     def __len__(self) -> int:
         return self._size
 
     def __getitem__(self, key: slice) -> bytes:
+        if self._data is not None:
+            return self._data[key]
         start, stop, _ = key.indices(self._size)
         if stop <= start or self._file.closed:
             return b""

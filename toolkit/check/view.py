@@ -14,6 +14,8 @@ from packaging.metadata import RawMetadata, parse_email
 
 from toolkit.check.archive import Archive, ArchiveReadError, open_archive
 
+CACHE_BYTES = 256 << 20  # inflated members kept per file
+
 
 class DistView:
     def __init__(self, path: Path) -> None:
@@ -21,6 +23,8 @@ class DistView:
         self.filename = path.name
         lower = self.filename.lower()
         self.kind = "wheel" if lower.endswith(".whl") else "sdist" if lower.endswith((".tar.gz", ".zip")) else None
+        self._cache: dict[str, bytes] = {}
+        self._cached = 0
 
     @functools.cached_property
     def archive(self) -> Archive:
@@ -74,10 +78,21 @@ class DistView:
         return metadata_form(self.metadata_bytes)
 
     def read(self, name: str, limit: int = 64 << 20) -> bytes | None:
-        """A member's bytes, or None when it is missing or unreadable."""
-        if self.archive.member(name) is None:
+        """A member's bytes, or None when it is missing or unreadable.
+
+        Members are kept once read (up to CACHE_BYTES in all), so that RECORD hashing,
+        the binary scan and the content scan inflate each member once between them.
+        """
+        if name in self._cache:
+            return self._cache[name]
+        member = self.archive.member(name)
+        if member is None:
             return None
         try:
-            return self.archive.read(name, limit=limit)
+            data = self.archive.read(name, limit=limit)
         except ArchiveReadError:
             return None
+        if self._cached + len(data) <= CACHE_BYTES:
+            self._cache[name] = data
+            self._cached += len(data)
+        return data

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import Section
 
 # (e_machine, ELF class, little-endian) -> the arch a Linux platform tag names.
 # auditwheel holds the same table in a private function (lddtree._get_platform),
@@ -96,8 +97,10 @@ def parse_elf(member: str, data: bytes, *, python_imports: bool) -> ElfInfo:
 
     elf = ELFFile(io.BytesIO(data))
     machine = elf["e_machine"]
-    needed, interpreter = _dynamic(elf)
-    undefined = _undefined_symbols(elf)
+    # pyelftools builds a section object on every lookup: list them once for all the passes below.
+    sections = list(elf.iter_sections())
+    needed, interpreter = _dynamic(elf, sections)
+    undefined = _undefined_symbols(elf, sections)
     py = tuple(sorted({name for name, _ in undefined if name.startswith(("Py", "_Py"))
                        and not name.startswith("PyInit_")})) if python_imports else ()
     return ElfInfo(
@@ -106,18 +109,18 @@ def parse_elf(member: str, data: bytes, *, python_imports: bool) -> ElfInfo:
         arch=_ARCHES.get((machine, elf.elfclass, elf.little_endian)),
         needed=needed,
         interpreter=interpreter,
-        version_needs=_version_needs(elf, undefined),
+        version_needs=_version_needs(sections, undefined),
         python_imports=py,
     )
 
 
-def _dynamic(elf: ELFFile) -> tuple[tuple[str, ...], str | None]:
+def _dynamic(elf: ELFFile, sections: list[Section]) -> tuple[tuple[str, ...], str | None]:
     from elftools.elf.dynamic import DynamicSection
     from elftools.elf.segments import InterpSegment
 
     needed: list[str] = []
     interpreter = None
-    for section in elf.iter_sections():
+    for section in sections:
         if isinstance(section, DynamicSection):
             tags = section.iter_tags()
             needed += [t.needed for t in tags if t.entry.d_tag == "DT_NEEDED"]  # type: ignore[attr-defined]
@@ -127,7 +130,7 @@ def _dynamic(elf: ELFFile) -> tuple[tuple[str, ...], str | None]:
     return tuple(needed), interpreter
 
 
-def _undefined_symbols(elf: ELFFile) -> list[tuple[str, int | None]]:
+def _undefined_symbols(elf: ELFFile, sections: list[Section]) -> list[tuple[str, int | None]]:
     """(name, version index) of each symbol the dynamic linker must find elsewhere.
 
     pyelftools finds the sections; the entries are unpacked here with struct,
@@ -137,11 +140,12 @@ def _undefined_symbols(elf: ELFFile) -> list[tuple[str, int | None]]:
     from elftools.elf.gnuversions import GNUVerSymSection
     from elftools.elf.sections import SymbolTableSection
 
-    dynsym = elf.get_section_by_name(".dynsym")
+    dynsym = next((s for s in sections if s.name == ".dynsym"), None)
     if not isinstance(dynsym, SymbolTableSection):
         return []
-    strings = elf.get_section(dynsym["sh_link"]).data()
-    versym = next((s for s in elf.iter_sections() if isinstance(s, GNUVerSymSection)), None)
+    link = dynsym["sh_link"]
+    strings = (sections[link] if 0 <= link < len(sections) else elf.get_section(link)).data()
+    versym = next((s for s in sections if isinstance(s, GNUVerSymSection)), None)
     order = "<" if elf.little_endian else ">"
     versions = versym.data() if versym is not None else b""
     indexes = struct.unpack(f"{order}{len(versions) // 2}H", versions[: len(versions) // 2 * 2])
@@ -160,7 +164,7 @@ def _undefined_symbols(elf: ELFFile) -> list[tuple[str, int | None]]:
     return found
 
 
-def _version_needs(elf: ELFFile, undefined: list[tuple[str, int | None]]) -> tuple[VersionNeed, ...]:
+def _version_needs(sections: list[Section], undefined: list[tuple[str, int | None]]) -> tuple[VersionNeed, ...]:
     """.gnu.version_r, with the symbols bound to each version.
 
     auditwheel.elfutils.elf_find_versioned_symbols lists the versions only; the
@@ -168,7 +172,7 @@ def _version_needs(elf: ELFFile, undefined: list[tuple[str, int | None]]) -> tup
     """
     from elftools.elf.gnuversions import GNUVerNeedSection
 
-    section = next((s for s in elf.iter_sections() if isinstance(s, GNUVerNeedSection)), None)
+    section = next((s for s in sections if isinstance(s, GNUVerNeedSection)), None)
     if section is None:
         return ()
     by_index: dict[int, tuple[str, str]] = {}

@@ -23,14 +23,13 @@ def parse_pe(member: str, data: bytes, *, imports: bool) -> PeInfo:
     """Raises pefile's errors on a malformed file: the caller reports them."""
     import pefile
 
+    # Not closed: with bytes there is no file or mmap to release, and pefile's close()
+    # runs a full gc.collect() (about 15 ms each time).
     pe = pefile.PE(data=data, fast_load=True)
-    try:
-        number = pe.FILE_HEADER.Machine
-        name = pefile.MACHINE_TYPE.get(number)
-        machine = name[len(_PREFIX):] if isinstance(name, str) else f"{number:#06x}"
-        return PeInfo(member, machine, _imports(pe) if imports else {})
-    finally:
-        pe.close()
+    number = pe.FILE_HEADER.Machine
+    name = pefile.MACHINE_TYPE.get(number)
+    machine = name[len(_PREFIX):] if isinstance(name, str) else f"{number:#06x}"
+    return PeInfo(member, machine, _imports(pe) if imports else {})
 
 
 def _imports(pe: object) -> dict[str, tuple[str, ...]]:

@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from installer.records import InvalidRecordEntry, RecordEntry
 
@@ -26,6 +26,7 @@ from toolkit.check.rules import rule
 if TYPE_CHECKING:
     from toolkit.check.view import DistView
 
+_WHOLE_READ_MAX = 64 << 20  # larger members are streamed, not held
 CHUNK = 1 << 20
 MAX_REPORTED = 20  # findings per rule and file; the rest are counted in one more finding
 SIGNATURES = ("RECORD.jws", "RECORD.p7s")  # never listed in RECORD (PyPI and installer exempt them)
@@ -113,30 +114,66 @@ def _digests(dist: DistView) -> dict[str, Digest] | None:
     rows, _ = load_record(dist)
     wanted = {r.path: r.entry.hash_.name for r in rows or () if r.entry and r.entry.hash_}
     found: dict[str, Digest] = {}
-    # The archive index offers whole-member reads only; zipfile streams a member in chunks,
-    # and stops at the declared size, so neither memory nor time depends on what the data claims.
+    if _is_bomb(dist):
+        return None
+    streamed = []
+    for member in dist.archive.members:
+        if member.kind != "file" or member.name in found:
+            continue
+        if member.size <= _WHOLE_READ_MAX and _read_by_others(member.name):
+            # Through the view's cache: the binary and content-scan rules reuse these bytes,
+            # so each member is inflated once in all.
+            data = dist.read(member.name, limit=_WHOLE_READ_MAX)
+            if data is not None:
+                found[member.name] = _hash_bytes(data, wanted.get(member.name))
+                continue
+        streamed.append(member.name)
+    # The rest is streamed in chunks by zipfile: memory does not grow with a member's size.
     try:
         with zipfile.ZipFile(dist.path) as zf:
-            if _is_bomb(zf, dist.path.stat().st_size):
-                return None
-            for info in zf.infolist():
-                if not info.is_dir() and info.filename not in found:
-                    found[info.filename] = _hash_member(zf, info, wanted.get(info.filename))
-    except (zipfile.BadZipFile, OSError, ValueError):
+            for name in streamed:
+                found[name] = _hash_member(zf, zf.getinfo(name), wanted.get(name))
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
         return None  # the archive rules say why
     return found
 
 
-def _is_bomb(zf: zipfile.ZipFile, file_size: int) -> bool:
+def _read_by_others(name: str) -> bool:
+    from toolkit.check.binaries import BINARY_SUFFIX
+
+    return name.lower().endswith((".py", ".pye")) or ".dist-info/" in name or bool(BINARY_SUFFIX.search(name))
+
+
+def _hashers(extra: str | None) -> dict[str, Any]:
+    hashers = {"sha256": hashlib.sha256()}
+    if extra and extra != "sha256" and not extra.startswith("shake"):  # shake digests need a length
+        try:
+            hashers[extra] = hashlib.new(extra)
+        except ValueError:
+            pass  # an unknown algorithm: R106 reports the row
+    return hashers
+
+
+def _finish(size: int, hashers: dict[str, Any]) -> Digest:
+    b64 = {n: base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode() for n, h in hashers.items()}
+    return Digest(size, b64.pop("sha256"), b64)
+
+
+def _hash_bytes(data: bytes, extra: str | None) -> Digest:
+    hashers = _hashers(extra)
+    for h in hashers.values():
+        h.update(data)
+    return _finish(len(data), hashers)
+
+
+def _is_bomb(dist: DistView) -> bool:
     # PyPI's limits (Z003), checked here too so that hashing never depends on the archive rules' order.
-    total = sum(i.file_size for i in zf.infolist())
-    return total > 64 << 20 and total / max(file_size, 1) > 50
+    total = sum(m.size for m in dist.archive.members)
+    return total > 64 << 20 and total / max(dist.path.stat().st_size, 1) > 50
 
 
 def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, extra: str | None) -> Digest:
-    hashers = {"sha256": hashlib.sha256()}
-    if extra and extra != "sha256" and not extra.startswith("shake"):  # shake digests need a length
-        hashers[extra] = hashlib.new(extra)
+    hashers = _hashers(extra)
     size = 0
     try:
         with zf.open(info) as stream:
@@ -146,8 +183,7 @@ def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, extra: str | None) 
                     h.update(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
         return Digest(size, "", error=f"{type(exc).__name__}: {exc}")
-    b64 = {n: base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode() for n, h in hashers.items()}
-    return Digest(size, b64.pop("sha256"), b64)
+    return _finish(size, hashers)
 
 
 def capped(problems: Iterable[str], what: str) -> Iterator[str]:
