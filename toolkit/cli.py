@@ -112,7 +112,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.sdist or args.wheel:  # an explicit --sdist/--wheel overrides the table's choice
         flags["sdist" if args.sdist else "wheel"] = True
     options = config.load("build", project, flags)
-    result = build(src, options, reporter=_RichReporter(args.quiet), echo=args.verbose)
+    from toolkit.build import PlainReporter
+
+    reporter = PlainReporter() if args.quiet else _RichReporter(args.quiet)  # -q: no need to import rich
+    result = build(src, options, reporter=reporter, echo=args.verbose)
     if args.format == "json":
         doc = {"dists": [d.to_json() for d in result.dists], "manifest": str(result.manifest),
                "log": str(result.log), "source_date_epoch": result.source_date_epoch}
