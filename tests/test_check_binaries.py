@@ -178,12 +178,12 @@ def test_libraries_outside_the_policy_must_be_vendored(elf: dict[str, bytes], tm
 
 
 @needs_gcc
-def test_a_linux_tag_is_a_warning_that_names_repair(elf: dict[str, bytes], tmp_path: Path) -> None:
+def test_a_linux_tag_is_refused_once_with_a_hint_to_repair(elf: dict[str, bytes], tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, tag=f"cp312-cp312-linux_{HOST}", files={MODULE: elf["needs_foo"]})
-    found = {f.code: f for f in b_findings(wheel)}
-    assert set(found) == {"B104", "B105"}
-    assert found["B105"].level == "warning"
-    assert found["B105"].hint is not None and "toolkit repair" in found["B105"].hint
+    assert {f.code for f in b_findings(wheel)} == {"B104"}
+    n021 = [f for f in check_file(wheel).findings if f.code == "N021"]
+    assert len(n021) == 1 and n021[0].pypi_rejects
+    assert n021[0].hint is not None and "repair" in n021[0].hint
 
 
 @needs_gcc

@@ -53,7 +53,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="check wheels and sdists as PyPI would, and stricter")
     c.add_argument("paths", nargs="*", type=Path, help="files, or folders of them (default: dist/)")
-    c.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
+    c.add_argument("--format", choices=("text", "json", "github", "markdown"), default="text",
+                   help="output format (markdown: only with --list-codes)")
     c.add_argument("--ignore", action="append", default=None, metavar="CODE", help="silence a warning code")
     _bool_flag(c, "strict", "treat warnings as errors")
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
@@ -133,12 +134,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.list_codes:
         from toolkit.check.rules import load_all
 
-        for code, rule in sorted(load_all().items()):
-            pypi = "PyPI rejects" if rule.pypi_rejects else "toolkit"
-            print(f"{code}  {rule.level:<7}  {pypi:<12}  {rule.summary}")
+        rules = sorted(load_all().items())
+        if args.format == "markdown":
+            print("| code | level | PyPI rejects | what it checks |\n| --- | --- | --- | --- |")
+        for code, rule in rules:
+            if args.format == "markdown":
+                print(f"| {code} | {rule.level} | {'yes' if rule.pypi_rejects else 'no'} | {rule.summary.replace('|', '/')} |")
+            else:
+                pypi = "PyPI rejects" if rule.pypi_rejects else "toolkit"
+                print(f"{code}  {rule.level:<7}  {pypi:<12}  {rule.summary}")
         return 0
     options = config.load("check", Path.cwd(), {"ignore": args.ignore, "strict": args.strict})
     report = check(args.paths or [Path("dist")], ignore=options.ignore, strict=options.strict, jobs=args.jobs)
+    if args.format == "markdown":
+        raise ConfigError("--format markdown goes with --list-codes", hint="use text, json or github for a report")
     out = {"json": report.to_json, "github": report.to_github}.get(args.format, report.to_text)()
     if out:
         print(out)

@@ -157,17 +157,6 @@ def _policy_tags(tags: list[LinuxTag], elf: ElfInfo) -> list[LinuxTag]:
     return chosen
 
 
-@rule("B105", level="warning", applies="wheel", summary="linux_* platform tag (PyPI refuses it, N021)",
-      hint="run `toolkit repair` to vendor libraries and retag the wheel manylinux/musllinux")
-@_capped
-def linux_platform_tag(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries import wheel_tags
-
-    for tag in _linux_tags(wheel_tags(dist.filename)):
-        if tag.family == "linux":
-            yield f"{tag.text} is a local-build tag: installers elsewhere cannot trust it and PyPI refuses it"
-
-
 @rule("B111", applies="wheel", summary="Mach-O architectures do not cover the macOS tag's arch",
       hint="build every architecture the tag names (universal2 = x86_64 + arm64), or fix the tag")
 @_capped

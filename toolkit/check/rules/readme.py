@@ -99,4 +99,6 @@ def description_renders(dist: DistView) -> Iterator[Problem]:
         message = f"The description failed to render for '{content_type}'. {SEE_CONTENT_TYPE}"
     else:
         message = f"The description failed to render in the default format of reStructuredText. {SEE_CONTENT_TYPE}"
-    yield message, f"{why}; check it with `python -m readme_renderer README`"
+    first = why.strip().splitlines()[0] if why.strip() else "it renders to nothing"
+    first = first if len(first) <= 200 else first[:197] + "..."
+    yield message, f"{first}; check it with `python -m readme_renderer README`"
