@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from distfactory import make_wheel, metadata_text
+
 from toolkit.check.rules import load_all
 
 
