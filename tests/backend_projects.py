@@ -43,7 +43,17 @@ class Project:
         return root
 
     def missing_tools(self) -> list[str]:
-        return [tool for tool in self.needs if shutil.which(tool) is None]
+        """Tools that are absent, or present but not working (a rustup proxy with no toolchain)."""
+        return [tool for tool in self.needs if not _works(tool)]
+
+
+def _works(tool: str) -> bool:
+    if shutil.which(tool) is None:
+        return False
+    try:
+        return subprocess.run([tool, "--version"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def _commit_all(root: Path) -> None:
