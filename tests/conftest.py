@@ -17,3 +17,14 @@ def _toolkit_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.getbasetemp() / "toolkit-cache"
     os.environ["TOOLKIT_CACHE_DIR"] = str(cache)
     return cache
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[Path]:
+    """The pinned real PyPI files (tests/pypi_corpus.py), downloaded once per machine, shared by xdist workers."""
+    from pypi_corpus import CorpusError, ensure_corpus
+
+    try:
+        return ensure_corpus()
+    except CorpusError as exc:
+        pytest.fail(f"cannot get the PyPI corpus: {exc}", pytrace=False)

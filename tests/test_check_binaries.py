@@ -288,16 +288,6 @@ def test_a_pure_wheel_never_imports_the_binary_parsers(tmp_path: Path) -> None:
 # -- Real macOS and Windows binaries from PyPI (the shared corpus) -----------------------------------
 
 
-@pytest.fixture(scope="session")
-def corpus() -> list[Path]:
-    from pypi_corpus import CorpusError, ensure_corpus
-
-    try:
-        return ensure_corpus()
-    except CorpusError as exc:
-        pytest.fail(f"cannot get the PyPI corpus: {exc}", pytrace=False)
-
-
 def real_binary(corpus: list[Path], wheel_prefix: str, suffix: str) -> tuple[str, bytes]:
     """The first binary member ending with `suffix` of the corpus wheel whose name starts with `wheel_prefix`."""
     path = next((p for p in corpus if p.name.startswith(wheel_prefix)), None)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pypi_corpus import PINS, CorpusError, Pin, ensure_corpus
+from pypi_corpus import PINS, Pin
 
 from toolkit.check import INTERNAL, check_file
 from toolkit.check.report import Finding
@@ -54,15 +54,6 @@ EXPECTED_REJECTIONS: dict[str, dict[str, str]] = {
         "D001": "The description failed to render for 'text/x-rst; charset=UTF-8'." + _PYPI_DCT,
     },
 }
-
-
-@pytest.fixture(scope="session")
-def corpus() -> list[Path]:
-    """The pinned PyPI files, downloaded once per machine (shared by xdist workers)."""
-    try:
-        return ensure_corpus()
-    except CorpusError as exc:
-        pytest.fail(f"cannot get the PyPI corpus: {exc}", pytrace=False)
 
 
 def _describe(findings: list[Finding]) -> str:
