@@ -115,19 +115,34 @@ def parse_elf(member: str, data: bytes, *, python_imports: bool) -> ElfInfo:
 
 
 def _dynamic(elf: ELFFile, sections: list[Section]) -> tuple[tuple[str, ...], str | None]:
+    """DT_NEEDED entries and the program interpreter.
+
+    pyelftools finds the sections; the dynamic entries are unpacked here with struct
+    (as the symbols below), and the interpreter is read from the .interp section: its
+    tag and segment objects cost more than the rest of the scan of a small library.
+    """
     from elftools.elf.dynamic import DynamicSection
-    from elftools.elf.segments import InterpSegment
 
     needed: list[str] = []
-    interpreter = None
+    order = "<" if elf.little_endian else ">"
+    entry = f"{order}{'qQ' if elf.elfclass == 64 else 'iI'}"
+    size = struct.calcsize(entry)
     for section in sections:
-        if isinstance(section, DynamicSection):
-            tags = section.iter_tags()
-            needed += [t.needed for t in tags if t.entry.d_tag == "DT_NEEDED"]  # type: ignore[attr-defined]
-    for segment in elf.iter_segments():
-        if isinstance(segment, InterpSegment):
-            interpreter = segment.get_interp_name()
-    return tuple(needed), interpreter
+        if not isinstance(section, DynamicSection):
+            continue
+        link = section["sh_link"]
+        if not 0 <= link < len(sections):
+            continue
+        strings = sections[link].data()
+        data = section.data()
+        for tag, value in struct.iter_unpack(entry, data[: len(data) // size * size]):
+            if tag == 0:  # DT_NULL ends the table
+                break
+            if tag == 1:  # DT_NEEDED: an offset into the dynamic string table
+                needed.append(strings[value: strings.find(b"\0", value)].decode("utf-8", "replace"))
+    interp = next((s for s in sections if s.name == ".interp"), None)
+    interpreter = interp.data().split(b"\0", 1)[0].decode("utf-8", "replace") if interp is not None else None
+    return tuple(needed), interpreter or None
 
 
 def _undefined_symbols(elf: ELFFile, sections: list[Section]) -> list[tuple[str, int | None]]:
