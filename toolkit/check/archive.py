@@ -10,8 +10,10 @@ import dataclasses
 import os
 import struct
 import tarfile
+import types
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
@@ -38,6 +40,16 @@ BOMB_RATIO = 50  # ...and more than this many times the file's size
 _CACHE_MEMBER = 1 << 20
 _CACHE_TOTAL = 64 << 20  # ...within this budget are kept; any other read costs one more pass
 _CHUNK = 1 << 20
+
+_inflate_lib: types.ModuleType = zlib
+try:  # ISA-L inflates about twice as fast as zlib, with zlib's API; zlib where it has no wheel
+    from isal import isal_zlib
+
+    _inflate_lib = isal_zlib
+except ImportError:  # pragma: no cover - platforms without isal wheels
+    pass
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate_lib.error)
+_READ_ERRORS: tuple[type[Exception], ...] = (*_INFLATE_ERRORS, OSError, EOFError, ValueError)
 _METHODS = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 95: "xz", 98: "PPMd"}
 
 
@@ -106,6 +118,34 @@ class Archive:
         if out is None:
             raise ArchiveReadError(f"{name}: not found on a second pass")
         return out
+
+    def stream(self, name: str, chunk: int = _CHUNK) -> Iterator[bytes]:
+        """A member's bytes in chunks of at most `chunk`, inflated as they are read; memory stays
+        at a chunk whatever the member's size. Raises ArchiveReadError as read() does (the CRC
+        and the declared size are checked at the end)."""
+        i = self._index.get(name)
+        if self.format != "zip" or i is None or self._closed:
+            yield self.read(name, limit=1 << 62)
+            return
+        info = self._zinfos[i]
+        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            yield self._read_zip(i)
+            return
+        start = _data_start(self._data, info.header_offset, name)
+        end = start + info.compress_size
+        if end > len(self._data):
+            raise ArchiveReadError(f"{name}: its data runs past the end of the file")
+        crc, total = 0, 0
+        for out in _chunks(self._data, start, end, info, chunk, name):
+            total += len(out)
+            if total > info.file_size:
+                raise ArchiveReadError(f"{name}: inflates to more than its declared {info.file_size} bytes")
+            crc = zlib.crc32(out, crc)
+            yield out
+        if total < info.file_size:
+            raise ArchiveReadError(f"{name}: its compressed data ends early")
+        if crc != info.CRC:
+            raise ArchiveReadError(f"{name}: CRC-32 mismatch")
 
     def close(self) -> None:
         self._closed = True
@@ -239,7 +279,7 @@ def _inflate(data: Data, start: int, end: int, size: int, method: int, name: str
             if not chunk and not src and inflater.needs_input:
                 break  # no input left (or the file shrank) and nothing more comes out
             out += chunk
-    except (zlib.error, OSError, EOFError, ValueError) as exc:
+    except _READ_ERRORS as exc:
         raise ArchiveReadError(f"{name}: corrupt compressed data ({exc})") from None
     if len(out) > size:
         raise ArchiveReadError(f"{name}: inflates to more than its declared {size} bytes")
@@ -248,11 +288,35 @@ def _inflate(data: Data, start: int, end: int, size: int, method: int, name: str
     return bytes(out)
 
 
+def _chunks(data: Data, start: int, end: int, info: zipfile.ZipInfo, chunk: int, name: str) -> Iterator[bytes]:
+    """The stored or inflated bytes of data[start:end], `chunk` at most at a time."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
+            raise ArchiveReadError(f"{name}: stored, yet its two sizes differ")
+        for at in range(start, end, chunk):
+            yield data[at:min(end, at + chunk)]
+        return
+    inflater, pos = _inflate_lib.decompressobj(-15), start
+    try:
+        while not inflater.eof:
+            src = inflater.unconsumed_tail
+            if not src:
+                src = data[pos:min(end, pos + _CHUNK)]
+                pos += len(src)
+                if not src:
+                    raise ArchiveReadError(f"{name}: its compressed data ends early")
+            out = inflater.decompress(src, chunk)
+            if out:
+                yield out
+    except _INFLATE_ERRORS as exc:
+        raise ArchiveReadError(f"{name}: corrupt compressed data ({exc})") from None
+
+
 class _Zlib:
     """Raw deflate behind the BZ2Decompressor interface (eof, needs_input, decompress)."""
 
     def __init__(self) -> None:
-        self._d = zlib.decompressobj(-15)
+        self._d = _inflate_lib.decompressobj(-15)
 
     @property
     def eof(self) -> bool:

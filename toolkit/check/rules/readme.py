@@ -7,6 +7,7 @@ they are slow to import, and Markdown and plain text never need them.
 from __future__ import annotations
 
 import email.message
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
@@ -38,6 +39,7 @@ def renderer_for(content_type: str | None) -> Renderer:
     return renderers.get(mime, "text")
 
 
+@functools.lru_cache(maxsize=64)  # an sdist and its wheels share one description: render it once
 def render_failure(description: str, content_type: str | None) -> str | None:
     """Why PyPI cannot render this description (None: it renders).
 

@@ -13,14 +13,13 @@ import csv
 import hashlib
 import re
 import weakref
-import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from installer.records import InvalidRecordEntry, RecordEntry
 
+from toolkit.check.archive import ArchiveReadError
 from toolkit.check.rules import rule
 
 if TYPE_CHECKING:
@@ -128,13 +127,9 @@ def _digests(dist: DistView) -> dict[str, Digest] | None:
                 found[member.name] = _hash_bytes(data, wanted.get(member.name))
                 continue
         streamed.append(member.name)
-    # The rest is streamed in chunks by zipfile: memory does not grow with a member's size.
-    try:
-        with zipfile.ZipFile(dist.path) as zf:
-            for name in streamed:
-                found[name] = _hash_member(zf, zf.getinfo(name), wanted.get(name))
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
-        return None  # the archive rules say why
+    # The rest is streamed in chunks: memory does not grow with a member's size.
+    for name in streamed:
+        found[name] = _hash_stream(dist, name, wanted.get(name))
     return found
 
 
@@ -172,17 +167,16 @@ def _is_bomb(dist: DistView) -> bool:
     return total > 64 << 20 and total / max(dist.path.stat().st_size, 1) > 50
 
 
-def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, extra: str | None) -> Digest:
+def _hash_stream(dist: DistView, name: str, extra: str | None) -> Digest:
     hashers = _hashers(extra)
     size = 0
     try:
-        with zf.open(info) as stream:
-            while chunk := stream.read(CHUNK):
-                size += len(chunk)
-                for h in hashers.values():
-                    h.update(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
-        return Digest(size, "", error=f"{type(exc).__name__}: {exc}")
+        for chunk in dist.archive.stream(name, CHUNK):
+            size += len(chunk)
+            for h in hashers.values():
+                h.update(chunk)
+    except ArchiveReadError as exc:
+        return Digest(size, "", error=str(exc).removeprefix(f"{name}: "))
     return _finish(size, hashers)
 
 
