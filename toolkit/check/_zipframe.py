@@ -6,6 +6,7 @@ that a streaming reader and a central-directory reader cannot see different file
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,7 +21,6 @@ SIG_LOCATOR = b"PK\x06\x07"
 EXTRA_ZIP64 = 0x0001
 EXTRA_UNICODE_PATH = 0x7075
 _NO_REPEAT_EXTRAS = {EXTRA_ZIP64, EXTRA_UNICODE_PATH}
-_CONTROL = frozenset(range(0x20)) | {0x7F}
 _FF32 = 0xFFFFFFFF
 
 
@@ -220,8 +220,11 @@ def _eocd64(cur: _Cursor) -> tuple[int, int, int]:
     return records, size, offset
 
 
+_CONTROL_RE = re.compile(rb"[\x00-\x1f\x7f]")
+
+
 def _has_control(name: bytes) -> bool:
-    return any(byte in _CONTROL for byte in name)
+    return _CONTROL_RE.search(name) is not None
 
 
 def _show(name: bytes) -> str:

@@ -357,7 +357,8 @@ def _encryption_markers(data: bytes) -> list[str]:
     # The markers of PyPI's YARA rules (warehouse/utils/scanner_rules); a plain search matches them.
     pyarmor = (b"__pyarmor__(__name__, __file__,", b"__pyarmor_enter__", b"__pyarmor_exit__",
                b"__pyarmor_assert__", b"__pyarmor_bcc__")
-    tools = ["PyArmor"] if any(marker in data for marker in pyarmor) else []
+    # One scan for the common prefix first: almost every file has none, and stops there.
+    tools = ["PyArmor"] if b"__pyarmor" in data and any(marker in data for marker in pyarmor) else []
     if b"---BEGIN PYE FILE---" in data and b"---END PYE FILE---" in data:
         tools.append("SourceDefender")
     return tools
