@@ -109,3 +109,12 @@ def test_readme_code_table_is_up_to_date() -> None:
     proc = run("--list-codes", "--format", "markdown")
     assert proc.returncode == 0
     assert proc.stdout.strip() in readme, "regenerate docs/check-codes.md: toolkit check --list-codes --format markdown"
+
+
+def test_the_check_function_takes_what_the_build_stage_returns(tmp_path: Path) -> None:
+    from toolkit.check import check
+    from toolkit.dist import Dist
+
+    dist = Dist.from_path(make_wheel(tmp_path))
+    report = check([dist])
+    assert report.ok and [f.path for f in report.files] == [dist.path]

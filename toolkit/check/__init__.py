@@ -13,16 +13,18 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from toolkit.check.report import FileReport, Finding, Report
+from toolkit.dist import Dist
 from toolkit.errors import ConfigError
 
 INTERNAL = "K000"
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, starting workers costs more than it saves
 
 
-def collect(paths: Sequence[Path]) -> list[Path]:
-    """Files named, and the visible files of the folders named (sorted)."""
+def collect(paths: Sequence[Path | Dist]) -> list[Path]:
+    """Files named (or Dists from the build stage), and the visible files of the folders named (sorted)."""
     files: list[Path] = []
-    for path in paths:
+    for item in paths:
+        path = item.path if isinstance(item, Dist) else item
         if path.is_dir():
             files.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
         elif path.is_file():
@@ -62,7 +64,7 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
     return report
 
 
-def check(paths: Sequence[Path], *, ignore: Iterable[str] = (), strict: bool = False, jobs: int | None = None) -> Report:
+def check(paths: Sequence[Path | Dist], *, ignore: Iterable[str] = (), strict: bool = False, jobs: int | None = None) -> Report:
     files = collect(paths)
     ignore = tuple(ignore)
     _validate_ignore(ignore)
