@@ -353,6 +353,13 @@ def test_an_outdir_that_is_a_file_is_one_line(tmp_path: Path, capsys: pytest.Cap
     assert (tmp_path / "taken").read_text(encoding="utf-8") == "a file\n"
 
 
+def test_an_outdir_that_cannot_be_made_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_project(tmp_path / "proj", "intree")
+    (tmp_path / "taken").write_text("a file\n", encoding="utf-8")
+    assert cli.main(["build", str(src), "-o", str(tmp_path / "taken" / "dist")]) == 2
+    assert one_line_error(capsys.readouterr().err).startswith("error: cannot write to ")
+
+
 def test_a_backend_that_cannot_be_imported_is_one_line(tmp_path: Path) -> None:
     # The backend is only known missing once a hook runs: a build error (3), not a config error (2).
     (tmp_path / "pyproject.toml").write_text(

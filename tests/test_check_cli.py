@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,11 @@ def test_an_error_code_cannot_be_silenced(tmp_path: Path) -> None:
 def test_an_unknown_path_is_one_line(tmp_path: Path) -> None:
     proc = run(tmp_path / "nope")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 2 and "Traceback" not in proc.stderr
+
+
+def test_something_that_is_not_a_file_is_one_line() -> None:
+    proc = run(os.devnull)
+    assert proc.returncode == 2 and "not a file or a folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_list_codes_documents_every_rule() -> None:

@@ -94,7 +94,10 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         pool = stack.enter_context(
             buildenv.env_pool(installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints)
         )
-        staging = stack.enter_context(_fs.staging_dir(outdir))
+        try:
+            staging = stack.enter_context(_fs.staging_dir(outdir))
+        except OSError as exc:
+            raise ConfigError(f"cannot write to {outdir}: {exc.strerror}", hint="pass a writable folder with -o") from None
         # The backend writes into a folder of its own inside the staging folder, so that
         # even a file it writes to `../name` stays out of OUTDIR.
         backend_out = staging / "backend"
@@ -112,7 +115,11 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
             built.append(one.run(tree, "wheel", backend_out))
         dists = [Dist.from_path(p, origin=one.origin) for p in built]
         dists = [_published(d, outdir) for d in dists]
-    manifest = write_manifest(outdir, dists, {"source_date_epoch": epoch})
+    try:
+        manifest = write_manifest(outdir, dists, {"source_date_epoch": epoch})
+    except OSError as exc:
+        raise ConfigError(f"cannot write the manifest in {outdir}: {exc.strerror}",
+                          hint="the built files are in place; free space or fix the folder's permissions") from None
     return BuildResult(dists, manifest, logger.path, epoch)
 
 

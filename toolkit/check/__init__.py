@@ -28,7 +28,11 @@ def collect(paths: Sequence[Path | Dist]) -> list[Path]:
         if path.is_dir():
             files.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
         elif path.is_file():
+            if not os.access(path, os.R_OK):
+                raise ConfigError(f"{path}: cannot be read (permission denied)", hint="check the file's permissions")
             files.append(path)
+        elif path.exists():
+            raise ConfigError(f"{path}: not a file or a folder", hint="name wheels, sdists, or a folder such as dist/")
         else:
             raise ConfigError(f"{path}: no such file or folder", hint="name wheels, sdists, or a folder such as dist/")
     if not files:
