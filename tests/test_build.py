@@ -443,3 +443,17 @@ def test_verbose_shows_the_backends_output(tmp_path: Path) -> None:
     assert "toy-backend: running build_sdist" in loud.stderr
     assert "toy-backend: running build_wheel" in loud.stderr
     assert len(only_results(loud)) == 2  # stdout still holds only the results
+
+
+@pytest.mark.parametrize(("table", "named"), [
+    ('[build-system]\nrequires = "hatchling"\n', "`requires` must be an array of strings"),
+    ('[build-system]\nrequires = ["not a valid req !!"]\nbuild-backend = "hatchling.build"\n', "not a valid req !!"),
+])
+def test_an_invalid_build_system_table_is_one_line(table: str, named: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "proj"
+    src.mkdir()
+    (src / "pyproject.toml").write_text(table + '[project]\nname = "x"\nversion = "1"\n', encoding="utf-8")
+    assert cli.main(["build", str(src), "-o", str(tmp_path / "out")]) == 2
+    assert named in one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()

@@ -52,10 +52,17 @@ def staging_dir(outdir: Path) -> Iterator[Path]:
     It lives on the same file system as `outdir`, so `publish_file` is a rename;
     its name starts with a dot, so `dist/*` never matches a half-written file.
     """
+    created = not outdir.exists()
     outdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=outdir, prefix=STAGING_PREFIX))
     try:
         yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created:  # a failed stage leaves no trace, not even the empty folder it made
+            with contextlib.suppress(OSError):
+                outdir.rmdir()
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

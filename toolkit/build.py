@@ -160,8 +160,8 @@ class _OneBuild:
                 code = cause.returncode
                 reason = f"the backend was killed by signal {-code}" if code < 0 else f"the backend failed (exit {code})"
             raise BuildError(reason, backend=backend, hook=self._hook, log=self.logger.path) from None
-        except pypa_build.BuildException as exc:
-            raise BuildError(str(exc), backend=backend, hook=self._hook, log=self.logger.path) from None
+        except pypa_build.BuildException as exc:  # the [build-system] table is invalid: nothing ran
+            raise ConfigError(f"{srcdir / 'pyproject.toml'}: {exc}", hint="fix the [build-system] table") from None
         self._check_output(path, wrote_to, backend, distribution)
         if wrote_to != outdir:
             path = _fs.publish_file(path, outdir)

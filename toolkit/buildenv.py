@@ -243,7 +243,8 @@ def _parse(text: str) -> Requirement:
     try:
         return Requirement(text)
     except InvalidRequirement as exc:
-        raise BuildError(f"invalid build requirement {text!r}: {exc}", hint="fix [build-system] requires") from None
+        reason = str(exc).splitlines()[0]  # packaging adds the text and a caret on further lines
+        raise ConfigError(f"invalid build requirement {text!r}: {reason}", hint="fix [build-system] requires") from None
 
 
 @contextlib.contextmanager
