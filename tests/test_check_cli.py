@@ -124,3 +124,12 @@ def test_the_check_function_takes_what_the_build_stage_returns(tmp_path: Path) -
     dist = Dist.from_path(make_wheel(tmp_path))
     report = check([dist])
     assert report.ok and [f.path for f in report.files] == [dist.path]
+
+
+def test_a_file_that_vanishes_before_it_is_read_is_a_finding(tmp_path: Path) -> None:
+    from toolkit.check import UNREADABLE, check_file
+
+    wheel = make_wheel(tmp_path)
+    wheel.unlink()
+    [finding] = check_file(wheel).findings
+    assert finding.code == UNREADABLE and finding.level == "error" and "cannot read the file" in finding.message

@@ -81,7 +81,10 @@ def _umask() -> int:
 
 
 def cache_dir() -> Path:
-    """toolkit's cache folder: TOOLKIT_CACHE_DIR, else the platform's cache home."""
+    """toolkit's cache folder: TOOLKIT_CACHE_DIR, else the platform's cache home.
+
+    platformdirs knows these three places too; for three paths it is not worth a dependency.
+    """
     if env := os.environ.get("TOOLKIT_CACHE_DIR"):
         return Path(env)
     if sys.platform == "win32":

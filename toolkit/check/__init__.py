@@ -16,7 +16,8 @@ from toolkit.check.report import FileReport, Finding, Report
 from toolkit.dist import Dist
 from toolkit.errors import ConfigError
 
-INTERNAL = "K000"
+INTERNAL = "K000"  # a rule crashed: a bug of toolkit's, reported as a finding
+UNREADABLE = "K001"  # the file could not be read at all
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, starting workers costs more than it saves
 
 
@@ -49,6 +50,12 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
     skip = set(ignore)
     view = DistView(path)
     report = FileReport(path)
+    try:
+        view.archive  # noqa: B018 - opened here so that an unreadable file is one finding, not a crash
+    except OSError as exc:
+        report.findings.append(Finding(UNREADABLE, "error", False, f"cannot read the file: {exc.strerror or exc}",
+                                       "check that the file exists and is readable"))
+        return report
     for code in sorted(rules):
         rule = rules[code]
         if code in skip or (rule.applies != "any" and rule.applies != view.kind):
