@@ -59,14 +59,22 @@ def build_library(folder: Path, name: str, bias: int = 0, extra: str = "", flags
     return out
 
 
-def build_extension(folder: Path, module: str, lib: str, libdir: Path, extra_libs: tuple[str, ...] = ()) -> Path:
+# pthread_create moved into libc in glibc 2.34: a reference to it is versioned GLIBC_2.34.
+NEW_GLIBC_C = """
+#include <pthread.h>
+static void *run(void *a) { return a; }
+int start_thread(void) { pthread_t t; return pthread_create(&t, 0, run, 0); }
+"""
+
+
+def build_extension(folder: Path, module: str, lib: str, libdir: Path, extra: str = "") -> Path:
     """A CPython extension `module` whose add() calls {lib}_add from lib{lib}.so.1 (not in the wheel)."""
     folder.mkdir(parents=True, exist_ok=True)
     src = folder / f"{module}.c"
-    src.write_text(EXT_C.format(lib=lib, module=module))
+    src.write_text(EXT_C.format(lib=lib, module=module) + extra)
     out = folder / f"{module}{sysconfig.get_config_var('EXT_SUFFIX')}"
     gcc("-shared", "-fPIC", "-O1", f"-I{sysconfig.get_paths()['include']}", "-o", out, src, f"-L{libdir}",
-        f"-l{lib}", *(f"-l{x}" for x in extra_libs), cwd=folder)
+        f"-l{lib}", *(["-pthread"] if extra else []), cwd=folder)
     return out
 
 
@@ -95,12 +103,13 @@ def make_wheel(outdir: Path, name: str, version: str, tag: str, files: Mapping[s
     return path
 
 
-def native_wheel(tmp: Path, lib: str = "demomath", package: str = "demo", bias: int = 0) -> tuple[Path, Path]:
+def native_wheel(tmp: Path, lib: str = "demomath", package: str = "demo", bias: int = 0,
+                 extra: str = "") -> tuple[Path, Path]:
     """(a linux_* wheel whose extension needs lib{lib}.so.1, the folder that holds the library)."""
     assert HOST_TAG is not None
     libdir = tmp / "libs"
     build_library(libdir, lib, bias)
-    ext = build_extension(tmp / "build", "_native", lib, libdir)
+    ext = build_extension(tmp / "build", "_native", lib, libdir, extra)
     files = {f"{package}/__init__.py": f"from {package}._native import add\n".encode(),
              f"{package}/{ext.name}": ext}
     return make_wheel(tmp / "dist", package, "1.0", str(HOST_TAG), files), libdir

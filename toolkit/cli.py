@@ -132,15 +132,29 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.sdist or args.wheel:
         selection = {"sdist": bool(args.sdist), "wheel": bool(args.wheel)}
     options = load_options(args, BuildOptions, project, **selection)
-    result = build(src, options, reporter=_reporter(args), echo=args.verbose)
+    reporter = _reporter(args)
+    result = build(src, options, reporter=reporter, echo=args.verbose)
+    repaired = _repair_built(result.dists, project, reporter) if options.repair else []
     if args.format == "json":
         doc = {"dists": [d.to_json() for d in result.dists], "manifest": str(result.manifest),
                "log": str(result.log), "source_date_epoch": result.source_date_epoch}
+        if options.repair:
+            doc["repair"] = [o.to_json() for o in repaired]
         _out(json.dumps(doc, indent=2))
     else:
         for d in result.dists:
             _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
+        _print_outcomes(repaired)
     return 0
+
+
+def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any) -> list[Any]:
+    """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
+    from toolkit import repair
+    from toolkit.config import RepairOptions
+
+    wheels = [d for d in dists if d.kind == "wheel"]
+    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter) if wheels else []
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
@@ -162,13 +176,17 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if args.format == "json":
         _out(json.dumps([o.to_json() for o in outcomes], indent=2))
         return 0
+    _print_outcomes(outcomes)
+    return 0
+
+
+def _print_outcomes(outcomes: Sequence[Any]) -> None:
     for o in outcomes:
         if o.action == "repaired":
             _out(f"repaired {o.source.name} -> {o.dist.path}  vendored: {', '.join(o.vendored) or 'nothing'}")
         else:
             moved = f" -> {o.dist.path}" if o.dist.path.resolve() != o.source.resolve() else ""
             _out(f"unchanged: {o.reason}  {o.source.name}{moved}")
-    return 0
 
 
 def _shown_text(shown: Any) -> str:

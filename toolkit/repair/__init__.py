@@ -138,7 +138,7 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     final = staging / repaired.wheel.name
     verify.finish(repaired, final, source)
     verify.check(final, reporter)
-    verify.import_test(final, logger)
+    verify.import_test(final, logger, tuple(options.exclude))
     published = _fs.publish_file(final, outdir)
     dist = Dist.from_path(published, origin={"stage": "repair", "tool": repaired.tool}, derived_from=wheel.resolve())
     _record(outdir, dist)

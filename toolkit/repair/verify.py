@@ -90,10 +90,11 @@ def extension_modules(wheel: Path) -> list[str]:
     return sorted(found)
 
 
-def import_test(wheel: Path, logger: Logger) -> bool:
+def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = ()) -> bool:
     """Install the wheel in a fresh venv and import its extension modules, with no library search path set.
 
-    False when the host cannot run the wheel (another OS, arch or Python): the check stage is then all.
+    False when the host cannot run the wheel (another OS, arch or Python): the check stage is then all;
+    and when the only failure is a library the user --exclude'd (another wheel or the system provides it).
     """
     modules = extension_modules(wheel)
     if not modules or not runs_here(wheel):
@@ -111,9 +112,20 @@ def import_test(wheel: Path, logger: Logger) -> bool:
             log.write(proc.stdout + proc.stderr)
     if proc.returncode:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        if lines and _names_excluded(lines[-1], exclude):
+            logger.note("import test skipped: the wheel needs a library excluded from it")
+            return False
         raise RepairError(f"the repaired {wheel.name} installs but does not import: {lines[-1] if lines else 'crashed'}",
                           hint=f"the import test's output is kept in {logger.path}")
     return True
+
+
+def _names_excluded(error: str, exclude: tuple[str, ...]) -> bool:
+    """Does a loader error ("libfoo.so.1: cannot open shared object file") name an excluded library?"""
+    from fnmatch import fnmatch
+
+    words = [w.strip(":'\"") for w in error.split()]
+    return any(fnmatch(w, pattern) for w in words for pattern in exclude)
 
 
 def _fresh_venv(env_dir: Path) -> Path:
