@@ -38,6 +38,7 @@ def unavailable() -> str | None:
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
     from toolkit.check.binaries import scan
+    from toolkit.check.binaries.macho import ARM64_FIRST_MACOS
     from toolkit.check.view import DistView
 
     view = DistView(wheel)
@@ -46,19 +47,26 @@ def show(wheel: Path, options: RepairOptions) -> Shown:
     inside = set(found.basenames)
     vendor: dict[str, str | None] = {}
     dirs = search_path(options, "DYLD_LIBRARY_PATH")
+    queue: list[str] = []
     for macho in found.macho:
-        data = view.read(macho.member) or b""
-        needs = tuple(load_dylibs(data))
+        needs = tuple(load_dylibs(view.read(macho.member) or b""))
         binaries.append(BinaryNeeds(macho.member, needs))
-        for name in needs:
-            base = name.rsplit("/", 1)[-1]
-            if name.startswith(_SYSTEM) or base in inside or _excluded(base, options):
-                continue
-            vendor[name] = _locate(name, dirs)
-    minos = [s.minos for m in found.macho for s in m.slices if s.minos is not None]
+        queue += needs
+    while queue:  # what the wheel's binaries load, then what the libraries found load in turn
+        name = queue.pop(0)
+        base = name.rsplit("/", 1)[-1]
+        if name in vendor or name.startswith(_SYSTEM) or base in inside or _excluded(base, options):
+            continue
+        vendor[name] = _locate(name, dirs)
+        if vendor[name] is not None:
+            queue += load_dylibs(Path(vendor[name] or "").read_bytes())
+    # arm64 exists from macOS 11 on: a universal2 wheel's tag follows its x86_64 slices unless arm64 asks more.
+    minos = [s.minos for m in found.macho for s in m.slices
+             if s.minos is not None and not (s.arch.startswith("arm64") and s.minos <= ARM64_FIRST_MACOS)]
+    minos = minos or [ARM64_FIRST_MACOS]
     arches = sorted({s.arch for m in found.macho for s in m.slices})
     best = None
-    if minos:
+    if found.macho:
         top = max(minos)
         version = f"{top[0]}_0" if top[0] >= 11 else f"{top[0]}_{top[1]}"
         arch = "universal2" if set(arches) >= {"x86_64", "arm64"} else (arches[0] if arches else "")
