@@ -15,6 +15,7 @@ import contextlib
 import shutil
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -137,8 +138,11 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
         return _unchanged(wheel, source, outdir, "needs nothing")
     final = staging / repaired.wheel.name
     verify.finish(repaired, final, source)
-    verify.check(final, reporter)
-    verify.import_test(final, logger, tuple(options.exclude))
+    # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        imported = pool.submit(verify.import_test, final, logger, tuple(options.exclude))
+        verify.check(final, reporter)
+        imported.result()
     published = _fs.publish_file(final, outdir)
     dist = Dist.from_path(published, origin={"stage": "repair", "tool": repaired.tool}, derived_from=wheel.resolve())
     _record(outdir, dist)
