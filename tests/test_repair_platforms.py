@@ -84,6 +84,16 @@ def test_a_repaired_windows_wheel_is_not_repaired_again(windows_wheel: tuple[Pat
 
 
 @needs_mingw
+def test_a_repaired_windows_wheel_never_replaces_its_input(windows_wheel: tuple[Path, Path]) -> None:
+    wheel, dlls = windows_wheel
+    before = listing(wheel.parent)
+    proc = run_toolkit("repair", wheel, "-L", dlls)  # the same name in the same folder: refused, not overwritten
+    assert proc.returncode == 4
+    assert one_line_error(proc.stderr) == f"error: the repaired wheel would replace {wheel} (delvewheel keeps its name)"
+    assert listing(wheel.parent) == before
+
+
+@needs_mingw
 def test_a_missing_dll_names_it_and_the_binary(windows_wheel: tuple[Path, Path], tmp_path: Path) -> None:
     wheel, _dlls = windows_wheel
     empty = tmp_path / "empty"
@@ -170,13 +180,39 @@ def test_a_macos_wheel_is_refused_in_one_line_off_macos(unvendored: tuple[Path, 
     assert listing(wheel.parent) == before
 
 
+def relink_to(wheel: Path, libs: Path, tmp: Path) -> Path:
+    """On macOS: point the extension's load command at the library in `libs` (an absolute install name,
+    as a fresh build linking a library outside the wheel has), re-signed ad hoc, in a new wheel."""
+    member = "zmq/backend/cython/_zmq.abi3.so"
+    ext = tmp / "_zmq.abi3.so"
+    with zipfile.ZipFile(wheel) as zf:
+        ext.write_bytes(zf.read(member))
+        others = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir() and i.filename != member}
+    subprocess.run(["install_name_tool", "-change", "@loader_path/../../.dylibs/libzmq.5.dylib",
+                    str(libs / "libzmq.5.dylib"), str(ext)], check=True, capture_output=True)
+    subprocess.run(["codesign", "--force", "--sign", "-", str(ext)], check=True, capture_output=True)
+    out = tmp / "relinked" / wheel.name
+    out.parent.mkdir()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in others.items():
+            zf.writestr(name, data if not name.endswith("RECORD") else _without(data, member))
+        zf.writestr(member, ext.read_bytes())
+    return out
+
+
+def _without(record: bytes, member: str) -> bytes:
+    return b"".join(line + b"\n" for line in record.splitlines() if not line.startswith(member.encode() + b","))
+
+
 @pytest.mark.skipif(sys.platform != "darwin", reason="delocate needs macOS's install_name_tool and codesign")
-def test_a_macos_wheel_gets_its_dylib_back_on_macos(unvendored: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_macos_wheel_gets_its_dylibs_back_on_macos(unvendored: tuple[Path, Path], tmp_path: Path) -> None:
     wheel, libs = unvendored
-    proc = run_toolkit("repair", wheel, "-L", libs, "-o", tmp_path / "out")
+    relinked = relink_to(wheel, libs, tmp_path)
+    proc = run_toolkit("repair", relinked, "-L", libs, "-o", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     (repaired,) = (tmp_path / "out").glob("*.whl")
     with zipfile.ZipFile(repaired) as zf:
-        assert [n for n in zf.namelist() if "/.dylibs/" in n]
+        vendored = sorted(n.rsplit("/", 1)[1] for n in zf.namelist() if "/.dylibs/" in n)
         sbom = json.loads(zf.read("pyzmq-27.3.0.dist-info/sboms/toolkit.cdx.json"))
-    assert sbom["components"]
+    assert vendored == ["libsodium.26.dylib", "libzmq.5.dylib"]
+    assert sorted(c["name"].rsplit("/", 1)[-1] for c in sbom["components"]) == vendored

@@ -137,6 +137,9 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     if repaired is None:
         return _unchanged(wheel, source, outdir, "needs nothing")
     final = staging / repaired.wheel.name
+    if final.name == wheel.name and outdir == wheel.parent.resolve():
+        raise RepairError(f"the repaired wheel would replace {wheel} ({repaired.tool.split()[0]} keeps its name)",
+                          hint="pass an output folder with -o")
     verify.finish(repaired, final, source)
     # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:

@@ -51,7 +51,9 @@ def read_members(path: Path) -> list[Member]:
             if info.is_dir():
                 continue
             mode = (info.external_attr >> 16) or 0o100644
-            if info.compress_type == zipfile.ZIP_DEFLATED and info.compress_size < _ZIP64_LIMIT:
+            # Copied as it is only when truly deflated: auditwheel is asked for level 0 (stored blocks inside
+            # deflate), since toolkit writes the final wheel itself.
+            if info.compress_type == zipfile.ZIP_DEFLATED and info.compress_size < min(info.file_size, _ZIP64_LIMIT):
                 f.seek(info.header_offset)
                 head = _LOCAL.unpack(f.read(_LOCAL.size))
                 f.seek(info.header_offset + _LOCAL.size + head[9] + head[10])

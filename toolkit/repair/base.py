@@ -64,10 +64,11 @@ class PlatformRepair(Protocol):
         """The repaired wheel in `workdir`, or None when the wheel needs nothing (right tag, nothing to vendor)."""
 
 
-def search_path(options: RepairOptions, variable: str) -> list[str]:
-    """The folders searched for libraries: -L/--lib-dir first, then the environment's variable."""
+def search_path(options: RepairOptions, variable: str | None) -> list[str]:
+    """The folders searched for libraries: -L/--lib-dir first, then the environment's variable (if any)."""
     found = [str(Path(d).resolve()) for d in options.lib_dir]
-    found += [p for p in os.environ.get(variable, "").split(os.pathsep) if p]
+    if variable:
+        found += [p for p in os.environ.get(variable, "").split(os.pathsep) if p]
     return list(dict.fromkeys(found))
 
 

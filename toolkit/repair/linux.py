@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from packaging.utils import parse_wheel_filename
+
 from toolkit._fs import sha256_file
 from toolkit.check.rules.binaries import _names as names
 from toolkit.errors import ConfigError, RepairError
 from toolkit.repair.base import BinaryNeeds, Repaired, Shown, search_path, tool_version
 from toolkit.repair.sbom import Vendored
+from toolkit.tags import linux_tag, wheel_platforms
 
 if TYPE_CHECKING:
     from toolkit._proc import Logger
@@ -105,8 +108,7 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
         raise RepairError(_missing_message(p, missing[0]),
                           hint="pass the folder that holds it with -L/--lib-dir, or --exclude it if another wheel or "
                                "the system provides it")
-    current = {part for part in wheel.name[:-4].split("-")[-1].split(".")}
-    if not p.graft and current == set(p.abis):
+    if not p.graft and wheel_platforms(parse_wheel_filename(wheel.name)[3]) == set(p.abis):
         return None
     patcher = _patcher(p.policy.name)
     with _auditwheel_log(logger):
@@ -128,7 +130,12 @@ def _analyze(wheel: Path, options: RepairOptions) -> tuple[Any, list[str]]:
 
     defaults = load_ld_paths(None)
     search = search_path(options, "LD_LIBRARY_PATH") + defaults["conf"]
-    base = re.sub(r"_(x86_64|i686|aarch64|armv7l|ppc64le|ppc64|s390x|riscv64|loongarch64)$", "", options.plat or "")
+    asked = linux_tag(options.plat) if options.plat else None
+    if options.plat and (asked is None or asked.family == "linux"):
+        raise ConfigError(f"--plat {options.plat}: not a manylinux or musllinux tag",
+                          hint="e.g. manylinux_2_28_x86_64; `toolkit repair --show WHEEL` prints the best one")
+    # auditwheel takes the tag without its arch, in its PEP 600 spelling (manylinux2014 -> manylinux_2_17)
+    base = f"{asked.family}_{asked.version[0]}_{asked.version[1]}" if asked and asked.version else ""
     try:
         abi = analyze_wheel_abi(None, None, wheel, frozenset(options.exclude), disable_isa_ext_check=False,
                                 allow_graft=True, requested_policy_base_name=base or None,

@@ -37,7 +37,9 @@ def unavailable() -> str | None:
 
 def _args(options: RepairOptions) -> list[str]:
     args = []
-    dirs = search_path(options, "PATH" if sys.platform == "win32" else "")
+    # delvewheel searches PATH itself; -L folders go first. On Windows, PATH is named too, so that the
+    # folders listed in an error are the ones searched.
+    dirs = search_path(options, "PATH" if sys.platform == "win32" else None)
     if dirs:
         args += ["--add-path", os.pathsep.join(dirs)]
     if options.exclude:
