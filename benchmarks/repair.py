@@ -59,13 +59,13 @@ def make_wheels(scratch: Path) -> dict[str, tuple[Path, Path]]:
         libs = scratch / case / "libs"
         names = [f"{case}{i}" for i in range(count)]
         for i, name in enumerate(names):
-            extra = large_source(i) if case == "large" else ""
-            build_library(libs, name, extra=extra)
+            if not (libs / f"lib{name}.so.1").is_file():  # kept from an earlier run with --scratch
+                build_library(libs, name, extra=large_source(i) if case == "large" else "")
         ext = build_extension(scratch / case / "build", "_native", names[0], libs)
-        if count > 1:  # the extension needs every library: link the others too
+        if count > 1:  # the extension needs every library: link the others too (no --as-needed dropping them)
             subprocess.run(["gcc", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}", "-o", str(ext),
-                            str(ext.with_name("_native.c")), f"-L{libs}", *(f"-l{n}" for n in names)],
-                           check=True, capture_output=True)
+                            str(ext.with_name("_native.c")), f"-L{libs}", "-Wl,--no-as-needed",
+                            *(f"-l{n}" for n in names)], check=True, capture_output=True)
         tag = next(t for t in sys_tags() if t.platform.startswith("linux_"))
         files = {"bench/__init__.py": b"from bench._native import add\n", f"bench/{ext.name}": ext}
         found[case] = (make_wheel(scratch / case / "dist", "bench", "1.0", str(tag), files), libs)
@@ -88,20 +88,32 @@ def floor_seconds(repaired: Path, scratch: Path) -> float:
 def run_tool(tool: str, wheel: Path, libs: Path, out: Path) -> tuple[float, float | None]:
     values = {"wheel": str(wheel), "libs": str(libs), "out": str(out)}
     cmd = [part.format(**values) for part in TOOLS[tool]]
-    env = {**os.environ, "LD_LIBRARY_PATH": str(libs), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # Bytecode is written (as on users' machines): a priming run fills __pycache__ before the timed ones.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"LD_LIBRARY_PATH": str(libs), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
     timed = run_timed(cmd, cwd=out.parent, env=env)
     if timed.returncode != 0 or not list(out.glob("*manylinux*.whl")):
         raise SystemExit(f"`{' '.join(cmd)}` failed (exit {timed.returncode}):\n{timed.tail()}")
     return timed.seconds, timed.cpu
 
 
+def _fresh(scratch: Path, count: int) -> Path:
+    out = scratch / f"out-{count:03d}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--scratch", type=Path, help="scratch folder to use (and keep): its libraries are reused")
     args = parser.parse_args()
     tools = [t for t in TOOLS if Path(TOOLS[t][0]).exists()]
-    scratch = Path(tempfile.mkdtemp(prefix="toolkit-bench-repair-"))
+    scratch = args.scratch.resolve() if args.scratch else Path(tempfile.mkdtemp(prefix="toolkit-bench-repair-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    args.keep = args.keep or bool(args.scratch)
     print("== repair benchmark ==")
     print("\n".join(machine_lines()))
     for tool in ("auditwheel", "repairwheel"):
@@ -113,12 +125,15 @@ def main() -> int:
         cpus: dict[tuple[str, str], list[float]] = {}
         floors: dict[str, list[float]] = {}
         count = 0
+        for wheel, libs in wheels.values():  # priming: bytecode written, files in the page cache
+            for tool in tools:
+                count += 1
+                run_tool(tool, wheel, libs, _fresh(scratch, count))
         for _ in range(args.runs):
             for case, (wheel, libs) in wheels.items():
                 for tool in tools:  # each run writes to a fresh folder
                     count += 1
-                    out = scratch / f"out-{count:03d}"
-                    out.mkdir()
+                    out = _fresh(scratch, count)
                     seconds, cpu = run_tool(tool, wheel, libs, out)
                     times.setdefault((case, tool), []).append(seconds)
                     if cpu is not None:

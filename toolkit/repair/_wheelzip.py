@@ -29,7 +29,8 @@ _END = struct.Struct("<IHHHHIIH")
 _ZIP64_LIMIT = 0xFFFFFFFF
 _UTF8 = 0x800
 _MADE_BY_UNIX = (3 << 8) | 20
-_SMALL = 1 << 16  # members below this are deflated inline: a thread costs more than it saves
+_BLOCK = 1 << 20  # large members are deflated in blocks of this size, in parallel
+_WINDOW = 1 << 15  # deflate's window: each block is primed with this much of what precedes it
 
 
 @dataclass
@@ -76,7 +77,8 @@ def rewrite(src: Path, dst: Path, dist_info: str, add: Mapping[str, bytes]) -> N
     old_record = _old_record(src, dist_info)
     rows = []
     for m in members:
-        known = old_record.get(m.name) if m.data is None else None
+        # The tool hashed what it wrote (the check stage verifies RECORD afterwards): hash only what it did not list.
+        known = old_record.get(m.name) if m.name not in add else None
         if m.data is None and known is None:  # a deflated member without a RECORD line: read it to hash it
             m.data, m.raw = zlib.decompress(m.raw or b"", -15), None
         rows.append((m.name, *(known or (record_line_hash(m.data or b""), str(len(m.data or b""))))))
@@ -104,20 +106,27 @@ def write_zip(dst: Path, members: list[Member]) -> None:
         _write_with_zipfile(dst, members)
         return
     jobs = min(os.cpu_count() or 1, 4)
+    todo = [m for m in members if m.raw is None]
+    # Large members are cut into blocks deflated on every core, as pigz does: each block starts from
+    # the previous block's last 32 KiB as its dictionary, so the output is as small as one stream's.
+    blocks = [(i, start) for i, m in enumerate(todo) for start in range(0, max(len(m.data or b""), 1), _BLOCK)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        big = [m for m in members if m.raw is None and len(m.data or b"") >= _SMALL]
-        for m, (raw, crc) in zip(big, pool.map(_deflate, [m.data or b"" for m in big]), strict=True):
-            m.raw, m.crc, m.size = raw, crc, len(m.data or b"")
-    for m in members:
-        if m.raw is None:
-            m.raw, m.crc = _deflate(m.data or b"")
-            m.size = len(m.data or b"")
+        parts = list(pool.map(lambda b: _deflate_block(todo[b[0]].data or b"", b[1]), blocks))
+    for i, m in enumerate(todo):
+        data = m.data or b""
+        m.raw = b"".join(part for (j, _start), part in zip(blocks, parts, strict=True) if j == i)
+        m.crc, m.size = zlib.crc32(data), len(data)
     _write_raw(dst, members)
 
 
-def _deflate(data: bytes) -> tuple[bytes, int]:
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(), zlib.crc32(data)
+def _deflate_block(data: bytes, start: int) -> bytes:
+    """Raw deflate of data[start:start + _BLOCK]; a sync flush ends every block but the last."""
+    end = min(start + _BLOCK, len(data))
+    window = data[max(0, start - _WINDOW):start]
+    compressor = (zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15, zdict=window) if window
+                  else zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15))
+    out = compressor.compress(data[start:end])
+    return out + compressor.flush(zlib.Z_FINISH if end >= len(data) else zlib.Z_SYNC_FLUSH)
 
 
 def _dos_time(date_time: tuple[int, ...]) -> tuple[int, int]:

@@ -108,7 +108,7 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
         raise RepairError(_missing_message(p, missing[0]),
                           hint="pass the folder that holds it with -L/--lib-dir, or --exclude it if another wheel or "
                                "the system provides it")
-    if not p.graft and wheel_platforms(parse_wheel_filename(wheel.name)[3]) == set(p.abis):
+    if not p.graft and set(p.abis) <= wheel_platforms(parse_wheel_filename(wheel.name)[3]):  # it has the tags
         return None
     patcher = _patcher(p.policy.name)
     with _auditwheel_log(logger):
