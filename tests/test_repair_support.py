@@ -128,3 +128,14 @@ def install_and_call(wheel: Path, folder: Path, code: str) -> subprocess.Complet
     env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "PYTHONPATH")}
     return subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True, env=env, cwd=folder,
                           check=False)
+
+
+def refused(wheel: Path, *args: str | Path) -> str:
+    """`toolkit repair WHEEL ARGS` must fail with exit 4 and one error line, leaving the wheel's folder as it was."""
+    from projects import listing, one_line_error, run_toolkit
+
+    before = listing(wheel.parent)
+    proc = run_toolkit("repair", wheel, *args)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert listing(wheel.parent) == before
+    return one_line_error(proc.stderr)

@@ -95,7 +95,7 @@ class RepairOptions:
                             "(another wheel or the system provides them; repeatable)", metavar="PATTERN")
     plat: str | None = option(None, "str", "the platform tag to repair to (Linux: e.g. manylinux_2_28_x86_64; "
                               "default: the most compatible one the binaries allow)", metavar="TAG")
-    strip: bool = option(False, "bool", "strip symbols from the binaries and vendored libraries (Linux, Windows)")
+    strip: bool = option(False, "bool", "strip symbols from the binaries and vendored libraries (Linux)")
 
 
 STAGES: dict[str, type] = {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions}

@@ -113,6 +113,9 @@ def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: 
             raise RepairError(f"{wheel.name}: its tags mix platforms ({', '.join(sorted(map(str, source.tags)))})",
                               hint="build one wheel per platform")
         return _unchanged(wheel, source, outdir, "pure")
+    if options.plat and module.TOOL != "auditwheel":
+        raise ConfigError(f"--plat applies to Linux wheels; {wheel.name} is repaired with {module.TOOL}, which keeps "
+                          "the tag its binaries allow", hint="drop --plat for this wheel")
     reason = module.unavailable()
     if reason:
         raise RepairError(f"{wheel.name}: {reason}", hint="repair it in a job on that OS (e.g. a macos runner)")

@@ -83,8 +83,6 @@ def _imports(wheel: Path) -> list[BinaryNeeds]:
 
 def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -> Repaired | None:
     cmd: list[str | Path] = [sys.executable, "-m", "delvewheel", "repair", *_args(options), "-w", workdir]
-    if options.strip:
-        cmd.append("--strip")
     try:
         logger.run([*cmd, wheel])
     except ProcessFailed:
