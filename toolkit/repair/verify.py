@@ -79,7 +79,7 @@ def extension_modules(wheel: Path) -> list[str]:
     found = []
     with zipfile.ZipFile(wheel) as zf:
         for name in zf.namelist():
-            if ".data/" in name.split("/", 1)[0] + "/":
+            if name.split("/", 1)[0].endswith(".data"):  # scripts and data files, not importable modules
                 continue
             suffix = next((s for s in suffixes if name.endswith(s)), None)
             if suffix is None:
