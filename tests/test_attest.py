@@ -378,3 +378,30 @@ def test_check_subject_binds_name_and_digest(assets: Path) -> None:
         check_subject(att, "pypi_attestations-0.0.20.tar.gz", digest)
     with pytest.raises(Mismatch, match="sha256 does not match"):
         check_subject(att, GH_DIST, "0" * 64)
+
+
+@pytest.mark.parametrize("statement", [b"[]", b'{"subject": {}}', b'{"subject": [{"name": "x", "digest": []}]}', b"\xff"])
+def test_check_subject_refuses_odd_statements_in_one_line(assets: Path, statement: bytes) -> None:
+    [att] = load_attestations((assets / f"{GH_DIST}.publish.attestation").read_bytes(), "test")
+    odd = att.model_copy(update={"envelope": att.envelope.model_copy(update={"statement": statement})})
+    with pytest.raises(Mismatch):
+        check_subject(odd, GH_DIST, "0" * 64)
+
+
+def test_attestation_for_binds_the_file_beside_it(work: Path) -> None:
+    import hashlib
+
+    from toolkit.attest import attestation_for
+
+    digest = hashlib.sha256((work / GH_DIST).read_bytes()).hexdigest()
+    assert attestation_for(work / GH_DIST, digest).statement["subject"][0]["name"] == GH_DIST
+    renamed = work / "pypi_attestations-0.0.20.tar.gz"
+    (work / GH_DIST).rename(renamed)
+    (work / f"{GH_DIST}.publish.attestation").rename(work / f"{renamed.name}.publish.attestation")
+    with pytest.raises(Mismatch, match=f"the attestation is for {GH_DIST}"):
+        attestation_for(renamed, digest)
+    with pytest.raises(Mismatch, match="no attestation at"):
+        attestation_for(work / GL_DIST.replace("0.0.3", "9"), digest)
+    (work / f"{CIRCLECI_DIST}.provenance").rename(work / f"{CIRCLECI_DIST}.publish.attestation")
+    with pytest.raises(Mismatch, match="sha256 does not match"):  # a provenance of one attestation reads too
+        attestation_for(work / CIRCLECI_DIST, digest)

@@ -56,6 +56,7 @@ def load_attestations(data: bytes, source: str) -> list[Attestation]:
     """Attestations from a PEP 740 attestation, a PEP 740 provenance (what an index serves) or a Sigstore bundle."""
     from pydantic import ValidationError
     from pypi_attestations import Attestation, Provenance
+    from sigstore.errors import Error as SigstoreError
 
     try:
         doc = json.loads(data)
@@ -68,7 +69,7 @@ def load_attestations(data: bytes, source: str) -> list[Attestation]:
             found = [Attestation.from_bundle(Bundle.from_json(data))]
         else:
             found = [Attestation.model_validate(doc)]
-    except (ValueError, ValidationError) as exc:  # JSONDecodeError and pydantic's are ValueErrors
+    except (ValueError, ValidationError, SigstoreError) as exc:  # JSONDecodeError and pydantic's are ValueErrors
         raise Mismatch(f"{source} is not a PEP 740 attestation ({first_line(exc)})") from None
     if not found:
         raise Mismatch(f"{source} holds no attestation")
@@ -80,12 +81,15 @@ def check_subject(attestation: Attestation, filename: str, sha256: str) -> None:
     compares them: parsed, so `Foo-1.0.tar.gz` is `foo-1.0.tar.gz`) and same sha256. No cryptography: a
     signed statement is checked by `verify_one`, which calls this after the signature held."""
     try:
-        subjects = attestation.statement.get("subject") or []
+        statement = attestation.statement
     except ValueError:
         raise Mismatch("the attestation's statement is not JSON") from None
-    if len(subjects) != 1 or not isinstance(subjects[0], dict):
-        raise Mismatch(f"the attestation has {len(subjects)} subjects; a publish attestation has exactly one")
-    name, digest = str(subjects[0].get("name", "")), (subjects[0].get("digest") or {}).get("sha256", "")
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
+        count = len(subjects) if isinstance(subjects, list) else "no list of"
+        raise Mismatch(f"the attestation has {count} subjects; a publish attestation has exactly one")
+    digests = subjects[0].get("digest")
+    name, digest = str(subjects[0].get("name", "")), str(digests.get("sha256", "")) if isinstance(digests, dict) else ""
     try:
         same_name = parse_dist_filename(name) == parse_dist_filename(filename)
     except ConfigError:
