@@ -9,7 +9,6 @@ attestation comes from `{FILE}.publish.attestation`, a file named, or the proven
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,8 +247,7 @@ def verify(files: Sequence[Path], options: VerifyOptions, attestations: Sequence
     results = []
     for i, path in enumerate(files):
         source = attestations[i] if attestations else attestation_path(path)
-        with reporter.step(f"verifying {path.name}") if reporter else contextlib.nullcontext():
-            results.append(_verify_file(path, source, publisher, verifier, options))
+        results.append(_verify_file(path, source, publisher, verifier, options))
     return results
 
 
