@@ -60,7 +60,26 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
     c.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: one per core)")
     c.set_defaults(func=cmd_check)
+    _add_ci(sub)
     return parser
+
+
+def _add_ci(sub: Any) -> None:
+    ci = sub.add_parser("ci", help="GitHub Actions: render the release workflow, print the wheel matrix")
+    actions = ci.add_subparsers(dest="ci_action", metavar="ACTION", parser_class=_Parser, required=True)
+    init = actions.add_parser("init", help="write PROJECT/.github/workflows/release.yml from toolkit's templates")
+    init.add_argument("--force", action="store_true", help="overwrite a workflow that was edited since it was rendered")
+    matrix = actions.add_parser("matrix", help="print the per-wheel build matrix as JSON, for strategy.matrix")
+    for p in (init, matrix):
+        p.add_argument("project", nargs="?", default=Path("."), type=Path, help="project folder (default: .)")
+        p.add_argument("--kind", choices=("auto", "pure", "native"), default=None, help="pure or native (default: detect)")
+        _bool_flag(p, "free-threaded", "also build free-threaded (cp3XXt) wheels")
+        p.add_argument("--platforms", default=None, metavar="LIST",
+                       help="native wheels' platforms, comma-separated (default: all of linux-x86_64, linux-aarch64, "
+                            "macos-x86_64, macos-arm64, windows-amd64, windows-arm64)")
+    repo = actions.add_parser("repository", help="print the index a release tag goes to: pypi, or testpypi for a pre-release")
+    repo.add_argument("tag", help="the git tag, e.g. v1.2.0 or v1.3.0rc1")
+    ci.set_defaults(func=cmd_ci)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -152,6 +171,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     if out:
         print(out)
     return 0 if report.ok else 1
+
+
+def cmd_ci(args: argparse.Namespace) -> int:
+    from toolkit import ci, config
+
+    if args.ci_action == "repository":
+        print(ci.repository_for_tag(args.tag))
+        return 0
+    flags = {"kind": args.kind, "free_threaded": args.free_threaded, "platforms": args.platforms}
+    options = config.load("ci", args.project, flags)
+    project = ci.detect(args.project, options.kind)
+    if args.ci_action == "matrix":
+        print(ci.to_json(ci.matrix(project, options)))
+        return 0
+    given = [name for name, value in flags.items() if value is not None]
+    change = ci.init(project, options, force=args.force, given=given)
+    if change.diff:
+        print(change.diff, end="")
+    if change.action == "edited" and not args.force:
+        raise ToolkitError(f"{args.project / change.path} was edited since toolkit rendered it (diff above); not overwritten",
+                           hint="keep your edits, or run `toolkit ci init --force` to replace them")
+    print(f"{change.action if change.action != 'edited' else 'replaced'}: {args.project / change.path} "
+          f"({project.kind}: {project.reason})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

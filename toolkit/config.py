@@ -51,7 +51,17 @@ class CheckOptions:
     strict: bool = _opt(False, "bool", "treat warnings as errors")
 
 
-STAGES: dict[str, type] = {"build": BuildOptions, "check": CheckOptions}
+@dataclass(frozen=True)
+class CiOptions:
+    kind: str = _opt("auto", "choice", "pure (one build job) or native (cibuildwheel, one job per wheel)",
+                     ("auto", "pure", "native"))
+    free_threaded: bool = _opt(False, "bool", "also build free-threaded (cp3XXt) wheels")
+    platforms: tuple = _opt(
+        ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64", "windows-amd64", "windows-arm64"),
+        "list", "platforms to build native wheels for")
+
+
+STAGES: dict[str, type] = {"build": BuildOptions, "check": CheckOptions, "ci": CiOptions}
 
 
 def read_project_table(project_dir: Path) -> dict[str, Any]:
