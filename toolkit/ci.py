@@ -212,7 +212,8 @@ def matrix_entries(identifiers: Mapping[str, list[str]], targets: Iterable[str],
 
 
 def check_platforms(platforms: Iterable[str]) -> list[str]:
-    names = [p.lower() for p in platforms]
+    """The platform names, lower-cased (an item may hold several, comma-separated); an unknown one is an error."""
+    names = [p.lower() for item in platforms for p in item.replace(",", " ").split()]
     unknown = [p for p in names if p not in TARGETS]
     if unknown:
         raise ConfigError(f"unknown platform {unknown[0]!r} in [tool.toolkit.ci] platforms",
@@ -372,7 +373,7 @@ def matrix_flags(options: Any, given: Iterable[str]) -> list[str]:
         if name == "free_threaded":
             flags.append("--free-threaded" if value else "--no-free-threaded")
         elif name == "platforms":
-            flags.append("--platforms " + ",".join(value))
+            flags.append("--platforms " + ",".join(check_platforms(value)))
     return flags
 
 
