@@ -141,6 +141,26 @@ def test_detect_examples_and_the_kind_override() -> None:
     assert ci.detect(EXAMPLES / "pure", "native").kind == "native"
 
 
+def test_a_setup_py_only_project_and_the_environment_override(tmp_path: Path) -> None:
+    legacy = tmp_path / "Legacy_Ext"
+    legacy.mkdir()
+    (legacy / "setup.py").write_text("from setuptools import setup, Extension\nsetup(ext_modules=[Extension('x', ['x.c'])])\n")
+    found = ci.detect(legacy)
+    assert (found.kind, found.name) == ("native", "legacy-ext")  # the folder's name, for the index URL
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "ci", "matrix", legacy], capture_output=True, text=True,
+                          env={**os.environ, "TOOLKIT_CI_KIND": "pure"})
+    assert json.loads(proc.stdout)["include"][0]["identifier"] == "py3-none-any"
+
+
+def test_project_errors_are_one_line(tmp_path: Path) -> None:
+    code, _, err = run_cli("ci", "init", tmp_path / "missing")
+    assert code == 2 and err.startswith("error: ") and "is not a folder" in err and "Traceback" not in err
+    project = make_project(tmp_path / "p", '[project]\nname = "p"\n[tool.toolkit.ci]\nfree-threading = true\n')
+    code, _, err = run_cli("ci", "init", project)
+    assert code == 2 and "unknown key 'free-threading'" in err and "free-threaded" in err
+    assert not (project / ".github").exists()
+
+
 # --- rendering and the linters --------------------------------------------------------------------------------------
 
 def test_pure_workflow_builds_checks_and_publishes(examples: Path) -> None:

@@ -349,7 +349,7 @@ def plan(root: Path, rendered: Rendered) -> Change:
         return Change(rendered.path, "update", rendered.text)
     diff = "".join(difflib.unified_diff(
         old.splitlines(keepends=True), rendered.text.splitlines(keepends=True),
-        fromfile=f"{rendered.path} (yours)", tofile=f"{rendered.path} (toolkit ci init)",
+        fromfile=f"{rendered.path.as_posix()} (yours)", tofile=f"{rendered.path.as_posix()} (toolkit ci init)",
     ))
     return Change(rendered.path, "edited", rendered.text, diff)
 
