@@ -104,6 +104,7 @@ def make_parser() -> argparse.ArgumentParser:
     _common(c, formats=("text", "json", "github", "markdown"))
     c.set_defaults(func=cmd_check)
     _attest_parsers(sub)
+    _add_ci(sub)
     return parser
 
 
@@ -129,6 +130,23 @@ def _attest_parsers(sub: Any) -> None:
     add_options(v, VerifyOptions)
     _common(v)
     v.set_defaults(func=cmd_verify)
+
+
+def _add_ci(sub: Any) -> None:
+    from toolkit.config import CiOptions
+
+    ci = sub.add_parser("ci", help="GitHub Actions: render the release workflow, print the wheel matrix")
+    actions = ci.add_subparsers(dest="ci_action", metavar="ACTION", parser_class=_Parser, required=True,
+                                help="init, matrix or repository")
+    init = actions.add_parser("init", help="write PROJECT/.github/workflows/release.yml from toolkit's templates")
+    init.add_argument("--force", action="store_true", help="overwrite a workflow that was edited since it was rendered")
+    matrix = actions.add_parser("matrix", help="print the per-wheel build matrix as JSON, for strategy.matrix")
+    for p in (init, matrix):
+        p.add_argument("project", nargs="?", default=Path("."), type=Path, help="project folder (default: .)")
+        add_options(p, CiOptions)
+    repo = actions.add_parser("repository", help="print the index a release tag goes to: pypi, or testpypi for a pre-release")
+    repo.add_argument("tag", help="the git tag, e.g. v1.2.0 or v1.3.0rc1")
+    ci.set_defaults(func=cmd_ci)
 
 
 # -- the subcommands -----------------------------------------------------------------------------------
@@ -210,6 +228,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if failed and args.format == "text":
         print(f"hint: {failed[0].hint}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_ci(args: argparse.Namespace) -> int:
+    from toolkit import ci
+    from toolkit.config import CiOptions
+
+    if args.ci_action == "repository":
+        _out(ci.repository_for_tag(args.tag))
+        return 0
+    options = load_options(args, CiOptions, args.project)
+    project = ci.detect(args.project, options.kind)
+    if args.ci_action == "matrix":
+        _out(ci.to_json(ci.matrix(project, options)))
+        return 0
+    given = [f.name for f in dataclasses.fields(CiOptions) if getattr(args, f.name) is not None]
+    change = ci.init(project, options, force=args.force, given=given)
+    if change.diff:
+        print(change.diff, end="", flush=True)
+    if change.action == "edited" and not args.force:
+        raise ToolkitError(f"{args.project / change.path} was edited since toolkit rendered it (diff above); not overwritten",
+                           hint="keep your edits, or run `toolkit ci init --force` to replace them")
+    done = "replaced" if change.action == "edited" else change.action
+    _out(f"{done}: {args.project / change.path} ({project.kind}: {project.reason})")
+    return 0
 
 
 def default_outdir(project_dir: Path | None = None) -> Path:

@@ -84,6 +84,16 @@ class CheckOptions:
 
 
 @dataclass(frozen=True)
+class CiOptions:
+    kind: str = option("auto", "choice", "pure (one build job) or native (cibuildwheel, one job per wheel); "
+                       "default: detected from the project", choices=("auto", "pure", "native"))
+    free_threaded: bool = option(False, "bool", "also build free-threaded (cp3XXt) wheels")
+    platforms: tuple = option(
+        ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64", "windows-amd64", "windows-arm64"),
+        "list", "native wheels' platforms (repeatable, or comma-separated; default: all six)", metavar="PLATFORM")
+
+
+@dataclass(frozen=True)
 class AttestOptions:
     staging: bool = option(False, "bool", "sign with Sigstore's staging instance (to try it out; PyPI wants production)")
     trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
@@ -102,7 +112,8 @@ class VerifyOptions:
                                        "instance", metavar="FILE")
 
 
-STAGES: dict[str, type] = {"build": BuildOptions, "check": CheckOptions, "attest": AttestOptions, "verify": VerifyOptions}
+STAGES: dict[str, type] = {"build": BuildOptions, "check": CheckOptions, "ci": CiOptions, "attest": AttestOptions,
+                          "verify": VerifyOptions}
 
 
 def stage_name(cls: type) -> str:
