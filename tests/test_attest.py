@@ -127,14 +127,18 @@ def test_a_real_attestation_verifies_offline_with_its_publisher(assets: Path, di
 
 def test_offline_verification_needs_no_network(assets: Path) -> None:
     """In a network namespace with no interface but lo, --offline still verifies (and without it, says why not)."""
-    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
-        pytest.skip("cannot make a network namespace here (unshare -n)")
-    base = [sys.executable, "-m", "toolkit", "verify", GH_DIST, "--publisher", GITHUB]
-    env = {**os.environ, "HOME": str(assets.parent / "home")}  # no TUF cache: only what sigstore ships
-    proc = subprocess.run(["unshare", "-n", *base, "--offline"], capture_output=True, text=True, cwd=assets, env=env)
+    # As root, `unshare -n`; as a user where user namespaces are allowed (GitHub's runners), `unshare -rn`.
+    unshare = next((u for u in (["unshare", "-n"], ["unshare", "-rn"]) if shutil.which("unshare")
+                    and subprocess.run([*u, "true"], capture_output=True).returncode == 0), None)
+    if unshare is None:
+        pytest.skip("cannot make a network namespace here (unshare -n / -rn)")
+    base = [*unshare, sys.executable, "-m", "toolkit", "verify", GH_DIST, "--publisher", GITHUB]
+    env = {**os.environ, "HOME": str(assets.parent / "home"), "XDG_CACHE_HOME": str(assets.parent / "home" / "cache"),
+           "XDG_DATA_HOME": str(assets.parent / "home" / "data")}  # no TUF cache: only what sigstore ships
+    proc = subprocess.run([*base, "--offline"], capture_output=True, text=True, cwd=assets, env=env)
     assert proc.returncode == 0, proc.stderr
     assert not (assets.parent / "home").exists()  # nothing written to a sigstore cache either
-    online = subprocess.run(["unshare", "-n", *base], capture_output=True, text=True, cwd=assets, env=env)
+    online = subprocess.run(base, capture_output=True, text=True, cwd=assets, env=env)
     assert_fails(online, "cannot update Sigstore's trust root", code=6)
 
 
