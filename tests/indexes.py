@@ -15,9 +15,11 @@ import base64
 import contextlib
 import http.client
 import json
+import os
 import secrets
 import socket
 import socketserver
+import ssl
 import subprocess
 import sys
 import threading
@@ -117,7 +119,7 @@ class _Server(socketserver.ThreadingTCPServer):
 class HTTPServerBase:
     """Reads requests on kept-alive connections and hands each to `handle(conn, request_head)`."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Request] = []
         self.connections = 0
         self._lock = threading.Lock()
@@ -127,14 +129,15 @@ class HTTPServerBase:
             def handle(self) -> None:
                 with owner._lock:
                     owner.connections += 1
-                reader = self.request.makefile("rb")
                 with contextlib.suppress(OSError):
-                    while owner._serve_one(self.request, reader):
+                    sock = tls.wrap_socket(self.request, server_side=True) if tls else self.request
+                    reader = sock.makefile("rb")
+                    while owner._serve_one(sock, reader):
                         pass
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
+        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> HTTPServerBase:
@@ -224,8 +227,8 @@ class FaultProxy(HTTPServerBase):
     only the tokens it minted, forwarding with the index's own credentials."""
 
     def __init__(self, upstream: str, faults: list[str] | None = None, minted: Minted | None = None,
-                 upstream_auth: tuple[str, str] = (USER, PASSWORD)) -> None:
-        super().__init__()
+                 upstream_auth: tuple[str, str] = (USER, PASSWORD), tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(tls)
         self.upstream = upstream
         self.faults = list(faults or [])
         self.minted = minted
@@ -354,6 +357,34 @@ def github_oidc(oidc_token: str, request_token: str) -> Recorder:
     return rec
 
 
+def self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, ssl.SSLContext]:
+    """A self-signed certificate for `host` (the CA file a client may trust) and a server context using it."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "toolkit test index")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "index-cert.pem", folder / "index-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return cert_path, context
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -361,3 +392,40 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+# -- running `toolkit publish` as a user does, in an environment of the test's making ---------------------
+
+_CI_VARS = ("GITHUB_ACTIONS", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "GITLAB_CI",
+            "TOOLKIT_USERNAME", "TOOLKIT_PASSWORD")
+
+
+def publish_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Our environment without credentials, CI identities or proxies; HOME (and so ~/.pypirc) is the test's;
+    keyring answers nothing."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in _CI_VARS and not k.startswith(("TOOLKIT_PUBLISH_", "TWINE_")) and not k.endswith("_ID_TOKEN")
+           and not k.lower().endswith("_proxy")}
+    env.update(HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", NO_PROXY="127.0.0.1,localhost")
+    env.update(extra or {})
+    return env
+
+
+def run_publish(*args: str | Path, home: Path, env: dict[str, str] | None = None,
+                cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "toolkit", "publish", *map(str, args)], env=publish_env(home, env),
+                          cwd=cwd or home, capture_output=True, text=True, timeout=300, check=False)
+
+
+def creds(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
+    return {"TOOLKIT_USERNAME": user, "TOOLKIT_PASSWORD": password}
+
+
+def results(stdout: str) -> dict[str, str]:
+    """The end-of-run lines, file name -> what happened."""
+    out = {}
+    for line in stdout.splitlines():
+        name, sep, what = line.partition(": ")
+        if sep and not line.startswith("::"):
+            out[name] = what
+    return out

@@ -185,8 +185,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
             _out(r.line())
     bad = failed(results)
     if bad:
+        hint = next((r.hint for r in bad if r.hint), "the lines above say why")
         raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
-                           hint="the lines above say why; running the same command again uploads only what is missing")
+                           hint=f"{hint}; running the same command again uploads only what is missing")
     return 0
 
 

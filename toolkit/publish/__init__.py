@@ -38,6 +38,7 @@ class UploadResult:
     outcome: Outcome
     reason: str = ""
     sha256: str = ""
+    hint: str = ""  # what to do about a failure that stopped the run
 
     @property
     def ok(self) -> bool:
@@ -93,11 +94,9 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
                         results.append(uploader.upload(prep))
                     except _Stop as stop:
                         stopped = stop
-                        results.append(UploadResult(path, "failed", stop.reason, prep.sha256))
+                        results.append(UploadResult(path, "failed", stop.reason, prep.sha256, stop.hint or ""))
     finally:
         uploader.close()
-    if stopped is not None and stopped.hint:
-        reporter.warn(f"hint: {stopped.hint}")
     return results
 
 
@@ -185,7 +184,7 @@ class _Uploader:
         raises _Settled when the file's fate is known, _Stop when every file would fail the same way."""
         content_type, body = transport.multipart(list(prep.form), prep.path.name, prep.path, prep.size)
         headers = {"Content-Type": content_type, "User-Agent": f"toolkit/{__version__}", "Accept": "*/*",
-                   **self.target.authorization()}
+                   **self._authorization()}
         try:
             with self.reporter.progress(f"uploading {prep.path.name}, bytes", len(body)) as advance:
                 answer = self.http.request("POST", self.target.upload_url, headers, body, advance)
@@ -231,7 +230,7 @@ class _Uploader:
     def lookup(self, prep: Prepared) -> tuple[answers.Found, str | None]:
         """What the index lists under the file's name: absent, identical, different, or unknown."""
         headers = {"Accept": index.ACCEPT, "Cache-Control": "max-age=0", "User-Agent": f"toolkit/{__version__}",
-                   **self.target.authorization()}
+                   **self._authorization()}
         last = ""
         for attempt in range(1, 4):
             for simple in self.target.simple_urls:
@@ -256,6 +255,13 @@ class _Uploader:
             time.sleep(answers.backoff(attempt))
         raise _Settled(UploadResult(prep.path, "failed", f"cannot see whether the index holds the file ({last}); "
                                     "run again to finish", prep.sha256))
+
+    def _authorization(self) -> dict[str, str]:
+        """The Authorization header; a trusted-publishing exchange that fails stops the run (every file needs it)."""
+        try:
+            return self.target.authorization()
+        except PublishError as exc:
+            raise _Stop(self.target.redact(exc.message), exc.hint) from None
 
     def _unchanged(self, prep: Prepared) -> None:
         try:

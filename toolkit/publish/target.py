@@ -290,7 +290,9 @@ def read_pypirc(path: Path, *, required: bool = False) -> dict[str, dict[str, st
 
 
 def _line_of(exc: configparser.Error) -> object:
-    if isinstance(exc, configparser.ParsingError) and exc.errors:
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return exc.lineno
+    if isinstance(exc, configparser.ParsingError) and getattr(exc, "errors", None):
         return exc.errors[0][0]
     return getattr(exc, "lineno", "?")
 

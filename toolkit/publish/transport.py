@@ -17,11 +17,19 @@ import os
 import secrets
 import socket
 import ssl
+import struct
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # Windows
+    fcntl = termios = None  # type: ignore[assignment]
 
 Phase = Literal["connect", "send", "response"]
 _CHUNK = 4 << 20
@@ -235,6 +243,7 @@ class Transport:
                     if advance is not None:
                         advance(sent)
             body_sent = True
+            _wait_delivered(conn.sock, self.timeouts.send)
             conn.sock.settimeout(self.timeouts.response)
             answer = conn.getresponse()
             data = answer.read()
@@ -268,6 +277,36 @@ def _send_body(sock: socket.socket, body: Body) -> Iterator[int]:
     if body.tail:
         sock.sendall(body.tail)
         yield len(body.tail)
+
+
+def _wait_delivered(sock: socket.socket, stall: float) -> None:
+    """Wait until the index has acknowledged the whole body (or starts answering), while it makes progress.
+
+    The kernel takes megabytes into its send buffer at once, so "sent" often means "queued": on a slow
+    link the index is still receiving when the last send returns. Without this, that time would count
+    against the response timeout, and a slow but steady upload would time out. Linux tells how much is
+    unacknowledged (TIOCOUTQ); elsewhere the response timeout covers it.
+    """
+    import select
+
+    def pending() -> int:
+        try:
+            return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+        except (OSError, ValueError):
+            return 0
+
+    if fcntl is None or not hasattr(termios, "TIOCOUTQ"):
+        return
+    last, since, wait = pending(), time.monotonic(), 0.001
+    while last > 0:
+        if select.select([sock], [], [], wait)[0]:
+            return  # the answer is arriving
+        now = pending()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stall:
+            raise TimeoutError("the index stopped receiving")
+        wait = min(wait * 2, 0.05)
 
 
 class _ProxiedHTTPConnection(http.client.HTTPConnection):
