@@ -174,10 +174,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     files = stage_inputs(args.paths, default_outdir(), reporter)
     target = resolve(options, dry_run=options.dry_run)
     where = target.upload_url if target.name == target.upload_url else f"{target.name} ({target.upload_url})"
-    reporter.info(f"index: {where}; credentials: {target.creds.describe()}")
+    reporter.info(f"index: {where}; credentials: {target.describe()}")
     results = publish(files, target, options, reporter=reporter, check_options=checks)
-    if target.renew is not None:
-        reporter.info(f"credentials: {target.creds.describe()}")
     if args.format == "json":
         _out(json.dumps({"index": target.upload_url, "results": [r.to_json() for r in results]}, indent=2))
     else:

@@ -214,7 +214,7 @@ class _Uploader:
                         _redirect_hint(self.target.upload_url, answer.headers.get("location", "")))
         if verdict == "auth":
             raise _Stop(f"the index refused the credentials: {said}",
-                        f"toolkit used {self.target.creds.describe()}; check them, or the account's rights on the project")
+                        f"toolkit used {self.target.describe()}; check them, or the account's rights on the project")
         raise _Settled(UploadResult(prep.path, "failed", f"the index refused it: {said}", prep.sha256))
 
     def _unsettled(self, prep: Prepared, found: answers.Found, theirs: str | None, why: str) -> UploadResult:
@@ -258,10 +258,15 @@ class _Uploader:
 
     def _authorization(self) -> dict[str, str]:
         """The Authorization header; a trusted-publishing exchange that fails stops the run (every file needs it)."""
+        before = self.target.creds
         try:
-            return self.target.authorization()
+            header = self.target.authorization()
         except PublishError as exc:
             raise _Stop(self.target.redact(exc.message), exc.hint) from None
+        if self.target.creds is not before and self.target.creds.expires is not None:
+            until = time.strftime("%H:%M:%S UTC", time.gmtime(self.target.creds.expires))
+            self.reporter.info(f"trusted publishing: a new upload token, valid until {until}")
+        return header
 
     def _unchanged(self, prep: Prepared) -> None:
         try:

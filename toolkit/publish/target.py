@@ -35,7 +35,7 @@ class Credentials:
 
     def describe(self) -> str:
         if self.password is None and self.username is None:
-            return "no credentials (none given, none in ~/.pypirc or keyring, no trusted publishing)"
+            return "no credentials (none given, none in ~/.pypirc or keyring, no CI identity for trusted publishing)"
         if self.password_from == "trusted publishing":
             return "a short-lived token from trusted publishing"
         user = f"user {self.username!r} from {self.username_from}" if self.username else "no user name"
@@ -54,6 +54,11 @@ class Target:
     creds: Credentials
     renew: Callable[[], Credentials] | None = None
     secrets: set[str] = field(default_factory=set, repr=False)
+
+    def describe(self) -> str:
+        if self.renew is not None and self.creds.password is None:
+            return "trusted publishing (the CI's identity is exchanged for a token at the first upload)"
+        return self.creds.describe()
 
     def credentials(self) -> Credentials:
         """The credentials for the next request; a trusted-publishing token near its end is renewed."""
@@ -99,7 +104,7 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
             if dry_run:
                 target.creds = Credentials(TOKEN_USER, None, "trusted publishing", "trusted publishing (not exchanged: dry run)")
             else:
-                publisher = TrustedPublisher(url, options, environ, mask or _github_mask(environ))
+                publisher = TrustedPublisher(url, options, environ, mask or _github_mask(environ), target.secrets)
                 target.renew = publisher.mint
     for secret in (creds.password, password_in_url):
         if secret:
@@ -188,19 +193,24 @@ class TrustedPublisher:
     options: PublishOptions
     environ: Mapping[str, str]
     mask: Callable[[str], None]
+    secrets: set[str]  # the target's: every token seen here is redacted from what is shown
 
     def mint(self) -> Credentials:
         base = _origin(self.upload_url)
         http = transport.Transport(transport.Timeouts(min(self.options.timeout, 30), 30, 30), self.options.cacert,
                                    dict(self.environ))
+        if request_token := self.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+            self.secrets.add(request_token)
         try:
             audience = self._audience(http, base)
             oidc = self._oidc_token(audience)
+            self.secrets.add(oidc)
             token, expires = self._exchange(http, base, oidc)
         except transport.WireError as exc:
             raise PublishError(f"trusted publishing: {exc}", hint=exc.hint) from None
         finally:
             http.close()
+        self.secrets.add(token)
         self.mask(token)
         return Credentials(TOKEN_USER, token, "trusted publishing", "trusted publishing", expires)
 
