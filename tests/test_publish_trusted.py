@@ -14,6 +14,7 @@ import pytest
 from distfactory import make_sdist, make_wheel
 from indexes import FaultProxy, Index, Minted, creds, github_oidc, pypiserver, results, run_publish
 
+
 def _jwt(claims: dict[str, str]) -> str:
     """A token shaped as the CI's OIDC tokens are (header.claims.signature); only the index checks more."""
     def part(doc: dict[str, str]) -> str:
