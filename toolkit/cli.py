@@ -221,7 +221,10 @@ def _out(text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = make_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported here rather than by argparse, so that the hint names the subcommand's help
+            prog = f"toolkit {args.command}" if getattr(args, "command", None) else "toolkit"
+            raise ConfigError(f"unrecognized arguments: {' '.join(extra)}", hint=f"see `{prog} --help`")
         func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
         if func is None:
             parser.print_help()
