@@ -5,8 +5,8 @@ attestations: the pypi-attestations sdist ships them with their dists in test/as
 from __future__ import annotations
 
 import email.parser
-import hashlib
 import email.policy
+import hashlib
 import json
 import shutil
 import tarfile
