@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from toolkit import _fs
 from toolkit.config import CheckOptions
@@ -40,27 +44,57 @@ def prepare(path: Path, check_options: CheckOptions | None, attestations: bool) 
         return Prepared(path, problem=f"cannot read the file ({exc.strerror or exc})")
     if check_options is not None and (refusal := _check(path, check_options)):
         return Prepared(path, sha256, size, problem=refusal)
-    from toolkit.check.view import DistView
-
-    view = DistView(path)
-    try:
-        metadata = view.metadata_bytes
-    except OSError as exc:
-        return Prepared(path, sha256, size, problem=f"cannot read the file ({exc.strerror or exc})")
-    finally:
-        if "archive" in vars(view):  # opened (cached) by metadata_bytes
-            view.archive.close()
+    metadata, unread = read_metadata(path)
     if metadata is None:
-        return Prepared(path, sha256, size, problem=f"no readable {view.metadata_member or 'METADATA or PKG-INFO'}")
+        return Prepared(path, sha256, size, problem=unread)
     fields = metadata_form(metadata)
     project = next((v for k, v in fields if k == "name"), "")
     attestation = None
     if attestations:
-        attestation, problem = read_attestation(path, sha256)
-        if problem:
-            return Prepared(path, sha256, size, problem=problem)
+        attestation, refused = read_attestation(path, sha256)
+        if refused:
+            return Prepared(path, sha256, size, problem=refused)
     form: Form = upload_form(fields, path.name, sha256, attestations=attestation)
     return Prepared(path, sha256, size, info.st_mtime_ns, project, tuple(form))
+
+
+def read_metadata(path: Path) -> tuple[bytes | None, str]:
+    """(METADATA or PKG-INFO, "") or (None, why not): the member the check stage reads, found without its
+    full archive walk (which the checks do, and --no-check skips): a wheel's NAME-VERSION.dist-info/METADATA
+    as its file name spells them; an sdist's PKG-INFO in its top folder."""
+    try:
+        if path.name.endswith(".whl"):
+            name, version = path.name.split("-", 2)[:2]
+            member = f"{name}-{version}.dist-info/METADATA"
+            with zipfile.ZipFile(path) as zf:
+                return _bounded(zf.open(member)), ""
+        if path.name.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                member = next(n for n in zf.namelist() if _is_pkg_info(n))
+                return _bounded(zf.open(member)), ""
+        with tarfile.open(path, "r:gz") as tar:
+            for info in tar:
+                if _is_pkg_info(info.name) and info.isfile() and (f := tar.extractfile(info)) is not None:
+                    return _bounded(f), ""
+    except (KeyError, StopIteration):
+        pass
+    except ValueError as exc:
+        return None, str(exc)
+    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as exc:
+        return None, f"cannot read the archive ({getattr(exc, 'strerror', None) or exc})"
+    return None, "no METADATA (wheel) or PKG-INFO (sdist) where installers look for it"
+
+
+def _is_pkg_info(name: str) -> bool:
+    parts = name.lstrip("./").split("/")
+    return len(parts) == 2 and parts[1] == "PKG-INFO"
+
+
+def _bounded(f: IO[bytes], limit: int = 16 << 20) -> bytes:
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError("the metadata file is larger than 16 MiB")
+    return data
 
 
 def _check(path: Path, options: CheckOptions) -> str | None:
