@@ -87,6 +87,38 @@ def pypiserver(folder: Path, users: dict[str, str] | None = None) -> Iterator[In
         log.close()
 
 
+@contextlib.contextmanager
+def devpi(folder: Path, password: str = PASSWORD) -> Iterator[Index]:
+    """A real devpi-server (offline: no PyPI mirror), with a non-volatile index root/dev that user root may
+    upload to. `Index.packages` is devpi's server folder (it stores files under +files/)."""
+    server_dir = folder / "devpi"
+    init = subprocess.run([str(Path(sys.executable).parent / "devpi-init"), "--serverdir", str(server_dir),
+                           "--root-passwd", password], capture_output=True, text=True, timeout=300)
+    if init.returncode != 0:
+        raise RuntimeError(f"devpi-init failed: {init.stderr[-2000:]}")
+    port = free_port()
+    log = (folder / "devpi.log").open("wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "devpi-server"), "--serverdir", str(server_dir), "--host",
+                             "127.0.0.1", "--port", str(port), "--offline-mode"], stdout=log, stderr=subprocess.STDOUT)
+    origin = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(origin + "/+api", proc, timeout=240)
+        auth = "Basic " + base64.b64encode(f"root:{password}".encode()).decode()
+        made = urllib.request.Request(origin + "/root/dev", method="PUT", data=b'{"bases": [], "volatile": false}',
+                                      headers={"Content-Type": "application/json", "Authorization": auth})
+        with urllib.request.urlopen(made, timeout=60):
+            pass
+        yield Index(origin + "/root/dev/", server_dir, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

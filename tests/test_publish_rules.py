@@ -20,6 +20,7 @@ from toolkit.publish.target import read_pypirc, resolve
     (400, "File already exists ('demo-1.0.tar.gz', with blake2_256 hash 'abc').", ""),  # PyPI, TestPyPI
     (409, "Conflict", "File demo-1.0.tar.gz already exists"),  # pypiserver
     (409, "Conflict", ""),  # devpi
+    (200, "Upload of identical file to non volatile index.", ""),  # devpi, the same bytes again
     (403, "Forbidden", '{"errors":[{"status":403,"message":"Not enough permissions to overwrite artifact"}]}'),  # Artifactory
     (400, "Repository does not allow updating assets: pypi-hosted", ""),  # Nexus
     (400, "Bad Request", '{"message":"Validation failed: File name has already been taken"}'),  # GitLab

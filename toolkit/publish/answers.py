@@ -31,6 +31,7 @@ EXISTS_ANSWERS = (
     ExistsAnswer("PyPI, TestPyPI, Google Artifact Registry", 400, ("already exist",)),
     ExistsAnswer("PyPI (a name used before, then deleted)", 400, ("filename has already been used",)),
     ExistsAnswer("pypiserver, devpi", 409, ()),
+    ExistsAnswer("devpi (the same bytes again: a no-op)", 200, ("upload of identical file",)),
     ExistsAnswer("Artifactory", 403, ("overwrite artifact", "not enough permissions to overwrite", "already exists")),
     ExistsAnswer("Nexus", 400, ("updating asset", "does not allow updating")),
     ExistsAnswer("GitLab", 400, ("already been taken",)),
@@ -47,10 +48,10 @@ def says_exists(status: int, reason: str, body: str) -> bool:
 
 def verdict(status: int, reason: str, body: str) -> Verdict:
     """The meaning of an index's answer to one upload."""
-    if 200 <= status < 300:
-        return "uploaded"
     if says_exists(status, reason, body):
         return "exists"
+    if 200 <= status < 300:
+        return "uploaded"
     if status in RETRY_STATUSES or status >= 500:
         return "retry"
     if 300 <= status < 400:
