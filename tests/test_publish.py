@@ -5,6 +5,7 @@ and no secret in any output or log."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -201,3 +202,55 @@ def test_a_file_that_is_not_a_dist_is_reported(tmp_path: Path, index: Index) -> 
     assert results(proc.stdout) == {good.name: "uploaded",
                                     stray.name: "failed: not a wheel (.whl) or an sdist (.tar.gz, .zip)"}
     shutil.rmtree(tmp_path / "dist", ignore_errors=True)
+
+
+def test_keyring_gives_the_password_for_the_index_and_user(tmp_path: Path, index: Index) -> None:
+    store = tmp_path / "keyring.json"
+    store.write_text(json.dumps({index.url: {USER: PASSWORD}}))
+    files = dists(tmp_path / "dist", "keyring-pkg")
+    env = {"PYTHON_KEYRING_BACKEND": "indexes.FileKeyring", "TEST_KEYRING_FILE": str(store),
+           "PYTHONPATH": str(Path(__file__).parent), "TOOLKIT_USERNAME": USER}
+    proc = run_publish("--repository-url", index.url, "-v", *files, home=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"user '{USER}' from TOOLKIT_USERNAME, password from keyring" in proc.stderr
+    off = run_publish("--repository-url", index.url, "--no-keyring", "-v", *files, home=tmp_path, env=env)
+    assert off.returncode == 5 and "no password" in off.stderr
+
+
+def test_with_no_files_named_the_newest_of_each_lineage_goes(tmp_path: Path, index: Index) -> None:
+    """A repaired wheel is recorded as made from the linux_* one: only the repaired one is published."""
+    from toolkit.dist import Dist, record
+
+    outdir = tmp_path / "dist"
+    outdir.mkdir()
+    raw = make_wheel(outdir, "lineage_pkg", "1.0", tag="cp312-cp312-linux_x86_64")
+    repaired = make_wheel(outdir, "lineage_pkg", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64")
+    sdist = make_sdist(outdir, "lineage_pkg", "1.0")
+    record(outdir, [Dist.from_path(sdist), Dist.from_path(raw), Dist.from_path(repaired, derived_from=raw)])
+    proc = run_publish("--repository-url", index.url, "--no-check", home=tmp_path, env=creds())
+    assert proc.returncode == 0, proc.stderr
+    assert results(proc.stdout) == {repaired.name: "uploaded", sdist.name: "uploaded"}
+    assert raw.name not in index.files()
+
+
+def test_json_results(tmp_path: Path, index: Index) -> None:
+    files = dists(tmp_path / "dist", "json-pkg")
+    proc = run_publish("--repository-url", index.url, "--format", "json", *files, home=tmp_path, env=creds())
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["index"] == index.url
+    assert [(Path(r["file"]).name, r["outcome"]) for r in doc["results"]] == [
+        (files[1].name, "uploaded"), (files[0].name, "uploaded")]
+    assert all(len(r["sha256"]) == 64 for r in doc["results"])
+
+
+def test_an_http_proxy_from_the_environment_is_used(tmp_path: Path, index: Index) -> None:
+    files = dists(tmp_path / "dist", "proxied-pkg")
+    with FaultProxy(index.url) as proxy:
+        proc = run_publish("--repository-url", index.url, *files, home=tmp_path,
+                           env={**creds(), "HTTP_PROXY": f"http://someone:proxy-pw@127.0.0.1:{proxy.port}",
+                                "NO_PROXY": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert [r.path for r in proxy.uploads] == [index.url, index.url]  # absolute URIs: a proxy's requests
+    assert all(r.headers["proxy-authorization"].startswith("Basic ") for r in proxy.uploads)
+    assert "proxy-pw" not in proc.stdout + proc.stderr

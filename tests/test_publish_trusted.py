@@ -115,3 +115,15 @@ def test_no_permission_for_an_oidc_token_says_what_the_job_needs(tmp_path: Path,
     assert proc.returncode == 5
     assert "failed: trusted publishing: the CI gives no OIDC token" in proc.stdout
     assert "id-token: write" in proc.stderr
+
+
+def test_dry_run_says_trusted_publishing_would_be_used_without_exchanging(tmp_path: Path, index: Index) -> None:
+    paths = dists(tmp_path, "dry_trusted_pkg")
+    minted = Minted(oidc_tokens={OIDC})
+    with github_oidc(OIDC, REQUEST_TOKEN) as gh, FaultProxy(index.url, minted=minted) as proxy:
+        proc = run_publish("--repository-url", proxy.url, "--dry-run", "-v", *paths, home=tmp_path,
+                           env=github_env(gh.origin))
+        assert gh.requests == [] and proxy.requests == []
+    assert proc.returncode == 0, proc.stderr
+    assert set(results(proc.stdout).values()) == {"would upload"}
+    assert "trusted publishing (not exchanged: dry run)" in proc.stderr

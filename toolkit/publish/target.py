@@ -36,8 +36,8 @@ class Credentials:
     def describe(self) -> str:
         if self.password is None and self.username is None:
             return "no credentials (none given, none in ~/.pypirc or keyring, no CI identity for trusted publishing)"
-        if self.password_from == "trusted publishing":
-            return "a short-lived token from trusted publishing"
+        if self.password_from.startswith("trusted publishing"):
+            return "a short-lived token from trusted publishing" if self.password else self.password_from
         user = f"user {self.username!r} from {self.username_from}" if self.username else "no user name"
         secret = f"password from {self.password_from}" if self.password is not None else "no password"
         return f"{user}, {secret}"
