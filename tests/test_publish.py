@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from distfactory import make_sdist, make_wheel, metadata_text
-from indexes import PASSWORD, USER, FaultProxy, Index, creds, free_port, pypiserver, results, run_publish
+from faultproxy import FaultProxy
+from indexes import PASSWORD, USER, Index, creds, free_port, pypiserver, results, run_publish
 from projects import run_toolkit
 
 ROOT = Path(__file__).resolve().parent.parent

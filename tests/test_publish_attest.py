@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from distfactory import make_wheel
-from indexes import FaultProxy, Index, creds, pypiserver, results, run_publish
+from faultproxy import FaultProxy
+from indexes import Index, creds, pypiserver, results, run_publish
 from pypi_corpus import CorpusError, Pin, corpus_dir, ensure_corpus
 
 ASSETS_SDIST = Pin("pypi_attestations-0.0.30.tar.gz",

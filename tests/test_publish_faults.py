@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from distfactory import make_sdist, make_wheel
-from indexes import FaultProxy, Index, Recorder, creds, free_port, pypiserver, results, run_publish, self_signed
+from faultproxy import FaultProxy, Recorder, self_signed
+from indexes import Index, creds, free_port, pypiserver, results, run_publish
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from distfactory import make_sdist, make_wheel
-from indexes import FaultProxy, Index, Minted, creds, github_oidc, pypiserver, results, run_publish
+from faultproxy import FaultProxy, Minted, github_oidc
+from indexes import Index, creds, pypiserver, results, run_publish
 
 
 def _jwt(claims: dict[str, str]) -> str:

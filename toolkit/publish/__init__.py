@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +82,7 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     try:
         with _prepared(paths, checks, options.attestations) as ready:
             for path, future in zip(paths, ready, strict=True):
-                prep = future.result()
+                prep = _result(future, path)
                 if stopped is not None:
                     results.append(UploadResult(path, "failed", f"not tried: {stopped.reason}", prep.sha256))
                 elif prep.problem is not None:
@@ -125,6 +125,13 @@ def _prepared(paths: list[Path], checks: CheckOptions | None, attestations: bool
         finally:
             for f in futures:
                 f.cancel()
+
+
+def _result(future: Future[Prepared], path: Path) -> Prepared:
+    try:
+        return future.result()
+    except BrokenExecutor:  # a worker killed from outside (out of memory...): this file only
+        return Prepared(path, problem="the process that checked it ended abruptly (out of memory?)")
 
 
 def _size(path: Path) -> int:

@@ -86,15 +86,14 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
             mask: Callable[[str], None] | None = None) -> Target:
     """The target the options name, with its credentials (see the module docstring for the order)."""
     environ = os.environ if environ is None else environ
-    name, url, section = _repository(options, environ)
+    name, url, section = _repository(options)
     user_in_url, password_in_url = transport.userinfo(url)
     url = transport.without_userinfo(url)
     if not url.startswith(("https://", "http://")):
         raise ConfigError(f"the upload URL of {name} must start with https:// or http://",
                           hint="give the index's upload URL, e.g. https://upload.pypi.org/legacy/")
     creds = _explicit(options, environ, section, name, (user_in_url, password_in_url))
-    target = Target(name, url, index.simple_urls(url, options.index_url or section.get("index_url")),
-                    options.cacert, creds)
+    target = Target(name, url, index.simple_urls(url, options.index_url), options.cacert, creds)
     # keyring before trusted publishing, except in a CI job that has an OIDC identity: there no keyring is
     # set up, and asking a desktop keyring service that is not there can block.
     if creds.password is None and options.keyring and not _in_ci_with_oidc(environ):
@@ -106,17 +105,15 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
             else:
                 publisher = TrustedPublisher(url, options, environ, mask or _github_mask(environ), target.secrets)
                 target.renew = publisher.mint
-    for secret in (creds.password, password_in_url):
-        if secret:
-            target.secrets.add(secret)
+    target.secrets.update(s for s in (target.creds.password, creds.password, password_in_url) if s)
     return target
 
 
-def _repository(options: PublishOptions, environ: Mapping[str, str]) -> tuple[str, str, dict[str, str]]:
+def _repository(options: PublishOptions) -> tuple[str, str, dict[str, str]]:
     """(name, upload URL, its .pypirc section) from --repository-url or -r NAME."""
-    pypirc = read_pypirc(options.config_file or Path.home() / ".pypirc", required=options.config_file is not None)
     if options.repository_url:
         return transport.without_userinfo(options.repository_url), options.repository_url, {}
+    pypirc = read_pypirc(options.config_file or Path.home() / ".pypirc", required=options.config_file is not None)
     name = options.repository or "pypi"
     section = pypirc.get(name, {})
     url = section.get("repository") or options.repositories.get(name) or PRESETS.get(name)

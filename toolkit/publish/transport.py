@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import http.client
 import os
+import re
 import secrets
 import socket
 import ssl
@@ -52,8 +53,6 @@ class Response:
 
     def text(self, limit: int = 300) -> str:
         """The body as one short line of text (HTML tags dropped), for a reason shown to the user."""
-        import re
-
         words = re.sub(r"<[^>]*>", " ", self.body[:20000].decode("utf-8", "replace"))
         text = " ".join(words.split())
         return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -287,7 +286,7 @@ def _wait_delivered(sock: socket.socket, stall: float) -> None:
     against the response timeout, and a slow but steady upload would time out. Linux tells how much is
     unacknowledged (TIOCOUTQ); elsewhere the response timeout covers it.
     """
-    import select
+    import selectors
 
     def pending() -> int:
         try:
@@ -298,15 +297,19 @@ def _wait_delivered(sock: socket.socket, stall: float) -> None:
     if fcntl is None or not hasattr(termios, "TIOCOUTQ"):
         return
     last, since, wait = pending(), time.monotonic(), 0.001
-    while last > 0:
-        if select.select([sock], [], [], wait)[0]:
-            return  # the answer is arriving
-        now = pending()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > stall:
-            raise TimeoutError("the index stopped receiving")
-        wait = min(wait * 2, 0.05)
+    if last == 0:
+        return
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        while last > 0:
+            if selector.select(wait):
+                return  # the answer is arriving
+            now = pending()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since > stall:
+                raise TimeoutError("the index stopped receiving")
+            wait = min(wait * 2, 0.05)
 
 
 class _ProxiedHTTPConnection(http.client.HTTPConnection):
@@ -353,6 +356,8 @@ def _why(exc: BaseException) -> str:
         return "the host name does not resolve"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
+    if isinstance(exc, OSError) and exc.args and isinstance(exc.args[0], str):
+        return exc.args[0][:120]  # http.client's own words, e.g. a proxy's refusal of a tunnel
     return type(exc).__name__
 
 
