@@ -110,7 +110,7 @@ def make_parser() -> argparse.ArgumentParser:
                                    "same sha256 counts as done, so running again finishes what is missing.")
     p.add_argument("paths", nargs="*", type=Path, metavar="FILE",
                    help="files, folders of them, or quoted globs; default: the build manifest's files")
-    add_options(p, PublishOptions, skip=("repositories",))
+    add_options(p, PublishOptions)
     _common(p)
     p.set_defaults(func=cmd_publish)
     return parser

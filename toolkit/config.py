@@ -88,8 +88,8 @@ class PublishOptions:
     repository: str | None = option(None, "str", "where to upload: pypi (default), testpypi, or a name from ~/.pypirc or "
                                     "[tool.toolkit.publish.repositories]", flags=("-r", "--repository"), metavar="NAME")
     repository_url: str | None = option(None, "str", "the index's upload URL (instead of --repository)", metavar="URL")
-    repositories: dict = option({}, "dict", "upload URLs by name ([tool.toolkit.publish.repositories] NAME = URL)",
-                                metavar="NAME=URL")
+    repositories: dict = option({}, "dict", "name an upload URL for -r (repeatable; in pyproject.toml: "
+                                "[tool.toolkit.publish.repositories] NAME = URL)", metavar="NAME=URL")
     index_url: str | None = option(None, "str", "the index's simple API, where toolkit looks for files already there "
                                    "(default: found from the upload URL)", metavar="URL")
     username: str | None = option(None, "str", "user name (default: __token__ with a password or token)",
