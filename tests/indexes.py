@@ -60,22 +60,12 @@ def pypiserver(folder: Path, users: dict[str, str] | None = None) -> Iterator[In
     htpasswd = folder / "htpasswd"
     write_htpasswd(htpasswd, users or {USER: PASSWORD})
     port = free_port()
-    log = (folder / "pypiserver.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "pypiserver", "run", "-p", str(port), "-i", "127.0.0.1",
-                             "-P", str(htpasswd), "-a", "update", "--disable-fallback", str(packages)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
+    cmd = [sys.executable, "-m", "pypiserver", "run", "-p", str(port), "-i", "127.0.0.1", "-P", str(htpasswd),
+           "-a", "update", "--disable-fallback", str(packages)]
+    with _server(cmd, folder / "pypiserver.log") as proc:
+        url = f"http://127.0.0.1:{port}/"
         _wait_until_up(url + "health", proc)
         yield Index(url, packages, proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @contextlib.contextmanager
@@ -88,11 +78,10 @@ def devpi(folder: Path, password: str = PASSWORD) -> Iterator[Index]:
     if init.returncode != 0:
         raise RuntimeError(f"devpi-init failed: {init.stderr[-2000:]}")
     port = free_port()
-    log = (folder / "devpi.log").open("wb")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "devpi-server"), "--serverdir", str(server_dir), "--host",
-                             "127.0.0.1", "--port", str(port), "--offline-mode"], stdout=log, stderr=subprocess.STDOUT)
-    origin = f"http://127.0.0.1:{port}"
-    try:
+    cmd = [str(Path(sys.executable).parent / "devpi-server"), "--serverdir", str(server_dir), "--host", "127.0.0.1",
+           "--port", str(port), "--offline-mode"]
+    with _server(cmd, folder / "devpi.log") as proc:
+        origin = f"http://127.0.0.1:{port}"
         _wait_until_up(origin + "/+api", proc, timeout=240)
         auth = "Basic " + base64.b64encode(f"root:{password}".encode()).decode()
         made = urllib.request.Request(origin + "/root/dev", method="PUT", data=b'{"bases": [], "volatile": false}',
@@ -100,14 +89,22 @@ def devpi(folder: Path, password: str = PASSWORD) -> Iterator[Index]:
         with urllib.request.urlopen(made, timeout=60):
             pass
         yield Index(origin + "/root/dev/", server_dir, proc)
-    finally:
-        proc.terminate()
+
+
+@contextlib.contextmanager
+def _server(cmd: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, its output in `log_path`, stopped (then killed if it must be) at the end."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

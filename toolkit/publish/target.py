@@ -220,11 +220,12 @@ class TrustedPublisher:
         return audience
 
     def _oidc_token(self, audience: str) -> str:
+        import urllib3
         from id import AmbientCredentialError, detect_credential
 
         try:
             token = detect_credential(audience)
-        except AmbientCredentialError as exc:
+        except (AmbientCredentialError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise PublishError(f"trusted publishing: the CI gives no OIDC token ({exc})",
                                hint="in GitHub Actions the job needs `permissions: id-token: write`") from None
         if not token:
