@@ -171,3 +171,24 @@ def test_userinfo_in_the_url_is_taken_out_of_it(tmp_path: Path) -> None:
     assert target.upload_url == "https://idx.example/legacy/"
     assert (target.creds.username, target.creds.password, target.creds.password_from) == ("bob", "p@ss", "the URL")
     assert target.redact("failed for p@ss") == "failed for ***"
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("http://[bad/", "--repository-url is not a valid URL"),
+    ("http://127.0.0.1:99999/", "--repository-url is not a valid URL"),
+    ("https://", "--repository-url has no valid host name (and port)"),
+    ("http://h o st/", "--repository-url has no valid host name (and port)"),
+    ("ftp://files.example/", "--repository-url must start with https:// or http://"),
+    ("https://u:secret-in-url@[::1/", "--repository-url is not a valid URL"),
+])
+def test_a_bad_upload_url_is_one_line_that_does_not_repeat_it(tmp_path: Path, url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        _resolve(tmp_path, repository_url=url)
+    assert exc.value.message == message and "secret" not in exc.value.message
+
+
+def test_timeouts_and_retries_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="more than 0 seconds"):
+        _resolve(tmp_path, timeout=0.0)
+    with pytest.raises(ConfigError, match="0 or more"):
+        _resolve(tmp_path, retries=-1)

@@ -184,7 +184,7 @@ class _Uploader:
                                f"(attempt {attempt + 1} of {attempts})")
             time.sleep(pause)
         if unreachable:
-            raise _Stop(f"{why} (after {attempts} attempt(s))", "check the upload URL and the network; run again to finish")
+            raise _Stop(f"{why} (after {attempts} attempt(s))", "check the upload URL and the network")
         return UploadResult(prep.path, "failed", f"{why} (after {attempts} attempt(s)); run again to finish", prep.sha256)
 
     def _attempt(self, prep: Prepared) -> tuple[str, float | None, bool, bool]:

@@ -87,11 +87,14 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
     """The target the options name, with its credentials (see the module docstring for the order)."""
     environ = os.environ if environ is None else environ
     name, url, section = _repository(options)
+    _valid_options(options)
+    _valid_url(url, name if name == "--repository-url" else f"the upload URL of {name}")
+    if options.index_url:
+        _valid_url(options.index_url, "--index-url")
     user_in_url, password_in_url = transport.userinfo(url)
     url = transport.without_userinfo(url)
-    if not url.startswith(("https://", "http://")):
-        raise ConfigError(f"the upload URL of {name} must start with https:// or http://",
-                          hint="give the index's upload URL, e.g. https://upload.pypi.org/legacy/")
+    if name == "--repository-url":
+        name = url
     creds = _explicit(options, environ, section, name, (user_in_url, password_in_url))
     target = Target(name, url, index.simple_urls(url, options.index_url), options.cacert, creds)
     # keyring before trusted publishing, except in a CI job that has an OIDC identity: there no keyring is
@@ -109,10 +112,34 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
     return target
 
 
+def _valid_url(url: str, what: str) -> None:
+    """An http(s) URL with a host and a valid port, or a one-line error that does not repeat it (it may hold a password)."""
+    from urllib.parse import urlsplit
+
+    hint = "give the index's upload URL, e.g. https://upload.pypi.org/legacy/"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{what} is not a valid URL", hint=hint) from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{what} must start with https:// or http://", hint=hint)
+    host = parts.hostname or ""
+    if not host or any(c.isspace() or ord(c) < 32 for c in host) or port == 0:
+        raise ConfigError(f"{what} has no valid host name (and port)", hint=hint)
+
+
+def _valid_options(options: PublishOptions) -> None:
+    if options.timeout <= 0 or options.deadline <= 0:
+        raise ConfigError("--timeout and --deadline must be more than 0 seconds")
+    if options.retries < 0:
+        raise ConfigError("--retries must be 0 or more")
+
+
 def _repository(options: PublishOptions) -> tuple[str, str, dict[str, str]]:
     """(name, upload URL, its .pypirc section) from --repository-url or -r NAME."""
     if options.repository_url:
-        return transport.without_userinfo(options.repository_url), options.repository_url, {}
+        return "--repository-url", options.repository_url, {}
     pypirc = read_pypirc(options.config_file or Path.home() / ".pypirc", required=options.config_file is not None)
     name = options.repository or "pypi"
     section = pypirc.get(name, {})
