@@ -195,7 +195,7 @@ class _Uploader:
         headers = {"Content-Type": content_type, "User-Agent": f"toolkit/{__version__}", "Accept": "*/*",
                    **self._authorization()}
         try:
-            with self.reporter.progress(f"uploading {prep.path.name}, bytes", len(body)) as advance:
+            with self.reporter.progress(f"uploading {prep.path.name}", len(body)) as advance:
                 answer = self.http.request("POST", self.target.upload_url, headers, body, advance)
         except transport.WireError as exc:
             why = self.target.redact(str(exc))
