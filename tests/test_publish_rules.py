@@ -3,6 +3,7 @@ says about a file, which index and credentials the options name, and what a .pyp
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -192,3 +193,16 @@ def test_timeouts_and_retries_are_validated(tmp_path: Path) -> None:
         _resolve(tmp_path, timeout=0.0)
     with pytest.raises(ConfigError, match="0 or more"):
         _resolve(tmp_path, retries=-1)
+
+
+def test_a_file_is_hashed_once_a_pinned_hash_is_used_while_the_size_holds(tmp_path: Path) -> None:
+    from distfactory import make_wheel
+
+    from toolkit.publish.prepare import prepare
+
+    wheel = make_wheel(tmp_path)
+    size = wheel.stat().st_size
+    assert prepare(wheel, None, False, ("ab" * 32, size)).sha256 == "ab" * 32  # as the manifest pinned it
+    assert prepare(wheel, None, False, ("ab" * 32, size + 1)).sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    prepared = prepare(wheel, None, False)
+    assert prepared.problem is None and ("sha256_digest", prepared.sha256) in prepared.form

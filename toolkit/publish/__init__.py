@@ -73,6 +73,7 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     options = options or PublishOptions()
     reporter = reporter or PlainReporter()
     paths = order(expand_paths(dists))
+    pinned = {d.path: (d.sha256, d.size) for d in dists if isinstance(d, Dist)}  # hashed once, by the stage before
     if not options.check:
         reporter.warn("--no-check: the files are uploaded without toolkit check; the index may still refuse them")
     checks = (check_options or CheckOptions()) if options.check else None
@@ -80,7 +81,7 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     stopped: _Stop | None = None
     uploader = _Uploader(target, options, reporter)
     try:
-        with _prepared(paths, checks, options.attestations) as ready:
+        with _prepared(paths, checks, options.attestations, pinned) as ready:
             for path, future in zip(paths, ready, strict=True):
                 prep = _result(future, path)
                 if stopped is not None:
@@ -101,7 +102,8 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
 
 
 @contextmanager
-def _prepared(paths: list[Path], checks: CheckOptions | None, attestations: bool) -> Iterator[list[Future[Prepared]]]:
+def _prepared(paths: list[Path], checks: CheckOptions | None, attestations: bool,
+              pinned: dict[Path, tuple[str, int]]) -> Iterator[list[Future[Prepared]]]:
     """Each file's preparation, started now in upload order, so that the next is ready when the wire is free.
 
     Checking is CPU work in Python: several files share worker processes; hashing alone (or a small
@@ -119,7 +121,7 @@ def _prepared(paths: list[Path], checks: CheckOptions | None, attestations: bool
     else:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolkit-prepare")
     with executor:
-        futures = [executor.submit(prepare, p, checks, attestations) for p in paths]
+        futures = [executor.submit(prepare, p, checks, attestations, pinned.get(p)) for p in paths]
         try:
             yield futures
         finally:

@@ -33,13 +33,18 @@ class Prepared:
     problem: str | None = None
 
 
-def prepare(path: Path, check_options: CheckOptions | None, attestations: bool) -> Prepared:
-    """Hash, check and read one file; every expected failure is a `problem`, never an exception."""
+def prepare(path: Path, check_options: CheckOptions | None, attestations: bool,
+            known: tuple[str, int] | None = None) -> Prepared:
+    """Hash, check and read one file; every expected failure is a `problem`, never an exception.
+
+    `known` is the (sha256, size) a Dist of an earlier stage pinned, just verified against the file by
+    `stage_inputs`: it is used, not computed again, while the file still has that size.
+    """
     if file_form(path.name) is None:
         return Prepared(path, problem="not a wheel (.whl) or an sdist (.tar.gz, .zip)")
     try:
         info = os.stat(path)
-        sha256, size = _fs.sha256_file(path)
+        sha256, size = known if known and known[1] == info.st_size else _fs.sha256_file(path)
     except OSError as exc:
         return Prepared(path, problem=f"cannot read the file ({exc.strerror or exc})")
     if check_options is not None and (refusal := _check(path, check_options)):
