@@ -107,13 +107,13 @@ def read_body(reader, req: Request, limit: int | None = None, slow: bool = False
     want = length if limit is None else min(limit, length)
     chunks, got = [], 0
     while got < want:
-        chunk = reader.read(min(65536, want - got) if not slow else min(16384, want - got))
+        chunk = reader.read(min(65536, want - got) if not slow else min(8192, want - got))
         if not chunk:
             break
         chunks.append(chunk)
         got += len(chunk)
         if slow:
-            time.sleep(0.02)
+            time.sleep(0.03)
     return b"".join(chunks)
 
 

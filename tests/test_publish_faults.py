@@ -62,7 +62,7 @@ def test_a_drop_after_the_body_is_settled_by_looking_not_by_sending_again(tmp_pa
 def test_a_hung_index_times_out_is_looked_at_then_retried(tmp_path: Path, index: Index) -> None:
     paths = files(tmp_path, "hung_pkg")
     with FaultProxy(index.url, ["hang"]) as proxy:
-        proc = publish_through(proxy, paths, tmp_path, "--timeout", "1")
+        proc = publish_through(proxy, paths, tmp_path, "--timeout", "2")
     assert proc.returncode == 0, proc.stderr
     assert "no answer (timed out)" in proc.stderr
     assert stored(index, paths)
@@ -70,8 +70,8 @@ def test_a_hung_index_times_out_is_looked_at_then_retried(tmp_path: Path, index:
 
 def test_a_slow_index_is_not_a_stalled_one(tmp_path: Path, index: Index) -> None:
     paths = files(tmp_path, "slow_pkg")
-    with FaultProxy(index.url, ["slow"]) as proxy:  # reads 16 KiB every 20 ms: the 1 MiB body takes > 1 s
-        proc = publish_through(proxy, paths, tmp_path, "--timeout", "1")
+    with FaultProxy(index.url, ["slow"]) as proxy:  # reads 8 KiB every 30 ms: the 1 MiB body takes ~4 s
+        proc = publish_through(proxy, paths, tmp_path, "--timeout", "2")
     assert proc.returncode == 0, proc.stderr
     assert "trying again" not in proc.stderr
     assert stored(index, paths)
