@@ -126,6 +126,8 @@ def commands(url: str, files: Sequence[Path]) -> dict[str, list[str | Path]]:
                          "--repository-url", url, *auth, *files],
         "uv publish": [uv, "publish", "--no-progress", "--publish-url", url, *auth, *files],
         "floor (1 process)": [py, "-c", FLOOR, url, f"{USER}:{PASSWORD}", *files],
+        # Not an upload: what the checks alone cost, the part of `toolkit publish` that --no-check leaves out.
+        "(toolkit check alone)": [py, "-m", "toolkit", "check", "-q", *files],
     }
 
 
@@ -139,7 +141,7 @@ def measure(url: str, fresh: Callable[[], None], files: Sequence[Path], runs: in
         for name, cmd in commands(url, files).items():
             fresh()
             timed = run_timed(cmd, cwd=cwd, env=env)
-            if timed.returncode != 0:
+            if timed.returncode != 0 and not name.startswith("("):
                 raise SystemExit(f"{name} failed (exit {timed.returncode}):\n{timed.tail()}")
             times[name][0].append(timed.seconds)
             times[name][1].append(timed.cpu or 0.0)
