@@ -178,7 +178,7 @@ class _Uploader:
                     return self._unsettled(prep, found, theirs, why)
             if attempt == attempts:
                 break
-            pause = max(wait or 0.0, answers.backoff(attempt))
+            pause = wait if wait is not None else answers.backoff(attempt)  # the index's Retry-After, if it said
             if time.monotonic() + pause > deadline:
                 return UploadResult(prep.path, "failed", f"{why}; no time left before the deadline "
                                     f"({self.options.deadline:g} s) for another try", prep.sha256)
