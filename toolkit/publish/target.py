@@ -1,6 +1,13 @@
-"""Where publish uploads to and as whom: the index URL (-r NAME, --repository-url), and credentials from
-flags, the environment, ~/.pypirc, keyring, or trusted publishing (a CI's OIDC identity exchanged for a
-short-lived token). Explicit credentials win. Messages name the source, never the secret.
+"""Where publish uploads to and as whom. The index: --repository-url, or -r NAME (pypi, testpypi, a section
+of ~/.pypirc, a name in [tool.toolkit.publish.repositories]). The user name and the password each come from
+the first source that gives one: --username/--password/--token (or TOOLKIT_PUBLISH_*), TOOLKIT_USERNAME/
+TOOLKIT_PASSWORD, TWINE_USERNAME/TWINE_PASSWORD, the URL's userinfo, the .pypirc section; then keyring; then
+trusted publishing (in GitHub Actions or GitLab CI, the OIDC token `id` gets is exchanged at the index's
+/_/oidc/ endpoints for a short-lived token, renewed near its end, masked in GitHub's log). Explicit
+credentials win. Messages name the source, never the secret.
+
+.pypirc is read with configparser as twine reads it; not with twine's reader, whose errors quote the
+offending line (a password, often): we report the file and the line number only.
 """
 
 from __future__ import annotations
