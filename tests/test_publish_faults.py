@@ -162,3 +162,18 @@ def test_an_index_that_is_not_there_is_one_line_per_file(tmp_path: Path) -> None
     assert lines[paths[0].name].startswith("failed: cannot connect to 127.0.0.1:")
     assert lines[paths[1].name].startswith("failed: not tried: cannot connect")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_lookup_that_is_redirected_to_another_origin_leaves_the_credentials_behind() -> None:
+    from toolkit.publish import transport
+
+    with Recorder() as elsewhere, Recorder({"/simple/": (302, b"", {"Location": ""})}) as index_:
+        index_.routes["/simple/"] = (302, b"", {"Location": f"{elsewhere.origin}/simple/demo/"})
+        http = transport.Transport(transport.Timeouts(5, 5, 5), environ={})
+        auth = {"Authorization": transport.basic_auth("user", "pw")}
+        answer = http.get(f"{index_.origin}/simple/demo/", auth, auth_origin=transport.origin_of(index_.origin))
+        http.close()
+    assert answer.status == 200
+    assert index_.requests[0].headers["authorization"].startswith("Basic ")  # its own origin: sent
+    assert [r.path for r in elsewhere.requests] == ["/simple/demo/"]
+    assert "authorization" not in elsewhere.requests[0].headers  # another origin: left behind
