@@ -401,7 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         if extra:  # reported here rather than by argparse, so that the hint names the subcommand's help
             prog = f"toolkit {args.command}" if getattr(args, "command", None) else "toolkit"
-            raise ConfigError(f"unrecognized arguments: {' '.join(extra)}", hint=f"see `{prog} --help`")
+            # Only the option names: what follows a mistyped `--pasword` may be the secret itself.
+            names = [e.split("=", 1)[0] for e in extra if e.startswith("-")] or ["an extra argument"]
+            raise ConfigError(f"unrecognized arguments: {' '.join(names)}", hint=f"see `{prog} --help`")
         func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
         if func is None:
             parser.print_help()
