@@ -21,7 +21,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,8 +169,10 @@ class EnvPool:
         self.cache = cache
         self.ttl = ttl
         self.constraints = constraints
-        self.root = _fs.cache_dir() / "envs"
+        self.root = _fs.writable_cache_dir()[0] / "envs"
         self._scratch: list[Path] = []
+        self._checked: dict[Path, str | None] = {}  # environment -> why it is damaged (None: intact)
+        self.warn: Callable[[str], None] = self.installer.logger.note  # the build sets reporter.warn
         try:
             self._constraints_text = constraints.read_text(encoding="utf-8") if constraints else ""
         except OSError as exc:
@@ -193,11 +195,12 @@ class EnvPool:
             state = json.loads(current.read_text(encoding="utf-8"))
             env = BuildEnv(group / state["env"], tuple(state["pins"]))
             fresh = time.time() - state["resolved_at"] < self.ttl
-            if fresh and Path(env.python_executable).exists():
+            if fresh and self._intact(env):
                 self.installer.logger.note(f"reusing build environment {env.path}")
                 return env
         pins = self._resolve(reqs)
         path = group / _digest(*pins)
+        self._discard_if_damaged(BuildEnv(path, tuple(pins)))
         if not (path / "ready").exists():
             group.mkdir(parents=True, exist_ok=True)
             # Made in place under a lock, not renamed: console scripts (meson, cmake) carry
@@ -211,8 +214,29 @@ class EnvPool:
                         shutil.rmtree(path, ignore_errors=True)
                         raise
                     (path / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
+                    self._checked[path] = None
         _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
         return BuildEnv(path, tuple(pins))
+
+    def _intact(self, env: BuildEnv) -> bool:
+        """Whether a cached environment is whole (checked once a run); a damaged one is reported."""
+        if not (env.path / "ready").exists():
+            return False  # half made, or being made again by another run: never used
+        if env.path not in self._checked:
+            self._checked[env.path] = reason = damage(env, self.installer.logger)
+            if reason is not None:
+                self.warn(f"the cached build environment {env.path} is damaged ({reason}): making it again")
+        return self._checked[env.path] is None
+
+    def _discard_if_damaged(self, env: BuildEnv) -> None:
+        """Unmark a damaged environment, so that the code below makes it again. Checked once more
+        under its lock: another run may have just made it again, and must not lose it."""
+        if self._intact(env) or not (env.path / "ready").exists():
+            return
+        with FileLock(str(env.path) + ".lock"):
+            if damage(env, self.installer.logger) is not None:
+                (env.path / "ready").unlink(missing_ok=True)
+        self._checked.pop(env.path, None)
 
     def _resolve(self, reqs: list[str]) -> list[str]:
         if not reqs:
@@ -237,6 +261,43 @@ class EnvPool:
                 log=exc.log, hint=f"the installer's output is in {exc.log}",
             ) from None
         return env
+
+
+# Run by the environment's own interpreter: it sees the environment (not its base), and every
+# installed pin is there at its version with each file at the size its RECORD gives. Sizes, not
+# hashes: a stat per file keeps the check at tens of milliseconds on a warm build.
+_CHECK = """
+import importlib.metadata as md, os, sys
+if os.path.realpath(sys.prefix) != os.path.realpath(sys.argv[1]):
+    sys.exit(f"its interpreter does not see it (sys.prefix is {sys.prefix})")
+for pin in sys.argv[2:]:
+    name, _, version = pin.partition("==")
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        sys.exit(f"{pin} is not installed")
+    if dist.version != version:
+        sys.exit(f"{name} {dist.version} is installed, not {version}")
+    for f in dist.files or ():
+        try:
+            size = os.path.getsize(f.locate())
+        except OSError:
+            sys.exit(f"{f} of {name} is missing")
+        if f.size is not None and size != f.size:
+            sys.exit(f"{f} of {name} is {size} bytes, not {f.size}")
+"""
+
+
+def damage(env: BuildEnv, logger: Logger) -> str | None:
+    """Why a made environment cannot be used (its interpreter is gone or changed, pyvenv.cfg is
+    missing, an installed file is missing or cut short), or None when it is whole."""
+    if not (env.path / "pyvenv.cfg").is_file():
+        return "pyvenv.cfg is missing"
+    code, out = logger.capture([env.python_executable, "-I", "-c", _CHECK, env.path, *env.pins])
+    if code == 0:
+        return None
+    last = out.splitlines()[-1] if out else f"exit {code}"
+    return last if code in (1, -1) else f"its interpreter does not run: {last}"
 
 
 def _parse(text: str) -> Requirement:
