@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -78,11 +79,13 @@ def tmpfs(where: Path, options: str) -> Iterator[Path]:
 
 def fill(folder: Path) -> None:
     """Write into `folder` until its file system has no byte left."""
-    with open(folder / "filler", "wb") as f:
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
         with contextlib.suppress(OSError):
             while True:
-                f.write(b"\0" * 4096)
-                f.flush()
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -99,7 +102,24 @@ def shared_tmp() -> Iterator[Path]:
 
 
 def run_as_nobody(*args: str | Path, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """`python -m toolkit ARGS` as user nobody (tests run as root, whom no permission stops)."""
-    return subprocess.run([sys.executable, "-m", "toolkit", *map(str, args)], cwd=cwd,
+    """`toolkit ARGS` as user nobody (tests run as root, whom no permission stops).
+
+    The test's interpreter may live where nobody cannot go (/root/.pyenv): the system's Python of
+    the same version runs toolkit from this environment's site-packages instead.
+    """
+    python = shutil.which(f"python{sys.version_info[0]}.{sys.version_info[1]}", path="/usr/bin:/usr/local/bin")
+    if python is None or not _runs_as_nobody(python):
+        pytest.skip(f"no Python {sys.version_info[0]}.{sys.version_info[1]} that user nobody may run")
+    site = sysconfig.get_paths()["purelib"]
+    code = f"import site, sys; site.addsitedir({site!r}); from toolkit.cli import main; sys.exit(main())"
+    return subprocess.run([python, "-c", code, *map(str, args)], cwd=cwd,
                           env=toolkit_env(env), user=NOBODY, group=NOBODY, extra_groups=[],
                           capture_output=True, text=True, timeout=600, check=False)
+
+
+def _runs_as_nobody(python: str) -> bool:
+    site = sysconfig.get_paths()["purelib"]
+    code = f"import site; site.addsitedir({site!r}); import toolkit, filelock"
+    proc = subprocess.run([python, "-c", code], user=NOBODY, group=NOBODY, extra_groups=[], cwd="/",
+                          capture_output=True, check=False)
+    return proc.returncode == 0

@@ -147,10 +147,19 @@ def make_installer(choice: str, logger: Logger, environ: Mapping[str, str]) -> I
     if choice in ("auto", "uv"):
         uv = find_uv()
         if uv:
-            return UvInstaller(logger, environ, uv)
+            return UvInstaller(logger, _uv_cache(environ), uv)
         if choice == "uv":
             raise ConfigError("installer uv was asked for, but no uv binary was found", hint="pip install uv")
     return Installer(logger, environ)
+
+
+def _uv_cache(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """uv refuses to run without a cache folder it can write: where toolkit's own cache fell back to
+    a temporary folder (no writable HOME), uv's goes there too, unless the user chose one."""
+    fallback, warning = _fs.writable_cache_dir()
+    if warning is None or environ.get("UV_CACHE_DIR"):
+        return environ
+    return {**environ, "UV_CACHE_DIR": str(fallback / "uv")}
 
 
 def _interpreter_id() -> str:
@@ -172,6 +181,7 @@ class EnvPool:
         self.root = _fs.writable_cache_dir()[0] / "envs"
         self._scratch: list[Path] = []
         self._checked: dict[Path, str | None] = {}  # environment -> why it is damaged (None: intact)
+        self._remade: set[Path] = set()  # environments found damaged and made again in this run
         self.warn: Callable[[str], None] = self.installer.logger.note  # the build sets reporter.warn
         try:
             self._constraints_text = constraints.read_text(encoding="utf-8") if constraints else ""
@@ -213,8 +223,8 @@ class EnvPool:
                     except BaseException:
                         shutil.rmtree(path, ignore_errors=True)
                         raise
+                    self._verify_remade(BuildEnv(path, tuple(pins)))
                     (path / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
-                    self._checked[path] = None
         _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
         return BuildEnv(path, tuple(pins))
 
@@ -236,7 +246,19 @@ class EnvPool:
         with FileLock(str(env.path) + ".lock"):
             if damage(env, self.installer.logger) is not None:
                 (env.path / "ready").unlink(missing_ok=True)
+                self._remade.add(env.path)
         self._checked.pop(env.path, None)
+
+    def _verify_remade(self, env: BuildEnv) -> None:
+        """An environment made again because it was damaged must now be whole: installers hard-link
+        files from their own cache, so a file damaged in place may be damaged there too."""
+        reason = damage(env, self.installer.logger) if env.path in self._remade else None
+        if reason is not None:
+            shutil.rmtree(env.path, ignore_errors=True)
+            tool = "uv cache clean" if self.installer.name == "uv" else "pip cache purge"
+            raise BuildError(f"the build environment made again is still damaged ({reason})",
+                             hint=f"the installer's cache may be damaged too: run `{tool}`, then build again")
+        self._checked[env.path] = None
 
     def _resolve(self, reqs: list[str]) -> list[str]:
         if not reqs:
