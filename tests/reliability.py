@@ -123,3 +123,16 @@ def _runs_as_nobody(python: str) -> bool:
     proc = subprocess.run([python, "-c", code], user=NOBODY, group=NOBODY, extra_groups=[], cwd="/",
                           capture_output=True, check=False)
     return proc.returncode == 0
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            found.append(int(stat.parent.name))
+    return found

@@ -166,3 +166,15 @@ def test_a_path_behind_a_folder_that_cannot_be_entered_is_one_line(where: str) -
     assert proc.returncode == 2, proc.stderr
     line = one_line_error("\n".join(x for x in proc.stderr.splitlines() if not x.startswith("warning:")))
     assert str(locked) in line and "permission denied" in line, line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_fifo_in_place_of_a_built_file_is_refused_by_check_not_waited_on(tmp_path: Path) -> None:
+    src = write_project(tmp_path / "p", "intree")
+    assert run_toolkit("build", src).returncode == 0
+    (wheel,) = (src / "dist").glob("*.whl")
+    wheel.unlink()
+    os.mkfifo(wheel)
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "check"], cwd=src, env=toolkit_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "not a regular file" in one_line_error(proc.stderr), proc.stderr

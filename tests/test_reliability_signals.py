@@ -109,3 +109,26 @@ def test_staging_left_by_a_killed_run_is_swept_but_not_a_live_runs(tmp_path: Pat
         live.wait()
     left = sorted(p.name for p in outdir.iterdir() if p.name.startswith(_fs.STAGING_PREFIX))
     assert left == sorted([entries["live"], entries["fresh"]])
+
+
+@pytest.mark.slow
+def test_a_signal_ends_checks_worker_processes_at_once(tmp_path: Path) -> None:
+    import zipfile
+
+    from reliability import children
+
+    wheels = []
+    for i in range(4):  # large enough that the workers are still hashing when the signal comes
+        wheel = tmp_path / f"big{i}-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr(f"big{i}/data.bin", os.urandom(150 << 20))
+        wheels.append(wheel)
+    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "check", "-j", "2", *map(str, wheels)],
+                            env=toolkit_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(workers := children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "stopped by SIGTERM" in one_line_error(err), err
+    assert _wait_gone(workers, seconds=5) == []

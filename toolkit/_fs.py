@@ -29,7 +29,7 @@ def sha256_file(path: Path) -> tuple[str, int]:
     """The sha256 hex digest and the size of a file, read in chunks."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
@@ -42,17 +42,22 @@ def read_regular(path: Path, max_bytes: int = 64 << 20) -> bytes:
     Opened non-blocking so that a FIFO in the place of pyproject.toml or a manifest does not
     wait for a writer; `max_bytes` bounds what a configuration file may cost.
     """
+    with _open_regular(path) as f:
+        if os.fstat(f.fileno()).st_size > max_bytes:
+            raise OSError(errno.EFBIG, f"larger than {max_bytes >> 20} MiB", str(path))
+        return f.read(max_bytes + 1)
+
+
+def _open_regular(path: Path) -> Any:
+    """`open(path, "rb")` for a regular file only: a FIFO, a device or a folder is an OSError."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        if info.st_size > max_bytes:
-            raise OSError(errno.EFBIG, f"larger than {max_bytes >> 20} MiB", str(path))
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read(max_bytes + 1)
-    finally:
+        return os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
+        raise
 
 
 def stat_or_none(path: Path) -> os.stat_result | None:
@@ -106,6 +111,17 @@ def staging_dir(outdir: Path) -> Iterator[Path]:
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def full_folders(folders: list[Path], free_below: int = 1 << 20) -> list[str]:
+    """Which of `folders` are on a file system with (nearly) no space left, each named once."""
+    full: list[str] = []
+    for folder in folders:
+        with contextlib.suppress(OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+            vfs = os.statvfs(folder)
+            if vfs.f_bavail * vfs.f_frsize < free_below and str(folder) not in full:
+                full.append(str(folder))
+    return full
 
 
 def _host() -> str:

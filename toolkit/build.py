@@ -306,12 +306,7 @@ def _write_error(exc: OSError, what: str, hint: str) -> ToolkitError:
 
 def _no_space(logger: Logger, outdir: Path, who: str) -> EnvironmentFailure:
     """A tool that failed because a disk is full: name that, and the folders that are (nearly) full."""
-    full = []
-    for folder in (outdir, Path(tempfile.gettempdir()), logger.path.parent):
-        with contextlib.suppress(OSError, AttributeError):  # AttributeError: no statvfs (Windows)
-            vfs = os.statvfs(folder)
-            if vfs.f_bavail * vfs.f_frsize < (1 << 20) and str(folder) not in full:
-                full.append(str(folder))
+    full = _fs.full_folders([outdir, Path(tempfile.gettempdir()), logger.path.parent])
     where = f" ({', '.join(full)} {'is' if len(full) == 1 else 'are'} full)" if full else ""
     return EnvironmentFailure(f"{who}: {NO_SPACE}{where}",
                               hint=f"free some space and build again; the output is in {logger.path}")

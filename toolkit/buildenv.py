@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 
 from toolkit import _fs
 from toolkit._proc import Command, Logger, ProcessFailed
-from toolkit.errors import BuildError, ConfigError
+from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure
 
 _SCRIPTS = "Scripts" if sys.platform == "win32" else "bin"
 _EXE = "python.exe" if sys.platform == "win32" else "python"
@@ -225,7 +225,8 @@ class EnvPool:
                         raise
                     self._verify_remade(BuildEnv(path, tuple(pins)))
                     (path / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
-        _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
+        with contextlib.suppress(OSError):  # a note to skip resolving next time: not worth failing the build
+            _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
         return BuildEnv(path, tuple(pins))
 
     def _intact(self, env: BuildEnv) -> bool:
@@ -278,6 +279,11 @@ class EnvPool:
             if pins:
                 self.installer.install(env.python_executable, pins)
         except ProcessFailed as exc:
+            if self.installer.logger.mentions(NO_SPACE):
+                full = ", ".join(_fs.full_folders([path.parent, Path(tempfile.gettempdir())])) or "a disk"
+                raise EnvironmentFailure(f"cannot create the build environment with {self.installer.name}: "
+                                         f"{NO_SPACE} ({full})", hint=f"free some space; its output is in {exc.log}",
+                                         ) from None
             raise BuildError(
                 f"cannot create the build environment with {self.installer.name}",
                 log=exc.log, hint=f"the installer's output is in {exc.log}",
