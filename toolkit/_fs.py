@@ -125,7 +125,13 @@ def full_folders(folders: list[Path], free_below: int = 1 << 20) -> list[str]:
 
 
 def _host() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    """This host and PID namespace: containers that share a volume (and perhaps a host name) each
+    see their own process ids, so a PID is only checked where it means the same process."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return hashlib.sha256(f"{socket.gethostname()}\n{namespace}".encode()).hexdigest()[:8]
 
 
 def _staging_prefix() -> str:

@@ -345,6 +345,9 @@ def _unpacked(sdist: Path) -> Iterator[Path]:
                     else:  # pragma: no cover - Python without PEP 706
                         tar.extractall(tmp)
             except (tarfile.TarError, OSError, EOFError) as exc:
+                if isinstance(exc, OSError) and exc.errno in _NO_SPACE_ERRNOS:
+                    raise EnvironmentFailure(f"cannot unpack {sdist.name} in {tmp.parent}: {exc.strerror}",
+                                             hint="free some space there, or set TMPDIR to another folder") from None
                 raise BuildError(f"cannot unpack {sdist.name}: {exc}", hint="the sdist is damaged or unsafe") from None
             tops = os.listdir(tmp)
             if len(tops) != 1 or not (tmp / tops[0]).is_dir():

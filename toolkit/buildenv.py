@@ -6,7 +6,9 @@ environments under the cache folder instead, keyed by the interpreter and the
 resolves the requirements again only when the last resolution is older than
 `cache_ttl`; until then a warm build skips resolution and installation. A new
 environment is made in place under a file lock and marked ready last, so two
-runs at once never share a half-made one. The environment is a `build.env.IsolatedEnv`
+runs at once never share a half-made one. A cached environment is checked before use (its
+interpreter runs and sees it; every pinned file is there at its RECORD size) and made again, with
+a warning, when it is damaged. The environment is a `build.env.IsolatedEnv`
 (pypa/build's protocol), so ProjectBuilder drives it like its own.
 """
 
