@@ -118,7 +118,6 @@ class Logger:
         if returncode:
             raise ProcessFailed(cmd, returncode, self.path)
 
-
     def capture(self, cmd: Sequence[str | Path], *, timeout: float = 60) -> tuple[int, str]:
         """Run a short command; its exit status (127: it cannot start, -1: no answer in `timeout`
         seconds) and its output, both noted in the log (as a probe, not a `$` command: it changes nothing)."""
@@ -201,7 +200,10 @@ def interrupt_children(grace: float = STOP_GRACE) -> None:
 
 def _kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
-        _signal_group(proc, getattr(signal, "SIGKILL", signal.SIGTERM))
+        # A leader already reaped is left alone: its id may be another process's by now (the thread
+        # that reaped it has already sent its group SIGKILL, in _end).
+        if proc.returncode is None:
+            _signal_group(proc, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def stop_children(grace: float = STOP_GRACE) -> None:
