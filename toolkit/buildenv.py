@@ -293,41 +293,54 @@ class EnvPool:
         return env
 
 
-# Run by the environment's own interpreter: it sees the environment (not its base), and every
-# installed pin is there at its version with each file at the size its RECORD gives. Sizes, not
-# hashes: a stat per file keeps the check at tens of milliseconds on a warm build.
-_CHECK = """
-import importlib.metadata as md, os, sys
-if os.path.realpath(sys.prefix) != os.path.realpath(sys.argv[1]):
-    sys.exit(f"its interpreter does not see it (sys.prefix is {sys.prefix})")
-for pin in sys.argv[2:]:
-    name, _, version = pin.partition("==")
-    try:
-        dist = md.distribution(name)
-    except md.PackageNotFoundError:
-        sys.exit(f"{pin} is not installed")
-    if dist.version != version:
-        sys.exit(f"{name} {dist.version} is installed, not {version}")
-    for f in dist.files or ():
-        try:
-            size = os.path.getsize(f.locate())
-        except OSError:
-            sys.exit(f"{f} of {name} is missing")
-        if f.size is not None and size != f.size:
-            sys.exit(f"{f} of {name} is {size} bytes, not {f.size}")
-"""
+# Run by the environment's own interpreter, with site (which is what reads pyvenv.cfg): where it
+# sees itself and its packages.
+_WHERE = ("import json, sys, sysconfig; "
+          "print(json.dumps([sys.prefix, sysconfig.get_path('purelib'), sysconfig.get_path('platlib')]))")
 
 
 def damage(env: BuildEnv, logger: Logger) -> str | None:
     """Why a made environment cannot be used (its interpreter is gone or changed, pyvenv.cfg is
-    missing, an installed file is missing or cut short), or None when it is whole."""
+    missing, an installed file is missing or cut short), or None when it is whole.
+
+    One interpreter start (about 30 ms); the installed files are checked here against their RECORD
+    sizes, not hashes, so that a warm build pays a stat per file.
+    """
     if not (env.path / "pyvenv.cfg").is_file():
         return "pyvenv.cfg is missing"
-    code, out = logger.capture([env.python_executable, "-I", "-c", _CHECK, env.path, *env.pins])
-    if code == 0:
-        return None
+    code, out = logger.capture([env.python_executable, "-I", "-c", _WHERE])
     last = out.splitlines()[-1] if out else f"exit {code}"
-    return last if code in (1, -1) else f"its interpreter does not run: {last}"
+    try:
+        prefix, *paths = json.loads(last) if code == 0 else []
+    except ValueError:
+        prefix = None
+    if prefix is None:
+        return f"its interpreter does not run: {last}"
+    if os.path.realpath(prefix) != os.path.realpath(env.path):
+        return f"its interpreter does not see it (sys.prefix is {prefix})"
+    return _missing(env.pins, sorted(set(paths)))
+
+
+def _missing(pins: Sequence[str], paths: list[str]) -> str | None:
+    """The first pinned distribution, or file of one, that is not installed whole under `paths`."""
+    import importlib.metadata as md
+
+    installed = {canonicalize_name(d.metadata["Name"] or ""): d for d in md.distributions(path=paths)}
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        dist = installed.get(canonicalize_name(name))
+        if dist is None:
+            return f"{pin} is not installed"
+        if dist.version != version:
+            return f"{name} {dist.version} is installed, not {version}"
+        for f in dist.files or ():
+            try:
+                size = os.path.getsize(f.locate())
+            except OSError:
+                return f"{f} of {name} is missing"
+            if f.size is not None and size != f.size:
+                return f"{f} of {name} is {size} bytes, not {f.size}"
+    return None
 
 
 def _parse(text: str) -> Requirement:
