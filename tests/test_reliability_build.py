@@ -4,6 +4,7 @@ environment, a full disk, a pyproject.toml that is a FIFO, paths behind folders 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +99,21 @@ def test_a_damaged_cached_environment_is_made_again_and_the_project_is_not_blame
     assert "[build-system]" not in proc.stderr
     proc = run_toolkit("build", src, env=env)  # made whole again: reused without a word
     assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+
+
+def test_an_environment_without_its_ready_marker_is_never_reused(tmp_path: Path) -> None:
+    """current.json names the environment, but `ready` is gone (a run was killed while making it
+    again): the next build makes it, rather than running hooks in a half-made environment."""
+    src = write_project(tmp_path / "p", "intree")
+    cache = tmp_path / "cache"
+    env = {"TOOLKIT_CACHE_DIR": str(cache)}
+    assert run_toolkit("build", src, env=env).returncode == 0
+    (_the_env(cache) / "ready").unlink()
+    proc = run_toolkit("build", src, "--format", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    log = Path(json.loads(proc.stdout)["log"]).read_text()
+    assert " venv " in log and log.index(" venv ") < log.index("_in_process"), log  # made before any hook ran
+    assert (_the_env(cache) / "ready").exists()
 
 
 # -- 8. a full disk -----------------------------------------------------------------------------------
