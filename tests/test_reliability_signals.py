@@ -21,13 +21,13 @@ from toolkit import _fs
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and process groups")
 
 
-def _start_slow_build(tmp_path: Path, outdir: Path) -> tuple[subprocess.Popen[str], dict[str, int], Path]:
+def _start_slow_build(tmp_path: Path, outdir: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, int], Path]:
     src = write_slow_project(tmp_path / "slow")
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     marker = tmp_path / "started.json"
     env = toolkit_env({"TMPDIR": str(private_tmp), "SLOW_MARKER": str(marker)})
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "build", "-s", str(src), "-o", str(outdir)],
+    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "build", "-s", str(src), "-o", str(outdir), *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not marker.exists():
@@ -52,10 +52,12 @@ def _leftovers(private_tmp: Path) -> list[str]:
                   if p.name != "toolkit-locks" and "toolkit-locks" not in p.parts)
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_ends_the_backend_and_leaves_a_new_outdir_absent(tmp_path: Path, signum: int, code: int) -> None:
+@pytest.mark.parametrize("signum, code, extra", [(signal.SIGTERM, 143, []), (signal.SIGINT, 130, ["--no-cache"])],
+                         ids=["SIGTERM", "SIGINT-no-cache"])
+def test_a_signal_ends_the_backend_and_leaves_a_new_outdir_absent(tmp_path: Path, signum: int, code: int,
+                                                                  extra: list[str]) -> None:
     outdir = tmp_path / "out"
-    proc, pids, private_tmp = _start_slow_build(tmp_path, outdir)
+    proc, pids, private_tmp = _start_slow_build(tmp_path, outdir, *extra)  # --no-cache: its environment in TMPDIR
     os.kill(proc.pid, signum)  # toolkit alone, not its process group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
