@@ -1,7 +1,9 @@
-"""Files: atomic writes, staging folders, hashing and the cache folder.
+"""Files: atomic writes, staging folders, hashing, locks and the cache folder.
 
 Every stage writes its results through this module, so that a file appears in
-an output folder only when it is complete.
+an output folder only when it is complete. Staging entries name the process that
+made them, so that what a killed run left is swept and a live run's never is; a
+cache folder that cannot be written gives way to a private temporary one.
 """
 
 from __future__ import annotations
