@@ -232,3 +232,9 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
             os.killpg(proc.pid, sig)
         else:  # pragma: no cover - Windows: no process groups here
             proc.send_signal(sig)
+
+
+def output(cmd: Sequence[str | Path], *, cwd: Path | str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a short query (a tool's `--print-...`) and return what it printed; no log, nothing to keep."""
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL)
