@@ -14,7 +14,9 @@ import errno
 import json
 import os
 import signal
+import stat
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -179,7 +181,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from toolkit.config import BuildOptions
 
     src: Path = args.src
-    project = src if src.is_dir() else None
+    from toolkit import _fs
+
+    info = _fs.stat_or_none(src)  # a SRC behind a folder that cannot be entered: one line, not a traceback
+    project = src if info is not None and stat.S_ISDIR(info.st_mode) else None
     # -s and -w as in pypa/build: one alone builds that one only; both build both.
     selection: dict[str, Any] = {}
     if args.sdist or args.wheel:
@@ -396,6 +401,24 @@ def _out(text: str) -> None:
 # -- the entry point -----------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = _catch_signals()
+    try:
+        return _main(argv)
+    except _Signalled as sig:
+        # The stage has unwound (staging folders removed, temporary folders deleted); wait for
+        # what the commands it ran left behind, so that nothing writes into OUTDIR after we exit.
+        from toolkit import _proc
+
+        _proc.stop_children()
+        name = signal.Signals(sig.signum).name
+        print(f"error: {'interrupted' if name == 'SIGINT' else f'stopped by {name}'}", file=sys.stderr)
+        return 128 + sig.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = make_parser()
         args, extra = parser.parse_known_args(argv)
@@ -423,6 +446,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno == errno.EPIPE:
             return _closed_stdout()
         raise
+
+
+class _Signalled(BaseException):
+    """SIGTERM or SIGINT arrived: a BaseException, so that no `except Exception` stops the unwinding
+    and every `finally` and staging folder cleans up on its way to main()."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    from toolkit import _proc
+
+    for sig in _SIGNALS:  # one is enough: a second one must not cut the clean-up short
+        signal.signal(sig, signal.SIG_IGN)
+    _proc.interrupt_children()
+    raise _Signalled(signum)
+
+
+# What a CI cancel, `docker stop`, `timeout` (SIGTERM) and Ctrl-C (SIGINT) send.
+_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
+
+
+def _catch_signals() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # signal handlers can only be set from the main thread (a library caller's thread)
+    return {sig: signal.signal(sig, _on_signal) for sig in _SIGNALS}
 
 
 def _closed_stdout() -> int:
