@@ -78,7 +78,7 @@ def _reporter(args: argparse.Namespace) -> Any:
 # -- the parser ----------------------------------------------------------------------------------------
 
 def make_parser() -> argparse.ArgumentParser:
-    from toolkit.config import BuildOptions, CheckOptions
+    from toolkit.config import BuildOptions, CheckOptions, RepairOptions
 
     parser = _Parser(prog="toolkit", description="Build, repair, check, attest and publish Python distributions.")
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
@@ -93,6 +93,19 @@ def make_parser() -> argparse.ArgumentParser:
                    help="build the wheel (only, unless -s too; alone: straight from SRC)")
     _common(b)
     b.set_defaults(func=cmd_build)
+
+    r = sub.add_parser("repair", help="vendor external shared libraries into native wheels and retag them",
+                       description="Copy the external shared libraries that native wheels need into them, patch "
+                                   "the binaries to find them, and give each wheel the most compatible platform tag "
+                                   "its binaries allow (auditwheel, delocate, delvewheel). With no WHEEL: the wheels "
+                                   "of the build manifest.")
+    r.add_argument("paths", nargs="*", type=Path, metavar="WHEEL",
+                   help="wheels, folders of them, or quoted globs; default: the build manifest's wheels")
+    add_options(r, RepairOptions)
+    r.add_argument("--show", action="store_true",
+                   help="only show what each binary needs, what would be vendored and the best tag")
+    _common(r)
+    r.set_defaults(func=cmd_repair)
 
     c = sub.add_parser("check", help="check wheels and sdists as PyPI, twine and pip would, and stricter",
                        description="Check wheels and sdists. With no PATH: the files of the build manifest "
@@ -119,15 +132,71 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.sdist or args.wheel:
         selection = {"sdist": bool(args.sdist), "wheel": bool(args.wheel)}
     options = load_options(args, BuildOptions, project, **selection)
-    result = build(src, options, reporter=_reporter(args), echo=args.verbose)
+    reporter = _reporter(args)
+    result = build(src, options, reporter=reporter, echo=args.verbose)
+    repaired = _repair_built(result.dists, project, reporter) if options.repair else []
     if args.format == "json":
         doc = {"dists": [d.to_json() for d in result.dists], "manifest": str(result.manifest),
                "log": str(result.log), "source_date_epoch": result.source_date_epoch}
+        if options.repair:
+            doc["repair"] = [o.to_json() for o in repaired]
         _out(json.dumps(doc, indent=2))
     else:
         for d in result.dists:
             _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
+        _print_outcomes(repaired)
     return 0
+
+
+def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any) -> list[Any]:
+    """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
+    from toolkit import repair
+    from toolkit.config import RepairOptions
+
+    wheels = [d for d in dists if d.kind == "wheel"]
+    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter) if wheels else []
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from toolkit import repair
+    from toolkit.config import RepairOptions
+    from toolkit.dist import stage_inputs
+
+    options = load_options(args, RepairOptions, Path.cwd())
+    reporter = _reporter(args)
+    inputs = stage_inputs(args.paths, default_outdir(), reporter)
+    if args.show:
+        shown = repair.show(inputs, options)
+        if args.format == "json":
+            _out(json.dumps([s.to_json() for s in shown], indent=2))
+        else:
+            _out("\n\n".join(_shown_text(s) for s in shown))
+        return 0
+    outcomes = repair.run(inputs, options, reporter=reporter)
+    if args.format == "json":
+        _out(json.dumps([o.to_json() for o in outcomes], indent=2))
+        return 0
+    _print_outcomes(outcomes)
+    return 0
+
+
+def _print_outcomes(outcomes: Sequence[Any]) -> None:
+    for o in outcomes:
+        if o.action == "repaired":
+            _out(f"repaired {o.source.name} -> {o.dist.path}  vendored: {', '.join(o.vendored) or 'nothing'}")
+        else:
+            moved = f" -> {o.dist.path}" if o.dist.path.resolve() != o.source.resolve() else ""
+            _out(f"unchanged: {o.reason}  {o.source.name}{moved}")
+
+
+def _shown_text(shown: Any) -> str:
+    lines = [f"{shown.wheel} ({shown.tool})"]
+    for b in shown.binaries:
+        lines.append(f"  {b.member} needs: {', '.join(b.needs) or 'nothing'}")
+    lines += [f"  would vendor {lib} from {src or 'NOT FOUND'}" for lib, src in shown.vendor] or ["  would vendor nothing"]
+    lines.append(f"  best tag: {shown.best_tag or 'none'}")
+    lines += [f"  note: {n}" for n in shown.notes]
+    return "\n".join(lines)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -73,6 +73,7 @@ class BuildOptions:
                             metavar="SECONDS")
     pass_env: tuple = option((), "list", "let the backend see this variable, or NAME* for a prefix (PYTHONPATH, "
                              "PIP_*, UV_* are hidden from it otherwise; repeatable)", metavar="NAME")
+    repair: bool = option(False, "bool", "repair the wheel built (toolkit repair: vendor external libraries)")
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,21 @@ class CheckOptions:
                               metavar="N")
 
 
-STAGES: dict[str, type] = {"build": BuildOptions, "check": CheckOptions}
+@dataclass(frozen=True)
+class RepairOptions:
+    outdir: Path | None = option(None, "path", "output folder (default: the folder of each input wheel)",
+                                 flags=("-o", "--outdir", "--wheel-dir"))
+    lib_dir: tuple = option((), "list", "also search this folder for the libraries to vendor (repeatable; "
+                            "LD_LIBRARY_PATH, DYLD_LIBRARY_PATH and PATH are searched too)",
+                            flags=("-L", "--lib-dir"), metavar="DIR")
+    exclude: tuple = option((), "list", "never vendor libraries matching this pattern, e.g. 'libcuda.so.*' "
+                            "(another wheel or the system provides them; repeatable)", metavar="PATTERN")
+    plat: str | None = option(None, "str", "the platform tag to repair to (Linux: e.g. manylinux_2_28_x86_64; "
+                              "default: the most compatible one the binaries allow)", metavar="TAG")
+    strip: bool = option(False, "bool", "strip symbols from the binaries and vendored libraries (Linux, Windows)")
+
+
+STAGES: dict[str, type] = {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions}
 
 
 def stage_name(cls: type) -> str:
