@@ -78,7 +78,7 @@ def _reporter(args: argparse.Namespace) -> Any:
 # -- the parser ----------------------------------------------------------------------------------------
 
 def make_parser() -> argparse.ArgumentParser:
-    from toolkit.config import BuildOptions, CheckOptions, RepairOptions
+    from toolkit.config import BuildOptions, CheckOptions, PublishOptions, RepairOptions
 
     parser = _Parser(prog="toolkit", description="Build, repair, check, attest and publish Python distributions.")
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
@@ -116,6 +116,16 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
     _common(c, formats=("text", "json", "github", "markdown"))
     c.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("publish", help="upload wheels and sdists to an index (PyPI, TestPyPI, devpi, pypiserver...)",
+                       description="Check, then upload wheels first and the sdist last. With no FILE: the files of the "
+                                   "build manifest (the newest of each lineage). A file already on the index with the "
+                                   "same sha256 counts as done, so running again finishes what is missing.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="FILE",
+                   help="files, folders of them, or quoted globs; default: the build manifest's files")
+    add_options(p, PublishOptions, skip=("repositories",))
+    _common(p)
+    p.set_defaults(func=cmd_publish)
     return parser
 
 
@@ -218,6 +228,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     if out:
         _out(out)
     return 0 if report.ok else 1
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from toolkit.config import CheckOptions, PublishOptions
+    from toolkit.dist import stage_inputs
+    from toolkit.errors import PublishError
+    from toolkit.publish import failed, publish
+    from toolkit.publish.target import resolve
+
+    options = load_options(args, PublishOptions, Path.cwd())
+    checks = config.load(CheckOptions, Path.cwd()) if options.check else None
+    reporter = _reporter(args)
+    files = stage_inputs(args.paths, default_outdir(), reporter)
+    target = resolve(options, dry_run=options.dry_run)
+    where = target.upload_url if target.name == target.upload_url else f"{target.name} ({target.upload_url})"
+    reporter.info(f"index: {where}; credentials: {target.describe()}")
+    results = publish(files, target, options, reporter=reporter, check_options=checks)
+    if args.format == "json":
+        _out(json.dumps({"index": target.upload_url, "results": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in results:
+            _out(r.line())
+    bad = failed(results)
+    if bad:
+        hint = next((r.hint for r in bad if r.hint), "the lines above say why")
+        raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
+                           hint=f"{hint}; running the same command again uploads only what is missing")
+    return 0
 
 
 def default_outdir(project_dir: Path | None = None) -> Path:
