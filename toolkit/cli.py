@@ -126,7 +126,32 @@ def make_parser() -> argparse.ArgumentParser:
     add_options(p, PublishOptions, skip=("repositories",))
     _common(p)
     p.set_defaults(func=cmd_publish)
+    _attest_parsers(sub)
     return parser
+
+
+def _attest_parsers(sub: Any) -> None:
+    from toolkit.config import AttestOptions, VerifyOptions
+
+    a = sub.add_parser("attest", help="sign PEP 740 publish attestations with Sigstore (in CI)",
+                       description="In a CI job with an OIDC identity (GitHub Actions, GitLab CI), sign each wheel and "
+                                   "sdist with Sigstore and write FILE.publish.attestation beside it. With no PATH: the "
+                                   "files of the build manifest (the newest of each lineage).")
+    a.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="files, folders of them, or quoted globs; default: the build manifest's files")
+    add_options(a, AttestOptions)
+    _common(a)
+    a.set_defaults(func=cmd_attest)
+
+    v = sub.add_parser("verify", help="verify PEP 740 attestations against the files and their publisher",
+                       description="Verify that each FILE's attestation was signed through Sigstore by PUBLISHER for "
+                                   "this very file (its name and sha256).")
+    v.add_argument("files", nargs="+", type=Path, metavar="FILE", help="wheels and sdists to verify")
+    v.add_argument("--attestation", action="append", type=Path, default=None, metavar="ATT",
+                   help="the attestation (or provenance) of FILE, once per FILE in order (default: FILE.publish.attestation)")
+    add_options(v, VerifyOptions)
+    _common(v)
+    v.set_defaults(func=cmd_verify)
 
 
 # -- the subcommands -----------------------------------------------------------------------------------
@@ -256,6 +281,42 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
                            hint=f"{hint}; running the same command again uploads only what is missing")
     return 0
+
+
+def cmd_attest(args: argparse.Namespace) -> int:
+    from toolkit.attest import attest, dist_files
+    from toolkit.config import AttestOptions
+    from toolkit.dist import stage_inputs
+
+    options = load_options(args, AttestOptions, Path.cwd())
+    reporter = _reporter(args)
+    files = dist_files(stage_inputs(args.paths, default_outdir(), reporter), reporter)
+    written = attest(files, options, reporter=reporter)
+    if args.format == "json":
+        _out(json.dumps({"attestations": [str(w) for w in written]}, indent=2))
+    else:
+        for w in written:
+            _out(str(w))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from toolkit.config import VerifyOptions
+    from toolkit.verify import verify
+
+    options = load_options(args, VerifyOptions, Path.cwd())
+    results = verify(args.files, options, attestations=args.attestation or (), reporter=_reporter(args))
+    if args.format == "json":
+        _out(json.dumps([r.to_json() for r in results], indent=2))
+    for r in results:
+        if r.ok and args.format == "text":
+            _out(f"{r.path}: verified, signed by {r.signer}")
+        elif not r.ok:
+            print(f"error: {r.path}: {r.reason}", file=sys.stderr)
+    failed = [r for r in results if not r.ok]
+    if failed and args.format == "text":
+        print(f"hint: {failed[0].hint}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def default_outdir(project_dir: Path | None = None) -> Path:

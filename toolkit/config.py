@@ -98,7 +98,7 @@ class RepairOptions:
     strip: bool = option(False, "bool", "strip symbols from the binaries and vendored libraries (Linux, Windows)")
 
 
-STAGES: dict[str, type] = {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions}
+@dataclass(frozen=True)
 class PublishOptions:
     repository: str | None = option(None, "str", "where to upload: pypi (default), testpypi, or a name from ~/.pypirc or "
                                     "[tool.toolkit.publish.repositories]", flags=("-r", "--repository"), metavar="NAME")
@@ -130,7 +130,29 @@ class PublishOptions:
     deadline: float = option(900.0, "float", "seconds one file may take, retries included", metavar="SECONDS")
 
 
-STAGES: dict[str, type] = {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "publish": PublishOptions}
+@dataclass(frozen=True)
+class AttestOptions:
+    staging: bool = option(False, "bool", "sign with Sigstore's staging instance (to try it out; PyPI wants production)")
+    trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
+                                       "instance", metavar="FILE")
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    publisher: str = option("", "str", "who must have signed: github:OWNER/REPO[@WORKFLOW], gitlab:GROUP/PROJECT"
+                            "[@CI_FILE], google:EMAIL or circleci:PROJECT_ID/PIPELINE_DEFINITION_ID", metavar="PUBLISHER")
+    staging: bool = option(False, "bool", "attestations signed with Sigstore's staging instance")
+    offline: bool = option(False, "bool", "use the trust root shipped with sigstore (no network)")
+    from_index: str | None = option(None, "str", "verify the provenance this index serves for each FILE (PyPI's "
+                                    "Integrity API): its URL, or pypi / testpypi", metavar="URL")
+    trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
+                                       "instance", metavar="FILE")
+
+
+STAGES: dict[str, type] = {
+    "build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
+    "verify": VerifyOptions, "publish": PublishOptions,
+}
 
 
 def stage_name(cls: type) -> str:
