@@ -127,7 +127,35 @@ def make_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_publish)
     _attest_parsers(sub)
+    _release_parser(sub)
     return parser
+
+
+# Options that `toolkit release` sets itself: it builds both, repairs in the build folder, always checks,
+# and attests by its own --attest choice.
+_RELEASE_SKIPS = {"BuildOptions": ("sdist", "wheel", "repair"), "RepairOptions": ("outdir",),
+                  "PublishOptions": ("repositories", "check", "attestations")}
+
+
+def _release_classes() -> dict[str, type]:
+    from toolkit.config import AttestOptions, BuildOptions, CheckOptions, PublishOptions, ReleaseOptions, RepairOptions
+
+    return {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
+            "publish": PublishOptions, "release": ReleaseOptions}
+
+
+def _release_parser(sub: Any) -> None:
+    r = sub.add_parser("release", help="build, repair, check, attest and publish in one command",
+                       description="Build the sdist and wheels, repair native wheels, check every file, attest (in CI) "
+                                   "and publish, wheels first. Nothing is uploaded unless every file passes check; a "
+                                   "file already on the index with the same sha256 is not sent again, so running the "
+                                   "same command after an interruption finishes the release.")
+    r.add_argument("src", nargs="?", default=".", type=Path, help="project folder (default: .)")
+    for cls in _release_classes().values():
+        group = r.add_argument_group(f"{config.stage_name(cls)} options")
+        add_options(group, cls, skip=_RELEASE_SKIPS.get(cls.__name__, ()))  # type: ignore[arg-type]
+    _common(r)
+    r.set_defaults(func=cmd_release)
 
 
 def _attest_parsers(sub: Any) -> None:
@@ -317,6 +345,34 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if failed and args.format == "text":
         print(f"hint: {failed[0].hint}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from toolkit.errors import CheckFailed, PublishError
+    from toolkit.release import StageOptions, release
+
+    src: Path = args.src
+    project = src if src.is_dir() else None
+    merged: dict[str, Any] = {stage: load_options(args, cls, project) for stage, cls in _release_classes().items()}
+    reporter = _reporter(args)
+    try:
+        result = release(src, StageOptions(**merged), reporter=reporter, echo=args.verbose)
+    except CheckFailed as exc:
+        if exc.report is not None:
+            _out(exc.report.to_text())  # type: ignore[attr-defined]
+        raise
+    if args.format == "json":
+        _out(json.dumps({"index": result.index, "files": [f.to_json() for f in result.files]}, indent=2))
+    else:
+        for f in result.files:
+            d = f.dist
+            tag = ".".join(sorted(map(str, d.tags))) or "sdist"
+            _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}  {tag}")
+            _out(f"    {', '.join(f.steps)}" + (f" -> {f.destination}" if f.destination else ""))
+    if result.failed:
+        raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published",
+                           hint="the lines above say why; running the same command again uploads only what is missing")
+    return 0
 
 
 def default_outdir(project_dir: Path | None = None) -> Path:

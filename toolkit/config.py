@@ -149,9 +149,15 @@ class VerifyOptions:
                                        "instance", metavar="FILE")
 
 
+@dataclass(frozen=True)
+class ReleaseOptions:
+    attest: str = option("auto", "choice", "sign PEP 740 attestations before the upload (auto: in a CI job with an OIDC "
+                         "identity, when the index is PyPI or TestPyPI)", choices=("auto", "always", "never"))
+
+
 STAGES: dict[str, type] = {
     "build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
-    "verify": VerifyOptions, "publish": PublishOptions,
+    "verify": VerifyOptions, "publish": PublishOptions, "release": ReleaseOptions,
 }
 
 
