@@ -115,3 +115,11 @@ def test_stage_options_come_from_each_stages_table(tmp_path: Path, index: Index)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(p.name for p in (src / "wheelhouse").iterdir() if not p.name.startswith(".")) == sorted(
         f for f in index.files() if f.startswith("tabled_release"))
+
+
+@pytest.mark.slow
+def test_the_readmes_first_command_runs_the_whole_pipeline_on_the_native_example() -> None:
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "demo.py")], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "vendored libnative_math.so" in proc.stdout and "uploaded -> http://127.0.0.1:" in proc.stdout
+    assert "native_demo.add(2, 3) = 5" in proc.stdout
