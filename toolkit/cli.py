@@ -119,6 +119,7 @@ def make_parser() -> argparse.ArgumentParser:
     _common(c, formats=("text", "json", "github", "markdown"))
     c.set_defaults(func=cmd_check)
     _attest_parsers(sub)
+    _release_parser(sub)
     _add_ci(sub)
 
     p = sub.add_parser("publish", help="upload wheels and sdists to an index (PyPI, TestPyPI, devpi, pypiserver...)",
@@ -131,6 +132,33 @@ def make_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_publish)
     return parser
+
+
+# Options that `toolkit release` sets itself: it builds both, repairs in the build folder, always checks,
+# and attests by its own --attest choice.
+_RELEASE_SKIPS = {"BuildOptions": ("sdist", "wheel", "repair"), "RepairOptions": ("outdir",),
+                  "PublishOptions": ("repositories", "check", "attestations")}
+
+
+def _release_classes() -> dict[str, type]:
+    from toolkit.config import AttestOptions, BuildOptions, CheckOptions, PublishOptions, ReleaseOptions, RepairOptions
+
+    return {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
+            "publish": PublishOptions, "release": ReleaseOptions}
+
+
+def _release_parser(sub: Any) -> None:
+    r = sub.add_parser("release", help="build, repair, check, attest and publish in one command",
+                       description="Build the sdist and wheels, repair native wheels, check every file, attest (in CI) "
+                                   "and publish, wheels first. Nothing is uploaded unless every file passes check; a "
+                                   "file already on the index with the same sha256 is not sent again, so running the "
+                                   "same command after an interruption finishes the release.")
+    r.add_argument("src", nargs="?", default=".", type=Path, help="project folder (default: .)")
+    for cls in _release_classes().values():
+        group = r.add_argument_group(f"{config.stage_name(cls)} options")
+        add_options(group, cls, skip=_RELEASE_SKIPS.get(cls.__name__, ()))  # type: ignore[arg-type]
+    _common(r)
+    r.set_defaults(func=cmd_release)
 
 
 def _attest_parsers(sub: Any) -> None:
@@ -368,6 +396,34 @@ def cmd_publish(args: argparse.Namespace) -> int:
         hint = next((r.hint for r in bad if r.hint), "the lines above say why")
         raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
                            hint=f"{hint}; running the same command again uploads only what is missing")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from toolkit.errors import CheckFailed, PublishError
+    from toolkit.release import StageOptions, release
+
+    src: Path = args.src
+    project = src if src.is_dir() else None
+    merged: dict[str, Any] = {stage: load_options(args, cls, project) for stage, cls in _release_classes().items()}
+    reporter = _reporter(args)
+    try:
+        result = release(src, StageOptions(**merged), reporter=reporter, echo=args.verbose)
+    except CheckFailed as exc:
+        if exc.report is not None:
+            _out(exc.report.to_text())  # type: ignore[attr-defined]
+        raise
+    if args.format == "json":
+        _out(json.dumps({"index": result.index, "files": [f.to_json() for f in result.files]}, indent=2))
+    else:
+        for f in result.files:
+            d = f.dist
+            tag = ".".join(sorted(map(str, d.tags))) or "sdist"
+            _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}  {tag}")
+            _out(f"    {', '.join(f.steps)}" + (f" -> {f.destination}" if f.destination else ""))
+    if result.failed:
+        raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published",
+                           hint="the lines above say why; running the same command again uploads only what is missing")
     return 0
 
 

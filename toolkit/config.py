@@ -159,9 +159,15 @@ class PublishOptions:
     deadline: float = option(900.0, "float", "seconds one file may take, retries included", metavar="SECONDS")
 
 
+@dataclass(frozen=True)
+class ReleaseOptions:
+    attest: str = option("auto", "choice", "sign PEP 740 attestations before the upload (auto: in a CI job with an OIDC "
+                         "identity, when the index is PyPI or TestPyPI)", choices=("auto", "always", "never"))
+
+
 STAGES: dict[str, type] = {
     "build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
-    "verify": VerifyOptions, "publish": PublishOptions, "ci": CiOptions,
+    "verify": VerifyOptions, "publish": PublishOptions, "release": ReleaseOptions, "ci": CiOptions,
 }
 
 

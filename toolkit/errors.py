@@ -69,6 +69,7 @@ class CheckFailed(ToolkitError):
     """`toolkit check` found at least one error (the report says which)."""
 
     exit_code = 1
+    report: object = None  # the check stage's Report, for the caller to print
 
 
 class EnvironmentFailure(ToolkitError):

@@ -68,15 +68,19 @@ def order(paths: Sequence[Path]) -> list[Path]:
 
 
 def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOptions | None = None, *,
-            reporter: Reporter | None = None, check_options: CheckOptions | None = None) -> list[UploadResult]:
-    """Upload every file; the results say, file by file, what happened (nothing is skipped in silence)."""
+            reporter: Reporter | None = None, check_options: CheckOptions | None = None,
+            prechecked: bool = False) -> list[UploadResult]:
+    """Upload every file; the results say, file by file, what happened (nothing is skipped in silence).
+
+    `prechecked`: the caller (toolkit release) has just checked every file and refused to go on on any error.
+    """
     options = options or PublishOptions()
     reporter = reporter or PlainReporter()
     paths = order(expand_paths(dists))
     pinned = {d.path: (d.sha256, d.size) for d in dists if isinstance(d, Dist)}  # hashed once, by the stage before
-    if not options.check:
+    if not options.check and not prechecked:
         reporter.warn("--no-check: the files are uploaded without toolkit check; the index may still refuse them")
-    checks = (check_options or CheckOptions()) if options.check else None
+    checks = (check_options or CheckOptions()) if options.check and not prechecked else None
     results: list[UploadResult] = []
     stopped: _Stop | None = None
     uploader = _Uploader(target, options, reporter)

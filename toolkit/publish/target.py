@@ -106,10 +106,10 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
     target = Target(name, url, index.simple_urls(url, options.index_url), options.cacert, creds)
     # keyring before trusted publishing, except in a CI job that has an OIDC identity: there no keyring is
     # set up, and asking a desktop keyring service that is not there can block.
-    if creds.password is None and options.keyring and not _in_ci_with_oidc(environ):
+    if creds.password is None and options.keyring and not in_ci_with_oidc(environ):
         target.creds = _from_keyring(url, creds)
     if target.creds.password is None and options.trusted_publishing != "never":
-        if options.trusted_publishing == "always" or _in_ci_with_oidc(environ):
+        if options.trusted_publishing == "always" or in_ci_with_oidc(environ):
             if dry_run:
                 target.creds = Credentials(TOKEN_USER, None, "trusted publishing", "trusted publishing (not exchanged: dry run)")
             else:
@@ -202,7 +202,7 @@ def _from_keyring(url: str, creds: Credentials) -> Credentials:
 
 # -- trusted publishing -----------------------------------------------------------------------------------
 
-def _in_ci_with_oidc(environ: Mapping[str, str]) -> bool:
+def in_ci_with_oidc(environ: Mapping[str, str]) -> bool:
     github = bool(environ.get("GITHUB_ACTIONS")) and bool(environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"))
     return github or bool(environ.get("GITLAB_CI"))
 
