@@ -17,8 +17,6 @@ from toolkit import _fs
 from toolkit.config import CheckOptions
 from toolkit.publish.form import Form, file_form, metadata_form, upload_form
 
-ATTESTATION_SUFFIX = ".publish.attestation"
-
 
 @dataclass(frozen=True)
 class Prepared:
@@ -117,34 +115,17 @@ def _check(path: Path, options: CheckOptions) -> str | None:
 def read_attestation(path: Path, sha256: str) -> tuple[str | None, str | None]:
     """(the `attestations` form value, None) for FILE.publish.attestation, or (None, why it cannot go).
 
-    The attestation must be for this very file: its one subject names the file and carries its sha256.
+    The attestation must be for this very file: its one subject names the file and carries its sha256
+    (toolkit.attest.attestation_for, which verify uses too).
     """
-    from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
-    from pydantic import ValidationError
-    from pypi_attestations import Attestation
+    from toolkit.attest import Mismatch, attestation_for, attestation_path
 
-    source = path.with_name(path.name + ATTESTATION_SUFFIX)
-    try:
-        attestation = Attestation.model_validate_json(_fs.read_regular(source, max_bytes=4 << 20))
-        statement = attestation.statement
-    except FileNotFoundError:
+    source = attestation_path(path)
+    if not source.exists():
         return None, f"no attestation: {source.name} is missing (sign the file first, or publish without --attestations)"
-    except OSError as exc:
-        return None, f"cannot read {source.name} ({exc.strerror or exc})"
-    except (ValidationError, ValueError):
-        return None, f"{source.name} is not a PEP 740 attestation"
-    subjects = statement.get("subject") if isinstance(statement, dict) else None
-    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
-        return None, f"{source.name}: the attestation must have exactly one subject"
-    name = str(subjects[0].get("name", ""))
-    digest = str((subjects[0].get("digest") or {}).get("sha256", ""))
-    parse = parse_wheel_filename if path.name.endswith(".whl") else parse_sdist_filename
     try:
-        same_name = name == path.name or parse(name) == parse(path.name)  # type: ignore[operator]
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        same_name = False
-    if not same_name:
-        return None, f"{source.name} was made for another file ({name})"
-    if digest != sha256:
-        return None, f"{source.name} was made for other bytes (its sha256 {digest or 'missing'}, the file's {sha256})"
+        attestation = attestation_for(path, sha256)
+    except Mismatch as exc:
+        text = str(exc).replace(str(source), source.name)
+        return None, text if text.startswith(source.name) else f"{source.name}: {text}"
     return json.dumps([attestation.model_dump(mode="json")]), None
