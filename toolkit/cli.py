@@ -132,17 +132,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     from toolkit.check import check
 
     if args.list_codes:
+        from toolkit.check.report import REFUSERS
         from toolkit.check.rules import load_all
 
         rules = sorted(load_all().items())
         if args.format == "markdown":
-            print("| code | level | PyPI rejects | what it checks |\n| --- | --- | --- | --- |")
+            print("| code | level | refused by | what it checks |\n| --- | --- | --- | --- |")
         for code, rule in rules:
+            who = REFUSERS[rule.refused_by]
             if args.format == "markdown":
-                print(f"| {code} | {rule.level} | {'yes' if rule.pypi_rejects else 'no'} | {rule.summary.replace('|', '/')} |")
+                print(f"| {code} | {rule.level} | {who} | {rule.summary.replace('|', '/')} |")
             else:
-                pypi = "PyPI rejects" if rule.pypi_rejects else "toolkit"
-                print(f"{code}  {rule.level:<7}  {pypi:<12}  {rule.summary}")
+                print(f"{code}  {rule.level:<7}  {who:<17}  {rule.summary}")
         return 0
     options = config.load("check", Path.cwd(), {"ignore": args.ignore, "strict": args.strict})
     report = check(args.paths or [Path("dist")], ignore=options.ignore, strict=options.strict, jobs=args.jobs)
