@@ -102,8 +102,8 @@ def _wheel_bytes(spec: Spec) -> bytes:
 def _sdist_bytes(spec: Spec) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for e in [*spec.entries, Entry(spec.metadata_name, render_metadata(spec))] if spec.metadata_name else \
-                spec.entries:
+        pkg_info = [Entry(spec.metadata_name, render_metadata(spec))] if spec.metadata_name else []
+        for e in [*spec.entries, *pkg_info]:
             info = tarfile.TarInfo(e.name if e.name.startswith(("/", "~")) else f"{spec.top}/{e.name}")
             info.name = info.name.removeprefix("~")
             info.mtime, info.mode = 1700000000, 0o644

@@ -13,7 +13,6 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-
 DESCRIPTION = "A demo\n======\n\nSome text.\n"
 
 

@@ -53,7 +53,7 @@ def judge(count: int, seed: int, folder: Path) -> list[Outcome]:
     with ThreadPoolExecutor(max_workers=2) as pool:  # the tools run as subprocesses: two at a time
         answers = list(pool.map(verdicts, paths))
     outcomes = []
-    for spec, path, oracle in zip(specs, paths, answers):
+    for spec, path, oracle in zip(specs, paths, answers, strict=True):
         errors = [f"{f.code}: {f.message}" for f in check_file(path).errors]
         outcomes.append(Outcome(spec, path, oracle, errors))
     return outcomes
