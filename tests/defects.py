@@ -161,6 +161,9 @@ for _name, _value in {
     "dynamic version": ("Dynamic", "Version"),
     "bad provides-extra": ("Provides-Extra", "with spaces"),
     "bad license expression": ("License-Expression", "MIT OR Foo-1.0"),
+    "empty Requires-Python": ("Requires-Python", ""),
+    "empty Classifier": ("Classifier", ""),
+    "Requires-Dist UNKNOWN": ("Requires-Dist", "UNKNOWN"),
 }.items():
     defect(f"metadata: {_name}")(_header(_value))
 
@@ -173,6 +176,8 @@ defect("metadata: Description-Content-Type charset=utf-8")(
 defect("metadata: no Description-Content-Type")(_replace("Description-Content-Type", None))
 defect("metadata: local version")(_replace("Version", "1.0+local"))
 defect("metadata: no Name")(_replace("Name", None))
+defect("metadata: empty Description-Content-Type")(_replace("Description-Content-Type", ""))
+defect("metadata: Version UNKNOWN")(_replace("Version", "UNKNOWN"))
 
 
 @defect("metadata: invalid Name '-foo'")

@@ -376,3 +376,11 @@ def test_zip_member_metadata_is_read(tmp_path: Path) -> None:
         ("M011", "'3.8' is invalid for 'requires-python'." + SEE),
         ("M104", "twine refuses to upload this file: No PKG-INFO in archive or PKG-INFO missing 'Metadata-Version': "
                  "demo_pkg-1.0.zip; the metadata checks judged demo_pkg-1.0/PKG-INFO instead")]
+
+
+def test_url_fragments_are_not_judged() -> None:
+    # warehouse's is_valid_uri checks scheme, host, port, path and query only: aiohttp 3.14.5 was taken
+    # with this Project-URL, whose fragment holds a second '#'
+    chat = ("project_urls", "Chat: Matrix, https://matrix.to/#/#aio-libs:matrix.org")
+    assert upload_error(form("2.4", "d", "1", chat)) is None
+    assert upload_error(form("2.4", "d", "1", ("home_page", "https://a.org/x#y#z"))) is None

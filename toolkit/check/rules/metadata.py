@@ -390,7 +390,7 @@ def is_valid_url(url: str) -> bool:
     from rfc3986 import exceptions, uri_reference, validators
 
     validator = validators.Validator().allow_schemes("http", "https").require_presence_of("scheme")
-    validator.check_validity_of("scheme", "host", "port", "path", "query", "fragment")
+    validator.check_validity_of("scheme", "host", "port", "path", "query")  # not the fragment: PyPI does not
     try:
         validator.validate(uri_reference(url).normalize())
     except (exceptions.RFC3986Exception, ValueError):

@@ -1,4 +1,5 @@
-"""Check rules: a wheel's RECORD against the files it holds (R1xx, toolkit-strict errors).
+"""Check rules: a wheel's RECORD against the files it holds (R1xx errors; pypa/installer --validate-record
+refuses R101, R102 and R106, the others are toolkit's own).
 
 PyPI only e-mails the owners about a "RECORD mismatch" and never checks hashes;
 installers rely on RECORD (uninstall, integrity), so toolkit refuses what is wrong.
@@ -201,7 +202,7 @@ def _is_signature(dist: DistView, path: str) -> bool:
     return path in {f"{dist.dist_info}/{s}" for s in SIGNATURES}
 
 
-@rule("R101", applies="wheel", summary="RECORD hash or size does not match the file",
+@rule("R101", refused_by="installer", applies="wheel", summary="RECORD hash or size does not match the file",
       hint="rebuild the wheel with its build backend; a wheel edited after the build needs its RECORD rewritten")
 def record_hashes(dist: DistView) -> Iterator[str]:
     rows, _ = load_record(dist)
@@ -231,7 +232,7 @@ def _hash_mismatches(dist: DistView, rows: list[Row], digests: dict[str, Digest]
             yield f"{row.path}: RECORD says {entry.size} bytes, the file has {digest.size}"
 
 
-@rule("R102", applies="wheel", summary="files in the wheel that RECORD does not list",
+@rule("R102", refused_by="installer", applies="wheel", summary="files in the wheel that RECORD does not list",
       hint="PyPI e-mails the owners about a RECORD mismatch and installers cannot uninstall unlisted files; "
            "rebuild the wheel instead of adding files to it")
 def record_missing_files(dist: DistView) -> Iterator[str]:
@@ -297,7 +298,7 @@ def record_duplicate_rows(dist: DistView) -> Iterator[str]:
     yield from capped(dups, "duplicated paths")
 
 
-@rule("R106", applies="wheel", summary="RECORD rows that installers cannot read",
+@rule("R106", refused_by="installer", applies="wheel", summary="RECORD rows that installers cannot read",
       hint="each row is path,hash,size: hash as sha256=<urlsafe base64>, size in bytes; only RECORD's own row "
            "leaves both empty")
 def record_malformed_rows(dist: DistView) -> Iterator[str]:
