@@ -164,6 +164,13 @@ for _name, _value in {
     "empty Requires-Python": ("Requires-Python", ""),
     "empty Classifier": ("Classifier", ""),
     "Requires-Dist UNKNOWN": ("Requires-Dist", "UNKNOWN"),
+    "Dynamic Name": ("Dynamic", "Name"),
+    "second Keywords": ("Keywords", "x"),
+    "long Summary": ("Summary", "x" * 600),
+    "Requires-External": ("Requires-External", "libfoo"),
+    "Obsoletes-Dist with URL": ("Obsoletes-Dist", "old @ https://example.org/old.whl"),
+    "Provides-Extra": ("Provides-Extra", "extra-one"),
+    "Supported-Platform": ("Supported-Platform", "linux"),
 }.items():
     defect(f"metadata: {_name}")(_header(_value))
 
@@ -258,6 +265,12 @@ for _name, _text in {
     "no Wheel-Version": "Root-Is-Purelib: true\nTag: py3-none-any\n",
     "blank line before Tag": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n\nTag: py3-none-any\n",
     "no Tag": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n",
+    "Wheel-Version 1.0.0": "Wheel-Version: 1.0.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    "Wheel-Version 1.9": "Wheel-Version: 1.9\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    "Wheel-Version 0.9": "Wheel-Version: 0.9\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    "Wheel-Version 1": "Wheel-Version: 1\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    "Root-Is-Purelib True": "Wheel-Version: 1.0\nRoot-Is-Purelib: True\nTag: py3-none-any\n",
+    "CRLF": "Wheel-Version: 1.0\r\nRoot-Is-Purelib: true\r\nTag: py3-none-any\r\n",
 }.items():
     defect(f"WHEEL: {_name}", "wheel")(lambda spec, rng, text=_text: setattr(spec, "wheel_text", text))
 
@@ -286,6 +299,32 @@ def _absent(spec: Spec, rng: random.Random) -> None:
     spec.toolkit_refuses = True  # installers skip it; uninstall then fails (R103)
 
 
+@defect("RECORD: sha1 hashes", "wheel")
+def _sha1(spec: Spec, rng: random.Random) -> None:
+    import base64
+    import hashlib
+
+    data = {e.name: e.data for e in spec.entries}
+
+    def edit(lines: list[str]) -> list[str]:
+        out = []
+        for line in lines:
+            name = line.split(",")[0]
+            if name in data:
+                digest = base64.urlsafe_b64encode(hashlib.sha1(data[name]).digest()).rstrip(b"=").decode()
+                line = f"{name},sha1={digest},{len(data[name])}"
+            out.append(line)
+        return out
+    spec.record_edit = edit
+    spec.toolkit_refuses = True  # the wheel spec forbids it; pip and installer check the sha1 all the same
+
+
+@defect("RECORD: a row without hash", "wheel")
+def _no_hash(spec: Spec, rng: random.Random) -> None:
+    spec.record_edit = lambda lines: [",".join([line.split(",")[0], "", ""]) if i == 0 else line
+                                      for i, line in enumerate(lines)]
+
+
 @defect("RECORD: missing", "wheel")
 def _no_record(spec: Spec, rng: random.Random) -> None:
     spec.record_edit = lambda lines: None  # type: ignore[arg-type,return-value]
@@ -299,6 +338,42 @@ def _entry_points(spec: Spec, rng: random.Random) -> None:
 @defect("wheel: member outside the wheel", "wheel")
 def _dotdot(spec: Spec, rng: random.Random) -> None:
     spec.entries.append(Entry("../evil.py", b"x = 1\n"))
+
+
+@defect("wheel: members differing by case", "wheel")
+def _case(spec: Spec, rng: random.Random) -> None:
+    spec.entries.append(Entry(f"{NAME}/Core.py", b"y = 2\n"))
+    spec.toolkit_refuses = True  # one overwrites the other on Windows and macOS (Z104)
+
+
+@defect("wheel: METADATA Name of another project", "wheel")
+def _other_name(spec: Spec, rng: random.Random) -> None:
+    _replace("Name", "other-pkg")(spec, rng)
+
+
+@defect("wheel: dist-info spelt differently", "wheel")
+def _dist_info_case(spec: Spec, rng: random.Random) -> None:
+    spec.metadata_name = "Demo_Pkg-1.0.dist-info/METADATA"
+
+
+@defect("zip: a member compressed with bzip2", "wheel")
+def _bzip2_member(spec: Spec, rng: random.Random) -> None:
+    spec.after = _rezip(zipfile.ZIP_BZIP2)
+
+
+@defect("zip: bytes after the end record", "wheel")
+def _zip_trailing(spec: Spec, rng: random.Random) -> None:
+    spec.after = lambda data: data + b"\0" * 16
+
+
+def _rezip(method: int) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+            for i, info in enumerate(src.infolist()):
+                dst.writestr(info.filename, src.read(info), compress_type=method if i == 0 else zipfile.ZIP_DEFLATED)
+        return out.getvalue()
+    return change
 
 
 @defect("wheel: bytecode", "wheel")
@@ -362,6 +437,16 @@ def _two_tops(spec: Spec, rng: random.Random) -> None:
 def _escaping_link(spec: Spec, rng: random.Random) -> None:
     spec.entries.append(Entry("etc", kind="symlink", link="../../../etc"))
     spec.toolkit_refuses = True  # PyPI and twine take it; unpacking it writes outside the folder (Z102)
+
+
+@defect("sdist: an absolute member", "sdist")
+def _absolute(spec: Spec, rng: random.Random) -> None:
+    spec.entries.append(Entry("/tmp/x.txt", b"x"))
+
+
+@defect("sdist: a member listed twice", "sdist")
+def _tar_duplicate(spec: Spec, rng: random.Random) -> None:
+    spec.entries.append(Entry("pyproject.toml", b"[project]\nname = 'other'\n"))
 
 
 @defect("sdist: no pyproject.toml", "sdist")

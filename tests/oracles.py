@@ -146,6 +146,9 @@ def _wheel_layout(path: Path, name: str, version: str, license_files: list[str])
         return "N024 version differs"
     if any(t.platform.startswith("linux_") for t in tags):
         return "N021 platform"
+    container = _zip_container(path)
+    if container:
+        return container
     di = "-".join(path.name.split("-", 2)[:2]) + ".dist-info"
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
@@ -166,6 +169,20 @@ def _wheel_layout(path: Path, name: str, version: str, license_files: list[str])
                 if parser.has_section(section) and any(not re.fullmatch(r"[\w.-]+", k) for k in parser[section]):
                     return "W004 script name"
     return None
+
+
+def _zip_container(path: Path) -> str | None:
+    """Three of the spec's zip rules, from its text: Z004 methods, Z005 duplicates and trailing data."""
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    if any(i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) for i in infos):
+        return "Z004 compression method"
+    if len({i.filename for i in infos}) != len(infos):
+        return "Z005 duplicate names"
+    end = data.rfind(b"PK\x05\x06")
+    comment = int.from_bytes(data[end + 20:end + 22], "little")
+    return "Z005 trailing data" if end + 22 + comment != len(data) else None
 
 
 def verdicts(path: Path) -> dict[str, str | None]:

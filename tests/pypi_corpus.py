@@ -20,6 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from pypi_top import TOP
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 
@@ -229,6 +230,10 @@ PINS: tuple[Pin, ...] = (
         "f288924cae4e29463698d6d60bc6a4da69c89185ad1e0bcc4104f584e960b9ed", 142856,
         "sdist, setuptools"),
 )
+# The newest wheel and sdist of the most downloaded projects (tests/pypi_top.py), after the files above.
+PINS += tuple(Pin(filename, sha256, size, f"the newest {'wheel' if filename.endswith('.whl') else 'sdist'} of the "
+                  f"project ranked {rank} by downloads") for filename, sha256, size, rank in TOP
+              if filename not in {p.filename for p in PINS})
 
 
 class CorpusError(Exception):

@@ -53,6 +53,10 @@ EXPECTED_REJECTIONS: dict[str, dict[str, str]] = {
         "N012": "Filename 'setuptools-40.0.0.zip' is invalid, should be 'setuptools-40.0.0.tar.gz'.",
         "D001": "The description failed to render for 'text/x-rst; charset=UTF-8'." + _PYPI_DCT,
     },
+    # The newest sdist of a top project, uploaded in March 2024, before PyPI enforced PEP 625 names (N012).
+    "requests-oauthlib-2.0.0.tar.gz": {
+        "N012": "Filename 'requests-oauthlib-2.0.0.tar.gz' is invalid, should be 'requests_oauthlib-2.0.0.tar.gz'.",
+    },
 }
 
 
@@ -116,8 +120,10 @@ def test_cli_json_report_on_the_corpus_folder(corpus: list[Path], tmp_path: Path
 
 
 def _assert_finding_shape(finding: dict[str, object]) -> None:
-    assert {"code", "level", "pypi_rejects", "message"} <= set(finding) <= {
-        "code", "level", "pypi_rejects", "message", "hint"}, finding
+    assert {"code", "level", "pypi_rejects", "refused_by", "message"} <= set(finding) <= {
+        "code", "level", "pypi_rejects", "refused_by", "message", "hint"}, finding
+    assert finding["refused_by"] in ("pypi", "twine", "installer", "toolkit"), finding
+    assert finding["pypi_rejects"] == (finding["refused_by"] == "pypi"), finding
     assert isinstance(finding["code"], str) and re.fullmatch(r"[A-Z]\d{3}[a-z]?", finding["code"]), finding
     assert finding["level"] in ("error", "warning"), finding
     assert isinstance(finding["pypi_rejects"], bool), finding

@@ -18,12 +18,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from installer.records import InvalidRecordEntry, RecordEntry
-
 from toolkit.check.archive import ArchiveReadError
 from toolkit.check.rules import rule
 
 if TYPE_CHECKING:
+    from installer.records import RecordEntry
+
     from toolkit.check.view import DistView
 
 _WHOLE_READ_MAX = 64 << 20  # larger members are streamed, not held
@@ -96,6 +96,10 @@ def _row(number: int, elements: list[str]) -> Row:
     if len(elements) != 3:  # installer's parse_record_file refuses any other count
         return Row(number, tuple(elements), problem=f"has {len(elements)} fields, not 3 (path,hash,size)")
     elements[0] = elements[0].replace("\\", "/")
+    # Imported here, not at the top: installer's package import pulls in its whole install machinery,
+    # and only wheels with a RECORD need it.
+    from installer.records import InvalidRecordEntry, RecordEntry
+
     try:
         entry = RecordEntry.from_elements(*elements)
     except InvalidRecordEntry as exc:
