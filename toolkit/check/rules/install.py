@@ -28,10 +28,12 @@ def wheel_version(dist: DistView) -> Iterator[str]:
     if isinstance(wheel, str):
         yield f"{wheel}: pip refuses to install the wheel"
     elif wheel is not None:
-        version = (wheel.get("Wheel-Version") or "").strip()
+        raw = wheel.get("Wheel-Version")
+        version = (raw or "").strip()
         if not version:
             yield "WHEEL has no Wheel-Version: pip and installer refuse the wheel"
-        elif not re.fullmatch(r"1\.\d+", version):
+        # installer takes a value that starts with "1." as written; pip needs dot-separated integers
+        elif not (raw or "").startswith("1.") or not re.fullmatch(r"\d+(\.\d+)*", version):
             yield f"WHEEL Wheel-Version is {version!r}: pip, uv and installer install 1.x wheels only"
 
 
