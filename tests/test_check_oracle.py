@@ -74,14 +74,14 @@ def _assert_agreement(outcomes: list[Outcome]) -> None:
 
 
 def test_generated_files_get_the_real_tools_verdict(tmp_path: Path) -> None:
-    outcomes = judge(40, SEED, tmp_path)
+    outcomes = judge(30, SEED, tmp_path)
     assert sum(o.refused for o in outcomes) >= 10 and sum(not o.refused for o in outcomes) >= 5  # both kinds seen
     _assert_agreement(outcomes)
 
 
 @pytest.mark.slow
 def test_many_generated_files_get_the_real_tools_verdict(tmp_path: Path) -> None:
-    _assert_agreement(judge(400, SEED + 1, tmp_path))
+    _assert_agreement(judge(300, SEED + 1, tmp_path))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,20 @@ EXPECTED_REJECTIONS: dict[str, dict[str, str]] = {
     "requests-toolbelt-1.0.0.tar.gz": {
         "N012": "Filename 'requests-toolbelt-1.0.0.tar.gz' is invalid, should be 'requests_toolbelt-1.0.0.tar.gz'.",
     },
+    # jaraco.classes 3.4.0 (March 2024): a dot in the name part of both filenames, refused since then
+    # (N023 for the wheel, N012 for the sdist).
+    "jaraco.classes-3.4.0-py3-none-any.whl": {
+        "N023": "Filename 'jaraco.classes-3.4.0-py3-none-any.whl' should contain the normalized project name "
+                "'jaraco_classes', not 'jaraco.classes'.",
+    },
+    "jaraco.classes-3.4.0.tar.gz": {
+        "N012": "Filename 'jaraco.classes-3.4.0.tar.gz' is invalid, should be 'jaraco_classes-3.4.0.tar.gz'.",
+    },
+    # sortedcontainers 2.4.0 (2018): setuptools of the day folded the description into a PKG-INFO header,
+    # and the indented reST does not render (D001; `twine check` fails it as well).
+    "sortedcontainers-2.4.0.tar.gz": {
+        "D001": "The description failed to render in the default format of reStructuredText." + _PYPI_DCT,
+    },
 }
 
 
