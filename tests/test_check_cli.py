@@ -21,13 +21,15 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
 
 @pytest.fixture()
 def dist(tmp_path: Path) -> Path:
-    """A project folder whose dist/ holds one good wheel."""
+    """A project folder whose dist/ holds one good wheel, listed in the build manifest."""
+    from toolkit.dist import Dist, record
+
     (tmp_path / "dist").mkdir()
-    make_wheel(tmp_path / "dist")
+    record(tmp_path / "dist", [Dist.from_path(make_wheel(tmp_path / "dist"))])
     return tmp_path
 
 
-def test_a_good_wheel_passes_and_dist_is_the_default(dist: Path) -> None:
+def test_a_good_wheel_passes_and_the_manifest_of_dist_is_the_default(dist: Path) -> None:
     proc = run(cwd=dist)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "demo_pkg-1.0-py3-none-any.whl: PASSED" in proc.stdout
@@ -78,7 +80,7 @@ def test_a_warning_is_silenced_from_the_project_table(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.toolkit.check]\nignore = ["C102"]\n', encoding="utf-8")
     (tmp_path / "dist").mkdir()
     _pyc_wheel(tmp_path / "dist")
-    proc = run(cwd=tmp_path)
+    proc = run("dist", cwd=tmp_path)
     assert proc.returncode == 0 and "C102" not in proc.stdout and "PASSED" in proc.stdout
 
 

@@ -241,6 +241,12 @@ def test_w101_same_tags_in_any_order(tmp_path: Path) -> None:
     assert pairs(path, "W10") == []
 
 
+def test_a_wheel_version_installers_take_passes(tmp_path: Path) -> None:
+    # installer takes anything starting "1.", pip any dot-separated integers of major 1: both take 1.0.0
+    path = make_wheel(tmp_path, wheel_file="Wheel-Version: 1.0.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    assert check_file(path).errors == []
+
+
 @pytest.mark.parametrize("text, code, message", [
     (wheel_file("py3-none-any", version="2.0"), "W102",
      "WHEEL Wheel-Version is '2.0': pip, uv and installer install 1.x wheels only"),
@@ -252,12 +258,6 @@ def test_w101_same_tags_in_any_order(tmp_path: Path) -> None:
     ("Wheel-Version: 1.0\nRoot-Is-Purelib: false\n\nTag: py3-none-any\n", "W107",
      "WHEEL has its Tag lines after a blank line, which ends the header: readers of WHEEL see no tags"),
 ])
-def test_a_wheel_version_installers_take_passes(tmp_path: Path) -> None:
-    # installer takes anything starting "1.", pip any dot-separated integers of major 1: both take 1.0.0
-    path = make_wheel(tmp_path, wheel_file="Wheel-Version: 1.0.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-    assert check_file(path).errors == []
-
-
 def test_wheel_file_read_as_installers_read_it(tmp_path: Path, text: str, code: str, message: str) -> None:
     path = make_wheel(tmp_path, wheel_file=text)
     found = [f for f in check_file(path).findings if f.code.startswith("W1")]

@@ -7,9 +7,11 @@ an output folder only when it is complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +30,25 @@ def sha256_file(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def read_regular(path: Path, max_bytes: int = 64 << 20) -> bytes:
+    """The bytes of a regular file; a FIFO, a device or a folder is an OSError, never a hang.
+
+    Opened non-blocking so that a FIFO in the place of pyproject.toml or a manifest does not
+    wait for a writer; `max_bytes` bounds what a configuration file may cost.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if info.st_size > max_bytes:
+            raise OSError(errno.EFBIG, f"larger than {max_bytes >> 20} MiB", str(path))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(max_bytes + 1)
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

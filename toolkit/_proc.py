@@ -104,3 +104,9 @@ class Logger:
             returncode = proc.wait()
         if returncode:
             raise ProcessFailed(cmd, returncode, self.path)
+
+
+def output(cmd: Sequence[str | Path], *, cwd: Path | str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a short query (a tool's `--print-...`) and return what it printed; no log, nothing to keep."""
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL)

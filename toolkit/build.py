@@ -12,21 +12,21 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 from toolkit import _fs, buildenv
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
-from toolkit.dist import Dist, write_manifest
+from toolkit.dist import Dist, record
 from toolkit.errors import BuildError, ConfigError
+from toolkit.reporter import PlainReporter, Reporter
 
 Distribution = Literal["sdist", "wheel"]
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
@@ -34,25 +34,6 @@ DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 BUILD_UMASK = 0o022  # hooks run with it, so archive modes do not follow the user's umask
 EPOCH_MIN = 315532800  # 1980-01-01
 EPOCH_MAX = 4354819199  # 2107-12-31
-
-
-class Reporter(Protocol):
-    """Where a stage says what it is doing; the CLI passes a rich one."""
-
-    def step(self, text: str) -> contextlib.AbstractContextManager[None]: ...
-
-    def warn(self, text: str) -> None: ...
-
-
-class PlainReporter:
-    """The default reporter: warnings on stderr, steps unseen."""
-
-    @contextlib.contextmanager
-    def step(self, text: str) -> Iterator[None]:
-        yield
-
-    def warn(self, text: str) -> None:
-        print(f"warning: {text}", file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -75,6 +56,9 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError(f"{outdir}: the output folder is a file", hint="pass another folder with -o")
+    if options.python:
+        raise ConfigError("--python is not supported yet: build with one interpreter",
+                          hint="run toolkit with each interpreter in turn (`python3.13 -m toolkit build`)")
     want_sdist = options.sdist and not from_sdist
     want_wheel = options.wheel or from_sdist
     if not (want_sdist or want_wheel):
@@ -116,7 +100,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         dists = [Dist.from_path(p, origin=one.origin) for p in built]
         dists = [_published(d, outdir) for d in dists]
     try:
-        manifest = write_manifest(outdir, dists, {"source_date_epoch": epoch})
+        manifest = record(outdir, dists, {"source_date_epoch": epoch})
     except OSError as exc:
         raise ConfigError(f"cannot write the manifest in {outdir}: {exc.strerror}",
                           hint="the built files are in place; free space or fix the folder's permissions") from None
@@ -124,8 +108,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
 
 
 def _published(dist: Dist, outdir: Path) -> Dist:
-    target = _fs.publish_file(dist.path, outdir)
-    return Dist(target, dist.kind, dist.name, dist.version, dist.tags, dist.sha256, dist.size, dist.origin)
+    return replace(dist, path=_fs.publish_file(dist.path, outdir))
 
 
 class _OneBuild:
@@ -175,6 +158,8 @@ class _OneBuild:
 
         builder = pypa_build.ProjectBuilder(srcdir, runner=self.runner)
         if not self.options.isolation:
+            if self.options.dependency_check:
+                self._require_installed(builder, distribution, settings)
             self._hook = f"build_{distribution}"
             with self.reporter.step(f"{distribution}: running {backend}"):
                 return Path(builder.build(distribution, outdir, settings)), None, outdir
@@ -201,6 +186,14 @@ class _OneBuild:
                 builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
             self._hook = f"build_{distribution}"
             return Path(builder.build(distribution, outdir, settings)), env, outdir
+
+    def _require_installed(self, builder: object, distribution: Distribution, settings: dict | None) -> None:
+        """--no-isolation: the build requirements must be installed here already (as pypa/build checks)."""
+        missing = builder.check_dependencies(distribution, settings)  # type: ignore[attr-defined]
+        if missing:
+            names = ", ".join(sorted(" -> ".join(chain) for chain in missing))
+            raise BuildError(f"build requirements missing from this environment: {names}", hook=self._hook,
+                             hint="install them, build with isolation, or skip this check with -x")
 
     def _check_output(self, path: Path, outdir: Path, backend: str, distribution: str) -> None:
         # A backend returns a base name; one that escapes the folder or names nothing is refused.

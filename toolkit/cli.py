@@ -1,22 +1,28 @@
 """The `toolkit` command: argument parsing and printing only.
 
-One function per subcommand: it merges the options (config.load), calls one
-stage function and prints what came back. ToolkitError becomes one line on
-stderr and the error's exit code; nothing here knows packaging rules.
+Each stage's flags are made from its options dataclass (config.py), so a stage's
+options are declared once; each subcommand is a parser and one `cmd_*` function
+that merges the options (config.load), calls one stage function and prints what
+came back. ToolkitError becomes one line on stderr and the error's exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
+import errno
 import json
+import os
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from toolkit import __version__
+from toolkit import __version__, config
 from toolkit.errors import ConfigError, ToolkitError
+
+T = TypeVar("T")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,145 +30,341 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message, hint=f"see `{self.prog} --help`")
 
 
-def _bool_flag(parser: argparse.ArgumentParser, name: str, help: str) -> None:
-    parser.add_argument(f"--{name}", dest=name.replace("-", "_"), action=argparse.BooleanOptionalAction,
-                        default=None, help=help)
+# -- options dataclass -> flags ----------------------------------------------------------------------
 
+def add_options(parser: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()) -> None:
+    """One argument per field of a stage's options (its name, kind, choices and help)."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        meta = f.metadata
+        kind, names, help = meta["kind"], config.flag_names(f), meta["help"]
+        if kind == "bool":
+            parser.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help)
+            if meta["false_flags"]:
+                parser.add_argument(*meta["false_flags"], dest=f.name, action="store_const", const=False,
+                                    help=f"same as --no-{f.name.replace('_', '-')}")
+        elif kind in ("list", "dict"):
+            parser.add_argument(*names, dest=f.name, action="append", default=None, metavar=meta["metavar"], help=help)
+        elif kind == "choice":
+            parser.add_argument(*names, dest=f.name, choices=meta["choices"], default=None, help=help)
+        else:
+            metavar = meta["metavar"] or ("URL" if kind == "str" else None)
+            parser.add_argument(*names, dest=f.name, default=None, metavar=metavar, help=help)
+
+
+def load_options(args: argparse.Namespace, cls: type[T], project_dir: Path | None,
+                 **overrides: Any) -> T:
+    """The stage's options: defaults < [tool.toolkit.<stage>] < TOOLKIT_* < the flags given."""
+    flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    flags.update(overrides)
+    return config.load(cls, project_dir, flags)
+
+
+def _common(p: argparse.ArgumentParser, formats: Sequence[str] = ("text", "json")) -> None:
+    p.add_argument("--format", choices=formats, default="text", help="output format")
+    p.add_argument("-q", "--quiet", action="store_true", help="print results only")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the tools' output and every step")
+
+
+def _reporter(args: argparse.Namespace) -> Any:
+    from toolkit.reporter import PlainReporter, make_reporter
+
+    if args.verbose and not args.quiet:
+        return PlainReporter(verbose=True) if not sys.stderr.isatty() else make_reporter()
+    return make_reporter(quiet=args.quiet)
+
+
+# -- the parser ----------------------------------------------------------------------------------------
 
 def make_parser() -> argparse.ArgumentParser:
+    from toolkit.config import BuildOptions, CheckOptions, RepairOptions
+
     parser = _Parser(prog="toolkit", description="Build, repair, check, attest and publish Python distributions.")
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    b = sub.add_parser("build", help="build the sdist, then the wheel from it")
+    b = sub.add_parser("build", help="build the sdist, then the wheel from it",
+                       description="Build the sdist, then the wheel from the unpacked sdist. -s/-w build one only.")
     b.add_argument("src", nargs="?", default=".", type=Path, help="project folder or sdist .tar.gz (default: .)")
-    b.add_argument("-o", "--outdir", type=Path, default=None, help="output folder (default: SRC/dist)")
-    only = b.add_mutually_exclusive_group()
-    only.add_argument("--sdist", action="store_true", help="build the sdist only")
-    only.add_argument("--wheel", action="store_true", help="build the wheel only (straight from SRC)")
-    b.add_argument("--no-isolation", action="store_true", help="build in the current environment")
-    b.add_argument("-C", "--config-setting", action="append", default=None, metavar="KEY=VALUE",
-                   help="PEP 517 config setting (repeatable)")
-    b.add_argument("--build-constraints", type=Path, default=None, metavar="FILE")
-    b.add_argument("--installer", choices=("auto", "uv", "pip"), default=None)
-    b.add_argument("--no-cache", action="store_true", help="use a fresh build environment")
-    b.add_argument("--pass-env", action="append", default=None, metavar="NAME",
-                   help="let the backend see this variable (PYTHONPATH, PIP_*, UV_* are dropped otherwise)")
+    add_options(b, BuildOptions, skip=("sdist", "wheel"))
+    b.add_argument("-s", "--sdist", action="store_true", default=None, help="build the sdist (only, unless -w too)")
+    b.add_argument("-w", "--wheel", action="store_true", default=None,
+                   help="build the wheel (only, unless -s too; alone: straight from SRC)")
     _common(b)
     b.set_defaults(func=cmd_build)
 
-    c = sub.add_parser("check", help="check wheels and sdists as PyPI would, and stricter")
-    c.add_argument("paths", nargs="*", type=Path, help="files, or folders of them (default: dist/)")
-    c.add_argument("--format", choices=("text", "json", "github", "markdown"), default="text",
-                   help="output format (markdown: only with --list-codes)")
-    c.add_argument("--ignore", action="append", default=None, metavar="CODE", help="silence a warning code")
-    _bool_flag(c, "strict", "treat warnings as errors")
+    r = sub.add_parser("repair", help="vendor external shared libraries into native wheels and retag them",
+                       description="Copy the external shared libraries that native wheels need into them, patch "
+                                   "the binaries to find them, and give each wheel the most compatible platform tag "
+                                   "its binaries allow (auditwheel, delocate, delvewheel). With no WHEEL: the wheels "
+                                   "of the build manifest.")
+    r.add_argument("paths", nargs="*", type=Path, metavar="WHEEL",
+                   help="wheels, folders of them, or quoted globs; default: the build manifest's wheels")
+    add_options(r, RepairOptions)
+    r.add_argument("--show", action="store_true",
+                   help="only show what each binary needs, what would be vendored and the best tag")
+    _common(r)
+    r.set_defaults(func=cmd_repair)
+
+    c = sub.add_parser("check", help="check wheels and sdists as PyPI, twine and pip would, and stricter",
+                       description="Check wheels and sdists. With no PATH: the files of the build manifest "
+                                   "in the build output folder ([tool.toolkit.build] outdir, default dist/).")
+    c.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="files, folders of them, or quoted globs ('dist/*'); default: the build manifest's files")
+    add_options(c, CheckOptions)
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
-    c.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    _common(c, formats=("text", "json", "github", "markdown"))
     c.set_defaults(func=cmd_check)
+    _attest_parsers(sub)
+    _add_ci(sub)
     return parser
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    p.add_argument("-q", "--quiet", action="store_true", help="print results only")
-    p.add_argument("-v", "--verbose", action="store_true", help="show the tools' output")
+def _attest_parsers(sub: Any) -> None:
+    from toolkit.config import AttestOptions, VerifyOptions
+
+    a = sub.add_parser("attest", help="sign PEP 740 publish attestations with Sigstore (in CI)",
+                       description="In a CI job with an OIDC identity (GitHub Actions, GitLab CI), sign each wheel and "
+                                   "sdist with Sigstore and write FILE.publish.attestation beside it. With no PATH: the "
+                                   "files of the build manifest (the newest of each lineage).")
+    a.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="files, folders of them, or quoted globs; default: the build manifest's files")
+    add_options(a, AttestOptions)
+    _common(a)
+    a.set_defaults(func=cmd_attest)
+
+    v = sub.add_parser("verify", help="verify PEP 740 attestations against the files and their publisher",
+                       description="Verify that each FILE's attestation was signed through Sigstore by PUBLISHER for "
+                                   "this very file (its name and sha256).")
+    v.add_argument("files", nargs="+", type=Path, metavar="FILE", help="wheels and sdists to verify")
+    v.add_argument("--attestation", action="append", type=Path, default=None, metavar="ATT",
+                   help="the attestation (or provenance) of FILE, once per FILE in order (default: FILE.publish.attestation)")
+    add_options(v, VerifyOptions)
+    _common(v)
+    v.set_defaults(func=cmd_verify)
 
 
-class _RichReporter:
-    """Progress for the long steps on stderr, with rich (imported only here)."""
+def _add_ci(sub: Any) -> None:
+    from toolkit.config import CiOptions
 
-    def __init__(self, quiet: bool) -> None:
-        from rich.console import Console
+    ci = sub.add_parser("ci", help="GitHub Actions: render the release workflow, print the wheel matrix")
+    actions = ci.add_subparsers(dest="ci_action", metavar="ACTION", parser_class=_Parser, required=True,
+                                help="init, matrix or repository")
+    init = actions.add_parser("init", help="write PROJECT/.github/workflows/release.yml from toolkit's templates")
+    init.add_argument("--force", action="store_true", help="overwrite a workflow that was edited since it was rendered")
+    matrix = actions.add_parser("matrix", help="print the per-wheel build matrix as JSON, for strategy.matrix")
+    for p in (init, matrix):
+        p.add_argument("project", nargs="?", default=Path("."), type=Path, help="project folder (default: .)")
+        add_options(p, CiOptions)
+    repo = actions.add_parser("repository", help="print the index a release tag goes to: pypi, or testpypi for a pre-release")
+    repo.add_argument("tag", help="the git tag, e.g. v1.2.0 or v1.3.0rc1")
+    ci.set_defaults(func=cmd_ci)
 
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.quiet = quiet
 
-    @contextlib.contextmanager
-    def step(self, text: str) -> Iterator[None]:
-        if self.quiet or not self.console.is_terminal:
-            if not self.quiet:
-                self.console.print(f"• {text}")
-            yield
-            return
-        with self.console.status(text):
-            yield
-        self.console.print(f"[green]✓[/] {text}")
-
-    def warn(self, text: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {text}")
-
+# -- the subcommands -----------------------------------------------------------------------------------
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from toolkit import config
     from toolkit.build import build
+    from toolkit.config import BuildOptions
 
     src: Path = args.src
     project = src if src.is_dir() else None
-    flags: dict[str, Any] = {
-        "outdir": args.outdir,
-        "sdist": False if args.wheel else None,
-        "wheel": False if args.sdist else None,
-        "isolation": False if args.no_isolation else None,
-        "installer": args.installer,
-        "config_settings": args.config_setting,
-        "build_constraints": args.build_constraints,
-        "cache": False if args.no_cache else None,
-        "pass_env": args.pass_env,
-    }
-    if args.sdist or args.wheel:  # an explicit --sdist/--wheel overrides the table's choice
-        flags["sdist" if args.sdist else "wheel"] = True
-    options = config.load("build", project, flags)
-    from toolkit.build import PlainReporter
-
-    reporter = PlainReporter() if args.quiet else _RichReporter(args.quiet)  # -q: no need to import rich
+    # -s and -w as in pypa/build: one alone builds that one only; both build both.
+    selection: dict[str, Any] = {}
+    if args.sdist or args.wheel:
+        selection = {"sdist": bool(args.sdist), "wheel": bool(args.wheel)}
+    options = load_options(args, BuildOptions, project, **selection)
+    reporter = _reporter(args)
     result = build(src, options, reporter=reporter, echo=args.verbose)
+    repaired = _repair_built(result.dists, project, reporter) if options.repair else []
     if args.format == "json":
         doc = {"dists": [d.to_json() for d in result.dists], "manifest": str(result.manifest),
                "log": str(result.log), "source_date_epoch": result.source_date_epoch}
-        print(json.dumps(doc, indent=2))
+        if options.repair:
+            doc["repair"] = [o.to_json() for o in repaired]
+        _out(json.dumps(doc, indent=2))
     else:
         for d in result.dists:
-            print(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
+            _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
+        _print_outcomes(repaired)
     return 0
 
 
+def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any) -> list[Any]:
+    """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
+    from toolkit import repair
+    from toolkit.config import RepairOptions
+
+    wheels = [d for d in dists if d.kind == "wheel"]
+    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter) if wheels else []
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from toolkit import repair
+    from toolkit.config import RepairOptions
+    from toolkit.dist import stage_inputs
+
+    options = load_options(args, RepairOptions, Path.cwd())
+    reporter = _reporter(args)
+    inputs = stage_inputs(args.paths, default_outdir(), reporter)
+    if args.show:
+        shown = repair.show(inputs, options)
+        if args.format == "json":
+            _out(json.dumps([s.to_json() for s in shown], indent=2))
+        else:
+            _out("\n\n".join(_shown_text(s) for s in shown))
+        return 0
+    outcomes = repair.run(inputs, options, reporter=reporter)
+    if args.format == "json":
+        _out(json.dumps([o.to_json() for o in outcomes], indent=2))
+        return 0
+    _print_outcomes(outcomes)
+    return 0
+
+
+def _print_outcomes(outcomes: Sequence[Any]) -> None:
+    for o in outcomes:
+        if o.action == "repaired":
+            _out(f"repaired {o.source.name} -> {o.dist.path}  vendored: {', '.join(o.vendored) or 'nothing'}")
+        else:
+            moved = f" -> {o.dist.path}" if o.dist.path.resolve() != o.source.resolve() else ""
+            _out(f"unchanged: {o.reason}  {o.source.name}{moved}")
+
+
+def _shown_text(shown: Any) -> str:
+    lines = [f"{shown.wheel} ({shown.tool})"]
+    for b in shown.binaries:
+        lines.append(f"  {b.member} needs: {', '.join(b.needs) or 'nothing'}")
+    lines += [f"  would vendor {lib} from {src or 'NOT FOUND'}" for lib, src in shown.vendor] or ["  would vendor nothing"]
+    lines.append(f"  best tag: {shown.best_tag or 'none'}")
+    lines += [f"  note: {n}" for n in shown.notes]
+    return "\n".join(lines)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    from toolkit import config
     from toolkit.check import check
+    from toolkit.config import CheckOptions
+    from toolkit.dist import stage_inputs
 
     if args.list_codes:
-        from toolkit.check.report import REFUSERS
-        from toolkit.check.rules import load_all
-
-        rules = sorted(load_all().items())
-        if args.format == "markdown":
-            print("| code | level | refused by | what it checks |\n| --- | --- | --- | --- |")
-        for code, rule in rules:
-            who = REFUSERS[rule.refused_by]
-            if args.format == "markdown":
-                print(f"| {code} | {rule.level} | {who} | {rule.summary.replace('|', '/')} |")
-            else:
-                print(f"{code}  {rule.level:<7}  {who:<17}  {rule.summary}")
-        return 0
-    options = config.load("check", Path.cwd(), {"ignore": args.ignore, "strict": args.strict})
-    report = check(args.paths or [Path("dist")], ignore=options.ignore, strict=options.strict, jobs=args.jobs)
+        return _list_codes(args.format)
     if args.format == "markdown":
         raise ConfigError("--format markdown goes with --list-codes", hint="use text, json or github for a report")
+    options = load_options(args, CheckOptions, Path.cwd())
+    reporter = _reporter(args)
+    dists = stage_inputs(args.paths, default_outdir(), reporter)
+    report = check(dists, options, reporter=reporter)
     out = {"json": report.to_json, "github": report.to_github}.get(args.format, report.to_text)()
+    if args.quiet and args.format == "text":
+        out = "\n".join(line for line in out.splitlines() if not line.endswith(": PASSED"))
     if out:
-        print(out)
+        _out(out)
     return 0 if report.ok else 1
 
+
+def cmd_attest(args: argparse.Namespace) -> int:
+    from toolkit.attest import attest, dist_files
+    from toolkit.config import AttestOptions
+    from toolkit.dist import stage_inputs
+
+    options = load_options(args, AttestOptions, Path.cwd())
+    reporter = _reporter(args)
+    files = dist_files(stage_inputs(args.paths, default_outdir(), reporter), reporter)
+    written = attest(files, options, reporter=reporter)
+    if args.format == "json":
+        _out(json.dumps({"attestations": [str(w) for w in written]}, indent=2))
+    else:
+        for w in written:
+            _out(str(w))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from toolkit.config import VerifyOptions
+    from toolkit.verify import verify
+
+    options = load_options(args, VerifyOptions, Path.cwd())
+    results = verify(args.files, options, attestations=args.attestation or (), reporter=_reporter(args))
+    if args.format == "json":
+        _out(json.dumps([r.to_json() for r in results], indent=2))
+    for r in results:
+        if r.ok and args.format == "text":
+            _out(f"{r.path}: verified, signed by {r.signer}")
+        elif not r.ok:
+            print(f"error: {r.path}: {r.reason}", file=sys.stderr)
+    failed = [r for r in results if not r.ok]
+    if failed and args.format == "text":
+        print(f"hint: {failed[0].hint}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_ci(args: argparse.Namespace) -> int:
+    from toolkit import ci
+    from toolkit.config import CiOptions
+
+    if args.ci_action == "repository":
+        _out(ci.repository_for_tag(args.tag))
+        return 0
+    options = load_options(args, CiOptions, args.project)
+    project = ci.detect(args.project, options.kind)
+    if args.ci_action == "matrix":
+        _out(ci.to_json(ci.matrix(project, options)))
+        return 0
+    given = [f.name for f in dataclasses.fields(CiOptions) if getattr(args, f.name) is not None]
+    change = ci.init(project, options, force=args.force, given=given)
+    if change.diff:
+        print(change.diff, end="", flush=True)
+    if change.action == "edited" and not args.force:
+        raise ToolkitError(f"{args.project / change.path} was edited since toolkit rendered it (diff above); not overwritten",
+                           hint="keep your edits, or run `toolkit ci init --force` to replace them")
+    done = "replaced" if change.action == "edited" else change.action
+    _out(f"{done}: {args.project / change.path} ({project.kind}: {project.reason})")
+    return 0
+
+
+def default_outdir(project_dir: Path | None = None) -> Path:
+    """Where the build stage wrote (its configured outdir, else PROJECT/dist): later stages read it."""
+    from toolkit.config import BuildOptions
+
+    project_dir = project_dir or Path.cwd()
+    return config.load(BuildOptions, project_dir).outdir or project_dir / "dist"
+
+
+def _list_codes(fmt: str) -> int:
+    from toolkit.check.report import REFUSERS
+    from toolkit.check.rules import load_all
+
+    rules = sorted(load_all().items())
+    if fmt == "markdown":
+        _out("| code | level | refused by | what it checks |\n| --- | --- | --- | --- |")
+    for code, rule in rules:
+        who = REFUSERS[rule.refused_by]
+        if fmt == "markdown":
+            _out(f"| {code} | {rule.level} | {who} | {rule.summary.replace('|', '/')} |")
+        else:
+            _out(f"{code}  {rule.level:<7}  {who:<17}  {rule.summary}")
+    return 0
+
+
+def _out(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- the entry point -----------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = make_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported here rather than by argparse, so that the hint names the subcommand's help
+            prog = f"toolkit {args.command}" if getattr(args, "command", None) else "toolkit"
+            raise ConfigError(f"unrecognized arguments: {' '.join(extra)}", hint=f"see `{prog} --help`")
+        func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+        if func is None:
             parser.print_help()
             return 2
-        return int(args.func(args))
+        return int(func(args))
     except ToolkitError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
@@ -171,6 +373,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_stdout()
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            return _closed_stdout()
+        raise
+
+
+def _closed_stdout() -> int:
+    """The reader went away (`toolkit check | head -1`): end quietly, as `cat` does, with SIGPIPE's status."""
+    # Python flushes stdout again at exit; point it at devnull so that flush cannot fail too.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + getattr(signal, "SIGPIPE", 13)
 
 
 if __name__ == "__main__":  # pragma: no cover

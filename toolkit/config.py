@@ -8,14 +8,16 @@ options object; adding a stage is adding one dataclass to STAGES.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
+from toolkit import _fs
 from toolkit.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -24,44 +26,128 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-def _opt(default: Any, kind: str, help: str, choices: tuple[str, ...] = (), flag: str | None = None) -> Any:
-    meta = {"kind": kind, "help": help, "choices": choices, "flag": flag}
+T = TypeVar("T")
+KINDS = ("bool", "int", "float", "str", "path", "choice", "list", "dict", "secret")
+
+
+def option(default: Any, kind: str, help: str, *, choices: tuple[str, ...] = (), flags: tuple[str, ...] = (),
+           false_flags: tuple[str, ...] = (), metavar: str | None = None) -> Any:
+    """A field of a stage's options: its type, help and command-line flags, in one place.
+
+    The CLI makes its arguments from these (cli.add_options), so a stage's options are
+    declared once. `flags` default to `--field-name`; a bool gets `--x/--no-x`, and
+    `false_flags` are extra spellings that set it false (`-n` for `--no-isolation`).
+    A `secret` is a string that pyproject.toml may not hold and no error repeats.
+    """
+    assert kind in KINDS, kind
+    meta = {"kind": kind, "help": help, "choices": choices, "flags": flags, "false_flags": false_flags,
+            "metavar": metavar}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
+def flag_names(f: dataclasses.Field) -> tuple[str, ...]:
+    return f.metadata["flags"] or (f"--{f.name.replace('_', '-')}",)
+
+
 @dataclass(frozen=True)
 class BuildOptions:
-    outdir: Path | None = _opt(None, "path", "where built files go (default: SRC/dist)")
-    sdist: bool = _opt(True, "bool", "build the sdist")
-    wheel: bool = _opt(True, "bool", "build the wheel (from the sdist when both are built)")
-    isolation: bool = _opt(True, "bool", "build in an isolated environment")
-    installer: str = _opt("auto", "choice", "installer for build requirements", ("auto", "uv", "pip"))
-    config_settings: dict = _opt({}, "dict", "PEP 517 config settings passed to the backend", flag="-C/--config-setting")
-    build_constraints: Path | None = _opt(None, "path", "constraints file for build requirements")
-    cache: bool = _opt(True, "bool", "reuse isolated environments across runs")
-    cache_ttl: int = _opt(86400, "int", "seconds before a cached environment's requirements are resolved again")
-    pass_env: tuple = _opt((), "list", "environment variables the backend may see (PYTHONPATH, PIP_*, UV_*)")
+    outdir: Path | None = option(None, "path", "output folder (default: SRC/dist; for an sdist SRC, its folder)",
+                                 flags=("-o", "--outdir", "--out-dir"))
+    sdist: bool = option(True, "bool", "build the sdist")
+    wheel: bool = option(True, "bool", "build the wheel (from the sdist when both are built)")
+    isolation: bool = option(True, "bool", "build in an isolated environment (--no-isolation: in this one)",
+                             false_flags=("-n",))
+    dependency_check: bool = option(True, "bool", "with --no-isolation, check that the build requirements are "
+                                    "installed", false_flags=("-x", "--skip-dependency-check"))
+    installer: str = option("auto", "choice", "installer for build requirements", choices=("auto", "uv", "pip"))
+    python: tuple = option((), "list", "build the wheel with this interpreter (repeatable; a version, a path, or "
+                           "`all`: every interpreter uv finds that requires-python allows)", metavar="PYTHON")
+    config_settings: dict = option({}, "dict", "PEP 517 config setting passed to the backend (repeatable)",
+                                   flags=("-C", "--config-setting", "--config-settings"), metavar="KEY=VALUE")
+    build_constraints: Path | None = option(None, "path", "constraints file for the build requirements",
+                                            metavar="FILE")
+    cache: bool = option(True, "bool", "reuse cached isolated environments (--no-cache: a fresh one)")
+    cache_ttl: int = option(86400, "int", "seconds before a cached environment's requirements are resolved again",
+                            metavar="SECONDS")
+    pass_env: tuple = option((), "list", "let the backend see this variable, or NAME* for a prefix (PYTHONPATH, "
+                             "PIP_*, UV_* are hidden from it otherwise; repeatable)", metavar="NAME")
+    repair: bool = option(False, "bool", "repair the wheel built (toolkit repair: vendor external libraries)")
 
 
 @dataclass(frozen=True)
 class CheckOptions:
-    ignore: tuple = _opt((), "list", "finding codes to silence (warnings only)")
-    strict: bool = _opt(False, "bool", "treat warnings as errors")
+    ignore: tuple = option((), "list", "silence a warning code (repeatable)", metavar="CODE")
+    strict: bool = option(False, "bool", "treat warnings as errors")
+    jobs: int | None = option(None, "int", "worker processes (default: one per core)", flags=("-j", "--jobs"),
+                              metavar="N")
 
 
-STAGES: dict[str, type] = {"build": BuildOptions, "check": CheckOptions}
+@dataclass(frozen=True)
+class RepairOptions:
+    outdir: Path | None = option(None, "path", "output folder (default: the folder of each input wheel)",
+                                 flags=("-o", "--outdir", "--wheel-dir"))
+    lib_dir: tuple = option((), "list", "also search this folder for the libraries to vendor (repeatable; "
+                            "LD_LIBRARY_PATH, DYLD_LIBRARY_PATH and PATH are searched too)",
+                            flags=("-L", "--lib-dir"), metavar="DIR")
+    exclude: tuple = option((), "list", "never vendor libraries matching this pattern, e.g. 'libcuda.so.*' "
+                            "(another wheel or the system provides them; repeatable)", metavar="PATTERN")
+    plat: str | None = option(None, "str", "the platform tag to repair to (Linux: e.g. manylinux_2_28_x86_64; "
+                              "default: the most compatible one the binaries allow)", metavar="TAG")
+    strip: bool = option(False, "bool", "strip symbols from the binaries and vendored libraries (Linux)")
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    kind: str = option("auto", "choice", "pure (one build job) or native (cibuildwheel, one job per wheel); "
+                       "default: detected from the project", choices=("auto", "pure", "native"))
+    free_threaded: bool = option(False, "bool", "also build free-threaded (cp3XXt) wheels")
+    platforms: tuple = option(
+        ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64", "windows-amd64", "windows-arm64"),
+        "list", "native wheels' platforms (repeatable, or comma-separated; default: all six)", metavar="PLATFORM")
+
+
+@dataclass(frozen=True)
+class AttestOptions:
+    staging: bool = option(False, "bool", "sign with Sigstore's staging instance (to try it out; PyPI wants production)")
+    trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
+                                       "instance", metavar="FILE")
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    publisher: str = option("", "str", "who must have signed: github:OWNER/REPO[@WORKFLOW], gitlab:GROUP/PROJECT"
+                            "[@CI_FILE], google:EMAIL or circleci:PROJECT_ID/PIPELINE_DEFINITION_ID", metavar="PUBLISHER")
+    staging: bool = option(False, "bool", "attestations signed with Sigstore's staging instance")
+    offline: bool = option(False, "bool", "use the trust root shipped with sigstore (no network)")
+    from_index: str | None = option(None, "str", "verify the provenance this index serves for each FILE (PyPI's "
+                                    "Integrity API): its URL, or pypi / testpypi", metavar="URL")
+    trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
+                                       "instance", metavar="FILE")
+
+
+STAGES: dict[str, type] = {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "ci": CiOptions,
+                           "attest": AttestOptions, "verify": VerifyOptions}
+
+
+def stage_name(cls: type) -> str:
+    for name, known in STAGES.items():
+        if known is cls:
+            return name
+    raise KeyError(cls)
 
 
 def read_project_table(project_dir: Path) -> dict[str, Any]:
     """The `[tool.toolkit]` table of `project_dir/pyproject.toml` ({} when absent)."""
     pyproject = project_dir / "pyproject.toml"
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        data = tomllib.loads(_fs.read_regular(pyproject).decode("utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"{pyproject}: cannot read it ({exc.strerror})", hint="make it a readable regular file") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{pyproject}: cannot read it: {exc}", hint="fix the TOML syntax") from None
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
@@ -80,36 +166,45 @@ def read_project_table(project_dir: Path) -> dict[str, Any]:
     return table
 
 
+@overload
+def load(stage: type[T], project_dir: Path | None, flags: Mapping[str, Any] | None = ...,
+         environ: Mapping[str, str] | None = ...) -> T: ...
+@overload
+def load(stage: str, project_dir: Path | None, flags: Mapping[str, Any] | None = ...,
+         environ: Mapping[str, str] | None = ...) -> Any: ...
 def load(
-    stage: str,
+    stage: type[T] | str,
     project_dir: Path | None,
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
-) -> Any:
-    """Merge defaults, pyproject.toml, TOOLKIT_* and flags (a None flag means unset)."""
-    cls = STAGES[stage]
+) -> T | Any:
+    """Merge defaults, pyproject.toml, TOOLKIT_* and flags (a None flag means unset) into a stage's options."""
+    cls = STAGES[stage] if isinstance(stage, str) else stage
+    name_ = stage if isinstance(stage, str) else stage_name(stage)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     if project_dir is not None:
-        table = read_project_table(project_dir).get(stage, {})
+        table = read_project_table(project_dir).get(name_, {})
         for key, raw in table.items():
             name = key.replace("-", "_")
             if name not in fields:
                 known = ", ".join(f.name.replace("_", "-") for f in fields.values())
-                raise ConfigError(f"[tool.toolkit.{stage}]: unknown key {key!r}", hint=f"known keys: {known}")
-            values[name] = _coerce(fields[name], raw, f"[tool.toolkit.{stage}] {key}", base=project_dir)
+                raise ConfigError(f"[tool.toolkit.{name_}]: unknown key {key!r}", hint=f"known keys: {known}")
+            if fields[name].metadata["kind"] == "secret":
+                raise ConfigError(f"[tool.toolkit.{name_}]: {key} is a secret and may not be written in pyproject.toml",
+                                  hint=f"remove it and set TOOLKIT_{name_.upper()}_{name.upper()} in the environment")
+            values[name] = _coerce(fields[name], raw, f"[tool.toolkit.{name_}] {key}", base=project_dir)
     environ = os.environ if environ is None else environ
-    prefix = f"TOOLKIT_{stage.upper()}_"
+    prefix = f"TOOLKIT_{name_.upper()}_"
     for var, raw in environ.items():
         if var.startswith(prefix):
             name = var[len(prefix):].lower()
             if name not in fields:
-                raise ConfigError(f"unknown environment variable {var}", hint=f"unset it, or see `toolkit {stage} --help`")
+                raise ConfigError(f"unknown environment variable {var}", hint=f"unset it, or see `toolkit {name_} --help`")
             values[name] = _coerce(fields[name], raw, var, base=Path.cwd())
     for name, raw in (flags or {}).items():
         if raw is not None:
-            flag = fields[name].metadata["flag"] or f"--{name.replace('_', '-')}"
-            values[name] = _coerce(fields[name], raw, flag, base=Path.cwd())
+            values[name] = _coerce(fields[name], raw, "/".join(flag_names(fields[name])), base=Path.cwd())
     return cls(**values)
 
 
@@ -129,6 +224,14 @@ def _coerce(f: dataclasses.Field, raw: Any, where: str, base: Path) -> Any:
             return raw
         if text and raw.strip().lstrip("-").isdigit():
             return int(raw)
+    elif kind == "float":
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        if text:
+            with contextlib.suppress(ValueError):
+                return float(raw)
+    elif kind in ("str", "secret") and text:
+        return raw
     elif kind == "path" and (text or isinstance(raw, Path)):
         path = Path(os.path.expanduser(str(raw)))
         return path if path.is_absolute() else base / path
@@ -141,8 +244,17 @@ def _coerce(f: dataclasses.Field, raw: Any, where: str, base: Path) -> Any:
             return tuple(raw)
     elif kind == "dict":
         return _coerce_dict(raw, where)
-    expected = {"choice": f"one of {', '.join(choices)}", "list": "a list of strings"}.get(kind, f"a {kind}")
-    raise ConfigError(f"{where}: {raw!r} is not {expected}")
+    expected = {"choice": f"one of {', '.join(choices)}", "list": "a list of strings", "secret": "a string",
+                "int": "an integer"}.get(kind, f"a {kind}")
+    if kind == "secret":  # never echo what may be a password
+        raise ConfigError(f"{where}: the value is not {expected}")
+    raise ConfigError(f"{where}: {_shown(raw)} is not {expected}")
+
+
+def _shown(raw: Any) -> str:
+    """A bad value as the user wrote it, cut short (a value is echoed, never a secret: see _coerce)."""
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _coerce_dict(raw: Any, where: str) -> dict[str, str | list[str]]:

@@ -1,7 +1,7 @@
 """Stage 3, check: every file is judged by the rules PyPI applies on upload, and
 by toolkit's stricter ones, reading each archive once and never extracting it.
 
-`check(paths) -> Report`. Files are checked in parallel processes when there
+`check(dists, options, *, reporter) -> Report`. Files are checked in parallel processes when there
 are several (the work is CPU-bound: inflating, hashing, parsing).
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from toolkit.check.report import FileReport, Finding, Report
-from toolkit.dist import Dist
+from toolkit.config import CheckOptions
+from toolkit.dist import Dist, expand_paths
 from toolkit.errors import ConfigError
+from toolkit.reporter import PlainReporter, Reporter
 
 INTERNAL = "K000"  # a rule crashed: a bug of toolkit's, reported as a finding
 UNREADABLE = "K001"  # the file could not be read at all
@@ -22,20 +24,11 @@ _PARALLEL_MIN_BYTES = 4 << 20  # below this, starting workers costs more than it
 
 
 def collect(paths: Sequence[Path | Dist]) -> list[Path]:
-    """Files named (or Dists from the build stage), and the visible files of the folders named (sorted)."""
-    files: list[Path] = []
-    for item in paths:
-        path = item.path if isinstance(item, Dist) else item
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
-        elif path.is_file():
-            if not os.access(path, os.R_OK):
-                raise ConfigError(f"{path}: cannot be read (permission denied)", hint="check the file's permissions")
-            files.append(path)
-        elif path.exists():
-            raise ConfigError(f"{path}: not a file or a folder", hint="name wheels, sdists, or a folder such as dist/")
-        else:
-            raise ConfigError(f"{path}: no such file or folder", hint="name wheels, sdists, or a folder such as dist/")
+    """Files named (or Dists from another stage), the visible files of folders named, quoted globs; each once."""
+    files = expand_paths(paths)
+    for path in files:
+        if not os.access(path, os.R_OK):
+            raise ConfigError(f"{path}: cannot be read (permission denied)", hint="check the file's permissions")
     if not files:
         raise ConfigError(f"nothing to check in {', '.join(map(str, paths))}", hint="run `toolkit build` first")
     return files
@@ -75,21 +68,31 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
     return report
 
 
-def check(paths: Sequence[Path | Dist], *, ignore: Iterable[str] = (), strict: bool = False, jobs: int | None = None) -> Report:
-    files = collect(paths)
-    ignore = tuple(ignore)
+def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
+          reporter: Reporter | None = None) -> Report:
+    """Check every file (Dists from build or repair, or paths); the report holds every finding."""
+    options = options or CheckOptions()
+    reporter = reporter or PlainReporter()
+    files = collect(dists)
+    ignore, strict = tuple(options.ignore), options.strict
     _validate_ignore(ignore)
-    jobs = jobs or min(len(files), os.cpu_count() or 1)
-    total = sum(f.stat().st_size for f in files)
-    if jobs > 1 and total >= _PARALLEL_MIN_BYTES:
-        # Largest files first, so that no worker is left with a big one at the end.
-        order = sorted(range(len(files)), key=lambda i: -files[i].stat().st_size)
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {i: pool.submit(check_file, files[i], ignore, strict) for i in order}
-            reports = [futures[i].result() for i in range(len(files))]
-    else:
-        reports = [check_file(f, ignore, strict) for f in files]
-    return Report(reports)
+    jobs = options.jobs or min(len(files), os.cpu_count() or 1)
+    sizes = [f.stat().st_size for f in files]
+    by_index: dict[int, FileReport] = {}
+    with reporter.progress(f"checking {len(files)} file(s)", len(files)) as advance:
+        if jobs > 1 and sum(sizes) >= _PARALLEL_MIN_BYTES:
+            # Largest files first, so that no worker is left with a big one at the end.
+            order = sorted(range(len(files)), key=lambda i: -sizes[i])
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(check_file, files[i], ignore, strict): i for i in order}
+                for future in as_completed(futures):
+                    by_index[futures[future]] = future.result()
+                    advance(1)
+        else:
+            for i, f in enumerate(files):
+                by_index[i] = check_file(f, ignore, strict)
+                advance(1)
+    return Report([by_index[i] for i in range(len(files))])
 
 
 def _validate_ignore(codes: Sequence[str]) -> None:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Literal
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from toolkit.tags import platform_family
+
 if TYPE_CHECKING:
     from toolkit.check.binaries.elf import ElfInfo
     from toolkit.check.binaries.macho import MachOInfo
@@ -64,11 +66,13 @@ def formats_for(tags: frozenset[Tag]) -> set[Format]:
     """The binary formats the wheel's platform tags run."""
     found: set[Format] = set()
     for tag in tags:
-        if tag.platform.startswith(("linux_", "manylinux", "musllinux")):
+        # iOS and Android binaries are Mach-O and ELF too, but no rule here judges them yet.
+        family = platform_family(tag.platform)
+        if family in ("linux", "manylinux", "musllinux"):
             found.add("elf")
-        elif tag.platform.startswith("macosx_"):
+        elif family == "macos":
             found.add("macho")
-        elif tag.platform.startswith("win"):
+        elif family == "windows":
             found.add("pe")
     return found
 

@@ -89,7 +89,7 @@ def platform_agrees(name_platform: str, tag_platform: str) -> bool:
 
     True when toolkit cannot tell (a pure tag, an OS it does not know).
     """
-    from toolkit.check.binaries.elf import linux_tag
+    from toolkit.tags import linux_tag
 
     if tag_platform == "any" or not name_platform:
         return True

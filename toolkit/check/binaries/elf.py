@@ -1,5 +1,5 @@
 """ELF members (Linux): the machine, DT_NEEDED, symbol-version needs and Python
-imports of one binary, read from its bytes with pyelftools; and the Linux platform tags."""
+imports of one binary, read from its bytes with pyelftools (the Linux tags are parsed in toolkit/tags.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import re
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
@@ -27,8 +27,6 @@ _ARCHES = {
     ("EM_RISCV", 64, True): "riscv64",
     ("EM_LOONGARCH", 64, True): "loongarch64",
 }
-# Tag arches that run the same ELF machine as one of the names above.
-_TAG_ARCH_ALIASES = {"i386": "i686", "i586": "i686", "armv6l": "armv7l", "armv8l": "armv7l"}
 # The dynamic loader: never a dependency to vendor nor a symbol version to judge (as auditwheel).
 _LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
 
@@ -59,36 +57,6 @@ class ElfInfo:
     def needs_musl(self) -> bool:
         return (any(n.startswith("libc.musl-") for n in self.needed)
                 or bool(self.interpreter and "/ld-musl-" in self.interpreter))
-
-
-@dataclass(frozen=True)
-class LinuxTag:
-    text: str  # the platform tag as written, e.g. manylinux2014_x86_64
-    family: Literal["manylinux", "musllinux", "linux"]
-    version: tuple[int, int] | None  # glibc or musl version; None for linux_*
-    arch: str  # as written: x86_64, i686, armv7l...
-
-    @property
-    def elf_arch(self) -> str | None:
-        """The `ElfInfo.arch` this tag runs, None when toolkit does not know the arch."""
-        arch = "x86_64" if self.arch.startswith("x86_64") else _TAG_ARCH_ALIASES.get(self.arch, self.arch)
-        return arch if arch in _ARCHES.values() else None
-
-
-_PEP600 = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$")
-_LEGACY = re.compile(r"^manylinux(1|2010|2014)_(.+)$")
-_LEGACY_GLIBC = {"1": (2, 5), "2010": (2, 12), "2014": (2, 17)}
-
-
-def linux_tag(platform: str) -> LinuxTag | None:
-    if m := _PEP600.match(platform):
-        family: Literal["manylinux", "musllinux"] = "manylinux" if m[1] == "manylinux" else "musllinux"
-        return LinuxTag(platform, family, (int(m[2]), int(m[3])), m[4])
-    if m := _LEGACY.match(platform):
-        return LinuxTag(platform, "manylinux", _LEGACY_GLIBC[m[1]], m[2])
-    if platform.startswith("linux_"):
-        return LinuxTag(platform, "linux", None, platform[len("linux_"):])
-    return None
 
 
 def parse_elf(member: str, data: bytes, *, python_imports: bool) -> ElfInfo:

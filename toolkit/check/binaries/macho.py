@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import functools
 import io
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any
+
+from toolkit.tags import macos_version
 
 # The architectures a macOS tag's binary format promises (PEP 425 / packaging's
 # mac_binary_formats, read the other way round: packaging maps a CPU to formats).
@@ -29,7 +30,6 @@ FORMAT_ARCHES: dict[str, frozenset[str]] = {
 _CPU_NAMES = {"i386": "i386", "x86_64": "x86_64", "ARM64": "arm64", "ARM": "arm", "PowerPC": "ppc",
               "PowerPC64": "ppc64"}
 _CPU_SUBTYPE_ARM64E = 2
-_MAC_TAG = re.compile(r"^macosx_(\d+)_(\d+)_(\w+)$")
 ARM64_FIRST_MACOS = (11, 0)  # every arm64 Mac runs macOS 11 or later
 
 
@@ -58,10 +58,10 @@ class MacTag:
 
 
 def mac_tag(platform: str) -> MacTag | None:
-    m = _MAC_TAG.match(platform)
-    if m is None:
+    version = macos_version(platform)
+    if version is None:
         return None
-    return MacTag(platform, (int(m[1]), int(m[2])), FORMAT_ARCHES.get(m[3], frozenset()))
+    return MacTag(platform, version, FORMAT_ARCHES.get(platform.split("_", 3)[3], frozenset()))
 
 
 def too_new(minos: tuple[int, int], tag_version: tuple[int, int], arch: str) -> bool:

@@ -1,13 +1,11 @@
 """PE members (Windows): the machine type from the headers only, and the DLL
-imports when the abi3 rule needs them, read from the bytes with pefile; and the Windows tags."""
+imports when the abi3 rule needs them, read from the bytes with pefile (the Windows tags are in toolkit/tags.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# The machine a Windows platform tag runs (pefile's IMAGE_FILE_MACHINE_* names, prefix dropped).
-TAG_MACHINES = {"win32": "I386", "win_amd64": "AMD64", "win_arm64": "ARM64", "win_ia64": "IA64"}
 _PREFIX = "IMAGE_FILE_MACHINE_"
 
 

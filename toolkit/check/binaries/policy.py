@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from toolkit.check.binaries.elf import LinuxTag
+from toolkit.tags import LinuxTag
 
 _NAME = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_")
 

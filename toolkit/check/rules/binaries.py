@@ -17,8 +17,9 @@ from toolkit.check.rules import Problem, rule
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
-    from toolkit.check.binaries.elf import ElfInfo, LinuxTag
+    from toolkit.check.binaries.elf import ElfInfo
     from toolkit.check.view import DistView
+    from toolkit.tags import LinuxTag
 
 MAX_NAMED = 5  # symbols or libraries named in one message; the rest are counted
 MAX_REPORTED = 20  # findings per rule and file; the rest are counted in one more finding
@@ -46,7 +47,7 @@ def _names(items: list[str] | tuple[str, ...]) -> str:
 
 
 def _linux_tags(tags: frozenset[Tag]) -> list[LinuxTag]:
-    from toolkit.check.binaries.elf import linux_tag
+    from toolkit.tags import linux_tag
 
     return sorted({t for tag in tags if (t := linux_tag(tag.platform)) is not None}, key=lambda t: t.text)
 
@@ -197,7 +198,7 @@ def macho_min_version(dist: DistView) -> Iterator[Problem]:
       hint="build with the compiler and Python of the tag's arch (win32: x86, win_amd64: x64, win_arm64: ARM64)")
 @_capped
 def pe_machine(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.pe import TAG_MACHINES
+    from toolkit.tags import WINDOWS_MACHINES as TAG_MACHINES
 
     found = scan(dist)
     tags = sorted(t.platform for t in found.tags if t.platform in TAG_MACHINES)
