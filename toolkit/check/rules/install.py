@@ -1,5 +1,6 @@
-"""Check rules: what the installers (pip, uv, pypa/installer) refuse in a wheel that PyPI takes,
-and the WHEEL file read the way they read it (W102, W107-W112).
+"""Check rules: what the installers (pip, uv, pypa/installer) refuse in a wheel that PyPI takes, the
+WHEEL file read the way they read it (W102, W107-W111), and which member twine takes for METADATA
+(W112, W113).
 
 pip and installer parse WHEEL with the email parser: a blank line ends the header, so Tag lines
 after one are not read at all (harmless: installers take the tags from the filename).
@@ -108,7 +109,8 @@ def metadata_utf8(dist: DistView) -> Iterator[str]:
         yield f"{dist.dist_info}/METADATA is not UTF-8 ({exc.reason} at byte {exc.start}): pip refuses the wheel"
 
 
-@rule("W112", refused_by="twine", applies="wheel", summary="twine sends {name}-{version}.dist-info/METADATA",
+# twine does not refuse this: it sends the other file, and PyPI judges that. toolkit refuses the ambiguity itself.
+@rule("W112", applies="wheel", summary="twine sends {name}-{version}.dist-info/METADATA",
       hint="twine takes the first member whose name contains METADATA (shortest path first) and whose text holds "
            "'Metadata-Version': rename the other file, or keep it out of the wheel")
 def sends_the_wheels_metadata(dist: DistView) -> Iterator[str]:

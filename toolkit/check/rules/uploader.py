@@ -1,7 +1,6 @@
-"""Check rules: what the uploader refuses before PyPI sees anything (twine 7; uv publish reads the
-same members), and which metadata it sends. twine builds the upload form from the one member it finds
-(sent.py); it refuses unknown or badly encoded headers and any field packaging's validation refuses,
-including those PyPI would drop or ignore (UNKNOWN values, Import-Name).
+"""Check rules: what the uploader (twine 7) refuses before PyPI sees anything. twine builds the upload
+form from the one member it finds (sent.py); it refuses unknown or badly encoded headers and any field
+packaging's validation refuses, including those PyPI would drop or ignore (UNKNOWN values, Import-Name).
 """
 
 from __future__ import annotations
