@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def installer_refuses(path: Path) -> str | None:
         schemes = {s: os.path.join(root, s) for s in ("purelib", "platlib", "headers", "scripts", "data")}
         destination = SchemeDictionaryDestination(schemes, sys.executable, "posix")
         try:
-            with WheelFile.open(path) as source:
+            with WheelFile.open(path) as source, warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # "Skip installing ... __pycache__": not a refusal
                 source.validate_record(validate_contents=True)
                 install(source, destination, {})
         except Exception as exc:  # any failure of the real tool is its refusal: that is what is measured
