@@ -81,7 +81,7 @@ def test_generated_files_get_the_real_tools_verdict(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_many_generated_files_get_the_real_tools_verdict(tmp_path: Path) -> None:
-    _assert_agreement(judge(300, SEED + 1, tmp_path))
+    _assert_agreement(judge(400, SEED + 1, tmp_path))
 
 
 if __name__ == "__main__":
@@ -92,3 +92,8 @@ if __name__ == "__main__":
             if not o.agrees:
                 print(o.describe())
         print(figures(results))
+        by_tool: dict[str, int] = {}
+        for o in results:
+            for tool in [k for k, v in o.oracles.items() if v] + (["toolkit policy"] if o.spec.toolkit_refuses else []):
+                by_tool[tool] = by_tool.get(tool, 0) + 1
+        print("refusals by tool:", ", ".join(f"{k} {v}" for k, v in sorted(by_tool.items())))
