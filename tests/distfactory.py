@@ -13,12 +13,16 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+DESCRIPTION = "A demo\n======\n\nSome text.\n"
+
 
 def metadata_text(name: str = "demo-pkg", version: str = "1.0", *, mv: str = "2.4", extra: str = "",
-                  description: str | None = "A demo\n======\n\nSome text.\n") -> str:
+                  description: str | None = DESCRIPTION) -> str:
     head = f"Metadata-Version: {mv}\nName: {name}\nVersion: {version}\nSummary: A demo package\n{extra}"
     if description is None:
         return head
+    if description == DESCRIPTION and "Description-Content-Type" not in extra and mv not in ("1.0", "1.1", "1.2"):
+        head += "Description-Content-Type: text/x-rst\n"
     return head + "\n" + description
 
 

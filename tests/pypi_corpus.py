@@ -2,9 +2,9 @@
 and a downloader that fetches them once, with pip, into a shared cache folder.
 
 The folder is $TOOLKIT_TEST_CORPUS (default ~/.cache/toolkit-tests/corpus). It
-belongs to these tests: pinned files are checked against their sha256 on every
-use, and other distribution files found there are removed, so a check of the
-whole folder sees exactly the pinned list.
+is shared by every checkout on the machine, whose pin lists may differ: pinned
+files are checked against their sha256 on every use, and files pinned by another
+list are left alone (a test that checks a whole folder makes its own, of links).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from pypi_top import TOP
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 
@@ -229,6 +230,10 @@ PINS: tuple[Pin, ...] = (
         "f288924cae4e29463698d6d60bc6a4da69c89185ad1e0bcc4104f584e960b9ed", 142856,
         "sdist, setuptools"),
 )
+# The newest wheel and sdist of the most downloaded projects (tests/pypi_top.py), after the files above.
+PINS += tuple(Pin(filename, sha256, size, f"the newest {'wheel' if filename.endswith('.whl') else 'sdist'} of the "
+                  f"project ranked {rank} by downloads") for filename, sha256, size, rank in TOP
+              if filename not in {p.filename for p in PINS})
 
 
 class CorpusError(Exception):
@@ -246,7 +251,6 @@ def ensure_corpus(folder: Path | None = None, pins: Sequence[Pin] = PINS) -> lis
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(folder / ".lock"), timeout=1800):
-            _remove_strays(folder, pins)
             missing = [p for p in pins if not _is_good(folder / p.filename, p)]
             if missing:
                 _download(missing, folder)
@@ -262,13 +266,6 @@ def _is_good(path: Path, pin: Pin) -> bool:
         return True
     path.unlink()  # a corrupt or replaced file: fetch it again
     return False
-
-
-def _remove_strays(folder: Path, pins: Iterable[Pin]) -> None:
-    wanted = {p.filename for p in pins}
-    for path in folder.iterdir():
-        if path.is_file() and path.name.endswith(DIST_SUFFIXES) and path.name not in wanted:
-            path.unlink()
 
 
 def _download(pins: Sequence[Pin], folder: Path) -> None:

@@ -60,7 +60,10 @@ def test_form_translation_details() -> None:
     assert ("license_file", "LICENSE") in fields
     assert not [k for k, _ in fields if k.startswith("import")]
     assert ("import_name", "demo_pkg") in metadata_form(RICH.encode(), import_names=True)
-    assert ("license_file", "LICENSE") not in metadata_form(metadata_text(mv="2.3", extra="License-File: L\n").encode())
+    # twine drops License-File below Metadata-Version 2.4 (and keeps it from 2.4 on)
+    assert not [v for k, v in metadata_form(metadata_text(mv="2.3", extra="License-File: L\n").encode())
+                if k == "license_file"]
+    assert ("license_file", "L") in metadata_form(metadata_text(mv="2.4", extra="License-File: L\n").encode())
 
 
 @pytest.mark.parametrize(("sent", "received"), [
@@ -117,8 +120,12 @@ CASES = [
     ("M003", form("2.3", "demo-pkg", "1.0", ("license_expression", "MIT")),
      "license-expression introduced in metadata version 2.4, not 2.3."),
     ("M003", form("2.1", "demo-pkg", "1.0", ("dynamic", "summary")), "dynamic introduced in metadata version 2.2, not 2.1."),
-    ("M004", form("2.4", None), "'name' is a required field."),
-    ("M004", form("2.4", "-demo"), "'-demo' is invalid for 'name'."),
+    ("M004", form("2.4", None), "'' is an invalid value for Name. Error: This field is required."),
+    ("M004", form("2.4", "-demo"), "'-demo' is an invalid value for Name. Error: Start and end with a letter or "
+                                   "numeral containing only ASCII numeric and '.', '_' and '-'."),
+    ("M004", form("2.4", "a" * 70 + "-"), f"'{'a' * 30}...{'a' * 29}-' is an invalid value for Name. Error: Start "
+                                          "and end with a letter or numeral containing only ASCII numeric and "
+                                          "'.', '_' and '-'."),
     ("M005", form("2.4", "demo", None), "'version' is a required field."),
     ("M005", form("2.4", "demo", "1.0-foo"), "'1.0-foo' is invalid for 'version'."),
     ("M007", form("2.4", "d", "1", ("summary", "two\nlines")), "'summary' must be a single line."),
@@ -223,6 +230,10 @@ def test_braces_in_an_invalid_value_are_an_http_500() -> None:
 def test_pypi_reports_one_error_in_its_order() -> None:
     fields = form("2.0", "-bad", "1.0", ("summary", "a\nb"), ("classifiers", "Private :: X"))
     assert {e.code for e in form_errors(fields)} == {"M002", "M004", "M007", "M017"}
+    # the upload form's own name check (F001) runs before any metadata rule, in the form's wording
+    assert upload_error(fields) == ("'-bad' is an invalid value for Name. Error: Start and end with a letter or "
+                                    "numeral containing only ASCII numeric and '.', '_' and '-'." + SEE)
+    fields = form("2.0", "good", "1.0", ("summary", "a\nb"), ("classifiers", "Private :: X"))
     assert upload_error(fields) == "'2.0' is not a valid metadata version." + SEE
     # the shape of the form is judged first, then packaging's rules, then warehouse's own
     shape = form("2.4", "d", "1", ("summary", "a"), ("summary", "b"), ("classifiers", "Private :: X"))
@@ -287,10 +298,10 @@ def test_wheel_with_many_defects(tmp_path: Path) -> None:
         "Classifier: Private :: Do Not Upload\nAuthor-email: jane@localhost\nX-Custom: 1\n"))
     found = check_file(make_wheel(tmp_path, version="1.0+abc", metadata=text)).findings
     mine = {f.code: f for f in found if f.code.startswith(MY_CODES)}
-    assert set(mine) == {"M002", "M006", "M017", "M018", "M101", "D001"}
+    assert set(mine) == {"M002", "M006", "M017", "M018", "M101", "D001", "D102"}
     assert mine["M002"].message == "'2.0' is not a valid metadata version." + SEE
     assert mine["M002"].pypi_rejects and mine["M002"].level == "error"
-    assert mine["M101"].level == "warning" and not mine["M101"].pypi_rejects
+    assert (mine["M101"].level, mine["M101"].refused_by) == ("error", "twine")
     assert mine["D001"].message == ("The description failed to render in the default format of reStructuredText. "
                                     "See https://pypi.org/help/#description-content-type for more information.")
     assert "only a heading" in (mine["D001"].hint or "")
@@ -306,7 +317,16 @@ def test_description_named_content_type_in_message(tmp_path: Path) -> None:
 def test_unknown_values_are_sanitised_away(tmp_path: Path) -> None:
     text = metadata_text(extra="License: UNKNOWN\nLicense-Expression: MIT\nHome-page: UNKNOWN\n",
                          description="UNKNOWN\n")
-    assert findings(make_wheel(tmp_path, metadata=text)) == []
+    # PyPI drops them; `twine check` only warns that the description is missing
+    assert [c for c, _ in findings(make_wheel(tmp_path, metadata=text))] == ["D101", "D102"]
+
+
+def test_unknown_where_a_valid_value_is_required_is_twines_refusal(tmp_path: Path) -> None:
+    text = metadata_text(extra="Requires-Python: UNKNOWN\n")
+    [(code, message)] = findings(make_wheel(tmp_path, metadata=text))
+    assert code == "M103"
+    assert message == ("twine refuses to upload this file: Invalid distribution metadata: "
+                       "'UNKNOWN' is invalid for 'requires-python'")
 
 
 def test_repeated_header_is_pypis_m001_once(tmp_path: Path) -> None:
@@ -320,18 +340,27 @@ def test_license_file_before_2_4_is_a_warning(tmp_path: Path) -> None:
     assert "license-file introduced in metadata version 2.4, not 2.1" in found[0][1]
 
 
-def test_import_name_errors_are_warnings(tmp_path: Path) -> None:
-    found = findings(make_wheel(tmp_path, metadata=metadata_text(mv="2.5", extra="Import-Name: class.x\n")))
-    assert [c for c, _ in found] == ["M103"]
-    assert found[0][1].startswith("'class.x' is invalid for 'import-name'; 'class' is a keyword")
+def test_import_name_errors_are_twines_refusals(tmp_path: Path) -> None:
+    found = check_file(make_wheel(tmp_path, metadata=metadata_text(mv="2.5", extra="Import-Name: class.x\n")))
+    [m103] = [f for f in found.findings if f.code.startswith(MY_CODES)]
+    assert (m103.code, m103.level, m103.refused_by) == ("M103", "error", "twine")
+    assert m103.message == ("twine refuses to upload this file: Invalid distribution metadata: "
+                            "'class.x' is invalid for 'import-name'; 'class' is a keyword")
     early = findings(make_wheel(tmp_path, metadata=metadata_text(mv="2.4", extra="Import-Name: x\n")))
     assert [c for c, _ in early] == ["M103"] and "introduced in metadata version 2.5" in early[0][1]
 
 
 def test_missing_metadata_is_said_once(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, dist_info="other-1.0.dist-info")
-    assert findings(wheel) == [("M104", "demo_pkg-1.0.dist-info/METADATA is missing or unreadable: the metadata "
-                                        "checks (M, D) were skipped")]
+    # twine finds other-1.0.dist-info/METADATA and sends it: the M rules judge it, W112 refuses the mix-up
+    assert findings(wheel) == []
+    assert "W112" in {f.code for f in check_file(wheel).errors}
+    bare = make_wheel(tmp_path, name="bare", files={"bare/__init__.py": b""}, metadata="Name: bare\n")
+    found = dict(findings(bare))
+    assert found["M104"] == ("twine refuses to upload this file: No METADATA in archive or METADATA missing "
+                             "'Metadata-Version': bare-1.0-py3-none-any.whl (searched bare-1.0.dist-info/METADATA); "
+                             "the metadata checks judged bare-1.0.dist-info/METADATA instead")
+    assert found["M002"] == "None is not a valid metadata version." + SEE  # what is behind it is still judged
     not_an_archive = tmp_path / "demo_pkg-2.0.tar.gz"
     not_an_archive.write_bytes(b"not a tar")
     assert [c for c, _ in findings(not_an_archive)] == ["M104"]
@@ -341,4 +370,17 @@ def test_zip_member_metadata_is_read(tmp_path: Path) -> None:
     path = tmp_path / "demo_pkg-1.0.zip"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("demo_pkg-1.0/PKG-INFO", metadata_text(extra="Requires-Python: 3.8\n"))
-    assert findings(path) == [("M011", "'3.8' is invalid for 'requires-python'." + SEE)]
+    # twine looks for demo_pkg-1.0/PKG-INFO/PKG-INFO (the commonpath of one member is the member itself) and
+    # refuses; the metadata beside it is judged all the same
+    assert findings(path) == [
+        ("M011", "'3.8' is invalid for 'requires-python'." + SEE),
+        ("M104", "twine refuses to upload this file: No PKG-INFO in archive or PKG-INFO missing 'Metadata-Version': "
+                 "demo_pkg-1.0.zip; the metadata checks judged demo_pkg-1.0/PKG-INFO instead")]
+
+
+def test_url_fragments_are_not_judged() -> None:
+    # warehouse's is_valid_uri checks scheme, host, port, path and query only: aiohttp 3.14.5 was taken
+    # with this Project-URL, whose fragment holds a second '#'
+    chat = ("project_urls", "Chat: Matrix, https://matrix.to/#/#aio-libs:matrix.org")
+    assert upload_error(form("2.4", "d", "1", chat)) is None
+    assert upload_error(form("2.4", "d", "1", ("home_page", "https://a.org/x#y#z"))) is None

@@ -53,6 +53,28 @@ EXPECTED_REJECTIONS: dict[str, dict[str, str]] = {
         "N012": "Filename 'setuptools-40.0.0.zip' is invalid, should be 'setuptools-40.0.0.tar.gz'.",
         "D001": "The description failed to render for 'text/x-rst; charset=UTF-8'." + _PYPI_DCT,
     },
+    # The newest sdists of two top projects, uploaded in 2023 and 2024, before PyPI enforced PEP 625 names:
+    # today's PyPI refuses their filenames (N012).
+    "requests-oauthlib-2.0.0.tar.gz": {
+        "N012": "Filename 'requests-oauthlib-2.0.0.tar.gz' is invalid, should be 'requests_oauthlib-2.0.0.tar.gz'.",
+    },
+    "requests-toolbelt-1.0.0.tar.gz": {
+        "N012": "Filename 'requests-toolbelt-1.0.0.tar.gz' is invalid, should be 'requests_toolbelt-1.0.0.tar.gz'.",
+    },
+    # jaraco.classes 3.4.0 (March 2024): a dot in the name part of both filenames, refused since then
+    # (N023 for the wheel, N012 for the sdist).
+    "jaraco.classes-3.4.0-py3-none-any.whl": {
+        "N023": "Filename 'jaraco.classes-3.4.0-py3-none-any.whl' should contain the normalized project name "
+                "'jaraco_classes', not 'jaraco.classes'.",
+    },
+    "jaraco.classes-3.4.0.tar.gz": {
+        "N012": "Filename 'jaraco.classes-3.4.0.tar.gz' is invalid, should be 'jaraco_classes-3.4.0.tar.gz'.",
+    },
+    # sortedcontainers 2.4.0 (2018): setuptools of the day folded the description into a PKG-INFO header,
+    # and the indented reST does not render (D001; `twine check` fails it as well).
+    "sortedcontainers-2.4.0.tar.gz": {
+        "D001": "The description failed to render in the default format of reStructuredText." + _PYPI_DCT,
+    },
 }
 
 
@@ -96,7 +118,11 @@ def test_real_file_has_errors_only_where_pypi_refuses_it(pin: Pin, corpus: list[
 @pytest.mark.slow
 def test_cli_json_report_on_the_corpus_folder(corpus: list[Path], tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLKIT_")}
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "check", "--format", "json", str(corpus[0].parent)],
+    folder = tmp_path / "corpus"  # exactly the pinned files (the shared cache may hold other lists' files)
+    folder.mkdir()
+    for path in corpus:
+        (folder / path.name).symlink_to(path)
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "check", "--format", "json", str(folder)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
 
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -116,8 +142,10 @@ def test_cli_json_report_on_the_corpus_folder(corpus: list[Path], tmp_path: Path
 
 
 def _assert_finding_shape(finding: dict[str, object]) -> None:
-    assert {"code", "level", "pypi_rejects", "message"} <= set(finding) <= {
-        "code", "level", "pypi_rejects", "message", "hint"}, finding
+    assert {"code", "level", "pypi_rejects", "refused_by", "message"} <= set(finding) <= {
+        "code", "level", "pypi_rejects", "refused_by", "message", "hint"}, finding
+    assert finding["refused_by"] in ("pypi", "twine", "installer", "toolkit"), finding
+    assert finding["pypi_rejects"] == (finding["refused_by"] == "pypi"), finding
     assert isinstance(finding["code"], str) and re.fullmatch(r"[A-Z]\d{3}[a-z]?", finding["code"]), finding
     assert finding["level"] in ("error", "warning"), finding
     assert isinstance(finding["pypi_rejects"], bool), finding

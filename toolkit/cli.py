@@ -436,17 +436,18 @@ def default_outdir(project_dir: Path | None = None) -> Path:
 
 
 def _list_codes(fmt: str) -> int:
+    from toolkit.check.report import REFUSERS
     from toolkit.check.rules import load_all
 
     rules = sorted(load_all().items())
     if fmt == "markdown":
-        _out("| code | level | PyPI rejects | what it checks |\n| --- | --- | --- | --- |")
+        _out("| code | level | refused by | what it checks |\n| --- | --- | --- | --- |")
     for code, rule in rules:
+        who = REFUSERS[rule.refused_by]
         if fmt == "markdown":
-            _out(f"| {code} | {rule.level} | {'yes' if rule.pypi_rejects else 'no'} | {rule.summary.replace('|', '/')} |")
+            _out(f"| {code} | {rule.level} | {who} | {rule.summary.replace('|', '/')} |")
         else:
-            pypi = "PyPI rejects" if rule.pypi_rejects else "toolkit"
-            _out(f"{code}  {rule.level:<7}  {pypi:<12}  {rule.summary}")
+            _out(f"{code}  {rule.level:<7}  {who:<17}  {rule.summary}")
     return 0
 
 

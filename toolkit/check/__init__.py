@@ -49,8 +49,8 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
     try:
         view.archive  # noqa: B018 - opened here so that an unreadable file is one finding, not a crash
     except OSError as exc:
-        report.findings.append(Finding(UNREADABLE, "error", False, f"cannot read the file: {exc.strerror or exc}",
-                                       "check that the file exists and is readable"))
+        report.findings.append(Finding(UNREADABLE, "error", "toolkit", f"cannot read the file: {exc.strerror or exc}",
+                                       rules[UNREADABLE].hint))
         return report
     for code in sorted(rules):
         rule = rules[code]
@@ -61,11 +61,11 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
         try:
             found = list(rule.run(view))
         except Exception as exc:  # a bug in a rule must not hide the other findings
-            found = [Finding(INTERNAL, "error", False, f"rule {code} failed on this file: {type(exc).__name__}: {exc}",
-                             "please report this to toolkit's developers with the file")]
+            found = [Finding(INTERNAL, "error", "toolkit", f"rule {code} failed on this file: {type(exc).__name__}: {exc}",
+                             rules[INTERNAL].hint)]
         for f in found:
             if strict and f.level == "warning":
-                f = Finding(f.code, "error", f.pypi_rejects, f.message, f.hint)
+                f = Finding(f.code, "error", f.refused_by, f.message, f.hint)
             report.findings.append(f)
     view.archive.close()
     return report

@@ -1,6 +1,6 @@
 """Stage 3, check: the archive walk. One read-only view of a wheel or sdist gives the
 index of its members (nothing is extracted) and the container problems found on the way:
-PyPI's refusals (Z001-Z007, with PyPI's text) and toolkit's stricter ones (Z101-Z106).
+PyPI's refusals (Z001-Z007, with PyPI's text) and toolkit's stricter ones (Z101-Z107).
 """
 
 from __future__ import annotations
@@ -358,8 +358,8 @@ def _open_tar(arch: Archive, report: bool) -> None:
     if report and sparse:
         arch.add("Z007", SPARSE, f"first sparse member: {sparse!r}")
     broken_end = stream.finish()
-    if report and broken_end:
-        arch.add("Z006", BROKEN, f"its gzip stream is broken after the tar's end: {broken_end}")
+    if report and broken_end:  # PyPI stops reading at the end-of-archive marker: toolkit's own refusal
+        arch.add("Z107", f"the gzip stream is broken after the tar's end-of-archive marker: {broken_end}")
 
 
 def _walk_tar(arch: Archive, tar: tarfile.TarFile) -> str | None:

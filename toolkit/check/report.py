@@ -12,21 +12,36 @@ from pathlib import Path
 from typing import Literal
 
 Level = Literal["error", "warning"]
+# Who refuses a file with this finding: PyPI's upload view, the uploader (twine, uv publish), the
+# installers (pip, uv, pypa/installer), or only toolkit's own safety and consistency rules.
+RefusedBy = Literal["pypi", "twine", "installer", "toolkit"]
+REFUSERS: dict[str, str] = {"pypi": "PyPI rejects", "twine": "twine refuses", "installer": "installers refuse",
+                            "toolkit": "toolkit"}
 
 
 @dataclass(frozen=True)
 class Finding:
     code: str
     level: Level
-    pypi_rejects: bool
+    refused_by: RefusedBy
     message: str
     hint: str | None = None
+
+    @property
+    def pypi_rejects(self) -> bool:
+        return self.refused_by == "pypi"
+
+    @property
+    def label(self) -> str:
+        """Who refuses the file, for the text and GitHub outputs ("PyPI rejects", "twine refuses"...)."""
+        return REFUSERS[self.refused_by]
 
     def to_json(self) -> dict[str, object]:
         doc: dict[str, object] = {
             "code": self.code,
             "level": self.level,
-            "pypi_rejects": self.pypi_rejects,
+            "pypi_rejects": self.pypi_rejects,  # kept for readers of the first schema
+            "refused_by": self.refused_by,
             "message": self.message,
         }
         if self.hint:
@@ -69,7 +84,7 @@ class Report:
                 lines.append(f"{f.path}: PASSED")
                 continue
             for x in f.findings:
-                tag = " [PyPI rejects]" if x.pypi_rejects else ""
+                tag = f" [{x.label}]" if x.refused_by != "toolkit" else ""
                 lines.append(f"{f.path}: {x.code} {x.level}{tag}: {x.message}")
                 if x.hint:
                     lines.append(f"    hint: {x.hint}")
@@ -83,7 +98,8 @@ class Report:
         for f in self.files:
             for x in f.findings:
                 text = f"{x.code}: {x.message}" + (f" (hint: {x.hint})" if x.hint else "")
-                lines.append(f"::{x.level} file={_gh(str(f.path), True)},title=toolkit check {x.code}::{_gh(text)}")
+                title = f"toolkit check {x.code}" + (f" ({x.label})" if x.refused_by != "toolkit" else "")
+                lines.append(f"::{x.level} file={_gh(str(f.path), True)},title={_gh(title, True)}::{_gh(text)}")
         return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """DistView: what a rule sees of one file, each part read once and kept.
 
-The archive is walked once (archive.py); METADATA or PKG-INFO is read and
-parsed on first use; the upload form is derived from it the way
+The archive is walked once (archive.py); the METADATA or PKG-INFO that the
+uploader sends (sent.py) is read and parsed on first use; the upload form is derived from it the way
 `toolkit publish` sends it (publish/form.py), since PyPI validates the form.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from packaging.metadata import RawMetadata, parse_email
 
 from toolkit.check.archive import Archive, ArchiveReadError, open_archive
+from toolkit.check.sent import SentMetadata, sent_metadata
 
 CACHE_BYTES = 256 << 20  # inflated members kept per file
 
@@ -36,30 +37,22 @@ class DistView:
         parts = self.filename.split("-", 2)
         return f"{parts[0]}-{parts[1]}.dist-info" if len(parts) >= 3 else None
 
-    # -- sdist layout: the single top-level folder (PyPI: os.path.commonpath)
+    # -- the metadata the uploader sends: twine reads one archive member (sent.py says which)
     @functools.cached_property
-    def sdist_top(self) -> str | None:
-        names = [m.name for m in self.archive.members]
-        tops = {n.lstrip("./").split("/", 1)[0] for n in names if n.strip("./")}
-        return tops.pop() if len(tops) == 1 else None
+    def sent(self) -> SentMetadata:
+        return sent_metadata(self)
 
     @functools.cached_property
     def metadata_member(self) -> str | None:
-        if self.kind == "wheel" and self.dist_info:
-            return f"{self.dist_info}/METADATA"
-        if self.kind == "sdist" and self.sdist_top:
-            return f"{self.sdist_top}/PKG-INFO"
-        return None
+        """The member the metadata rules judge: the one twine sends, else the one the layout names."""
+        return self.sent.judged
 
     @functools.cached_property
     def metadata_bytes(self) -> bytes | None:
         name = self.metadata_member
-        if name is None or self.archive.member(name) is None:
+        if name is None:
             return None
-        try:
-            return self.archive.read(name, limit=16 << 20)
-        except ArchiveReadError:
-            return None
+        return self.read(name, limit=16 << 20)
 
     @functools.cached_property
     def raw_metadata(self) -> tuple[RawMetadata, dict[str, list[str]]] | None:

@@ -15,6 +15,9 @@ from packaging.metadata import (
     _EMAIL_TO_RAW_MAPPING,
     _LIST_FIELDS,
     _STRING_FIELDS,
+    ExceptionGroup,
+    InvalidMetadata,
+    Metadata,
     RawMetadata,
     _parse_keywords,
     _parse_project_urls,
@@ -189,6 +192,26 @@ def refusals(raw: RawMetadata, unparsed: dict[str, list[str]]) -> list[Refusal]:
             kind = "malformed"
         found.append(Refusal(header, kind, f"unrecognized or malformed field {header!r}"))
     return found
+
+
+def twine_invalid(raw: RawMetadata) -> list[tuple[str, str]]:
+    """(field, message) for each field twine 7 refuses when it validates the parsed metadata before
+    building the upload (`Metadata.from_raw`, with the packaging installed here), after it dropped
+    License-File below Metadata-Version 2.4. A Metadata-Version that is not a version makes twine fail
+    before that check."""
+    fields = dict(raw)
+    mv = raw.get("metadata_version", "0")
+    try:
+        Version(mv)
+    except InvalidVersion:
+        return [("metadata-version", f"{mv!r} is not a valid metadata version")]
+    if _drops_license_files(raw):
+        fields.pop("license_files", None)
+    try:
+        Metadata.from_raw(fields)  # type: ignore[arg-type]
+    except ExceptionGroup as group:
+        return [(e.field, str(e)) if isinstance(e, InvalidMetadata) else ("", str(e)) for e in group.exceptions]
+    return []
 
 
 def file_form(filename: str) -> tuple[str, str] | None:

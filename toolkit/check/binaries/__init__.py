@@ -128,6 +128,24 @@ def _scan(dist: DistView) -> Scan:
     return result
 
 
+def _parse_errors(fmt: Format) -> tuple[type[BaseException], ...]:
+    """What the parsers raise on malformed bytes: a finding (B100). Anything else is a bug (K000)."""
+    import struct
+
+    found: tuple[type[BaseException], ...] = (ValueError, LookupError, ArithmeticError, struct.error, EOFError,
+                                              OSError, AssertionError, MemoryError, RecursionError)
+    if fmt == "elf":
+        from elftools.common.exceptions import DWARFError, ELFError
+        from elftools.construct.core import ConstructError
+
+        found += (ELFError, DWARFError, ConstructError)
+    elif fmt == "pe":
+        import pefile
+
+        found += (pefile.PEFormatError,)
+    return found
+
+
 def _parse_into(result: Scan, fmt: Format, name: str, data: bytes, symbols: bool) -> None:
     try:
         if fmt == "elf":
@@ -142,6 +160,6 @@ def _parse_into(result: Scan, fmt: Format, name: str, data: bytes, symbols: bool
             from toolkit.check.binaries.pe import parse_pe
 
             result.pe.append(parse_pe(name, data, imports=symbols))
-    except Exception as exc:  # the parsers raise many kinds of errors on malformed bytes: a finding, not a crash
+    except _parse_errors(fmt) as exc:  # malformed bytes: a finding, not a crash
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         result.broken.append(Broken(name, f"cannot parse as {fmt.upper() if fmt != 'macho' else 'Mach-O'}: {reason}"))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from toolkit.check.report import Finding, Level
+from toolkit.check.report import Finding, Level, RefusedBy
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView
@@ -28,7 +28,7 @@ RuleFunc = Callable[["DistView"], Iterable[Problem]]
 class Rule:
     code: str
     level: Level
-    pypi_rejects: bool
+    refused_by: RefusedBy
     applies: Applies
     summary: str
     func: RuleFunc
@@ -38,7 +38,11 @@ class Rule:
     def run(self, dist: DistView) -> Iterator[Finding]:
         for problem in self.func(dist) or ():
             message, hint = (problem, self.hint) if isinstance(problem, str) else problem
-            yield Finding(self.code, self.level, self.pypi_rejects, message, hint)
+            yield Finding(self.code, self.level, self.refused_by, message, hint)
+
+    @property
+    def pypi_rejects(self) -> bool:
+        return self.refused_by == "pypi"
 
 
 RULES: dict[str, Rule] = {}
@@ -49,17 +53,20 @@ def rule(
     *,
     level: Level = "error",
     pypi_rejects: bool = False,
+    refused_by: RefusedBy | None = None,
     applies: Applies = "any",
     summary: str,
     hint: str | None = None,
     needs_archive: bool = True,
 ) -> Callable[[RuleFunc], RuleFunc]:
-    """Register a rule function under a stable code."""
+    """Register a rule function under a stable code. `refused_by` says who refuses a file with
+    this finding (`pypi_rejects=True` is short for "pypi"; the default is toolkit's own rule)."""
+    by: RefusedBy = refused_by or ("pypi" if pypi_rejects else "toolkit")
 
     def register(func: RuleFunc) -> RuleFunc:
         if code in RULES:
             raise RuntimeError(f"rule code {code} registered twice")
-        RULES[code] = Rule(code, level, pypi_rejects, applies, summary, func, hint, needs_archive)
+        RULES[code] = Rule(code, level, by, applies, summary, func, hint, needs_archive)
         return func
 
     return register
@@ -72,10 +79,22 @@ def load_all() -> dict[str, Rule]:
         binaries,
         contents,
         filename,
+        install,
         layout,
         metadata,
         readme,
         record,
+        uploader,
     )
 
     return RULES
+
+
+def _reported_by_the_stage(dist: DistView) -> Iterable[Problem]:
+    return ()  # check_file itself reports these two: they are about the run, not about a rule's verdict
+
+
+rule("K000", summary="a rule crashed on this file (a bug in toolkit; the other rules still ran)",
+     hint="please report this to toolkit's developers with the file", needs_archive=False)(_reported_by_the_stage)
+rule("K001", summary="the file cannot be read at all", hint="check that the file exists and is readable",
+     needs_archive=False)(_reported_by_the_stage)

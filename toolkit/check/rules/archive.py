@@ -55,6 +55,9 @@ ARCHIVE_RULES = (
     _Z("Z105", "zip entries whose unix mode marks a symlink",
        "unzippers disagree on zip symlinks: some create the link, Python's zipfile writes a small file "
        "holding the target; store a copy of the file instead"),
+    _Z("Z107", "a .tar.gz whose gzip stream is corrupt or followed by other bytes after the tar's end",
+       "GNU tar and gzip refuse the file (bad CRC, truncated trailer, or bytes after the gzip stream); PyPI, "
+       "which stops reading at the tar's end-of-archive marker, takes it: rebuild it with `toolkit build --sdist`"),
     _Z("Z106", "a name that appears more than once in a tar",
        "the later copy silently replaces the earlier one; remove the duplicate from the build", "warning"),
 )

@@ -161,10 +161,10 @@ def filename_length(dist: DistView) -> Iterator[Problem]:
 
 def _form_identity(dist: DistView) -> tuple[str, Version] | None:
     """The form's Name and Version when both are valid (otherwise PyPI stops at M004/M005)."""
+    raw, _ = read_form(dist.form or [])
     try:
-        raw, _ = read_form(dist.form or [])
         name, version = raw.get("name"), Version(raw.get("version", ""))
-    except Exception:
+    except InvalidVersion:
         return None
     if not name or not re.fullmatch(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", name, re.IGNORECASE):
         return None

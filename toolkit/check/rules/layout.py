@@ -227,7 +227,7 @@ def wheel_metadata_present(dist: DistView) -> Iterator[str]:
         yield f"Wheel '{dist.filename}' does not contain the required METADATA file: {dist.dist_info}/METADATA"
 
 
-def _wheel_file(dist: DistView) -> Message | str | None:
+def wheel_file(dist: DistView) -> Message | str | None:
     """The parsed WHEEL file; a str says why it cannot be read; None when it is absent (W001)."""
     if not _wheel_readable(dist) or dist.dist_info is None:
         return None
@@ -256,7 +256,7 @@ def _extension_modules(dist: DistView) -> list[str]:
       hint="installers trust the filename, tools that read WHEEL trust the Tag lines; rebuild, or retag with "
            "`wheel tags`, instead of renaming the file")
 def wheel_tags_match_filename(dist: DistView) -> Iterator[str]:
-    wheel, tags = _wheel_file(dist), _filename_tags(dist)
+    wheel, tags = wheel_file(dist), _filename_tags(dist)
     if not isinstance(wheel, Message) or tags is None:
         return
     declared: set[Tag] = set()
@@ -272,26 +272,6 @@ def wheel_tags_match_filename(dist: DistView) -> Iterator[str]:
         yield "WHEEL Tag lines differ from the filename's tags: " + "; ".join(parts)
 
 
-@rule("W102", applies="wheel", summary="WHEEL parses: Wheel-Version 1.x, Root-Is-Purelib true or false",
-      hint="rebuild the wheel with its build backend; WHEEL is written by it, not by hand")
-def wheel_file_valid(dist: DistView) -> Iterator[str]:
-    wheel = _wheel_file(dist)
-    if isinstance(wheel, str):
-        yield wheel
-    elif wheel is not None:
-        version = (wheel.get("Wheel-Version") or "").strip()
-        if not re.fullmatch(r"1\.\d+", version):
-            yield f"WHEEL Wheel-Version is {version!r}; installers support 1.x" if version else \
-                "WHEEL has no Wheel-Version"
-        purelib = wheel.get("Root-Is-Purelib")
-        if purelib is None:
-            yield "WHEEL has no Root-Is-Purelib"
-        elif purelib.strip().lower() not in ("true", "false"):
-            yield f"WHEEL Root-Is-Purelib is {purelib.strip()!r}, not true or false"
-        if not wheel.get_all("Tag"):
-            yield "WHEEL has no Tag lines"
-
-
 def _is_pure(tags: frozenset[Tag]) -> bool:
     return all(t.platform == "any" for t in tags)
 
@@ -300,7 +280,7 @@ def _is_pure(tags: frozenset[Tag]) -> bool:
       hint="Root-Is-Purelib: true puts the files in purelib (shared across platforms); a wheel with extension "
            "modules needs false, a pure one true")
 def wheel_purelib_consistent(dist: DistView) -> Iterator[str]:
-    wheel, tags = _wheel_file(dist), _filename_tags(dist)
+    wheel, tags = wheel_file(dist), _filename_tags(dist)
     if not isinstance(wheel, Message) or tags is None:
         return
     purelib = (wheel.get("Root-Is-Purelib") or "").strip().lower()
@@ -376,8 +356,5 @@ def file_size_limit(dist: DistView) -> Iterator[str]:
 
 def _project_name(dist: DistView) -> str:
     # PyPI names the project as the form gives it (a new project) or as it is registered (unknown offline).
-    try:
-        sent = dict(dist.form or ()).get("name")
-    except Exception:  # the archive may be unreadable: the size limit stands on its own
-        sent = None
+    sent = dict(dist.form or ()).get("name") if dist.archive.format else None
     return sent or dist.filename.split("-", 1)[0]

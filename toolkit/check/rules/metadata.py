@@ -1,6 +1,6 @@
 """Check rules M: the core metadata PyPI validates on upload, judged on the upload form that
 `toolkit publish` (like twine 7) builds from METADATA/PKG-INFO, with PyPI's own reply texts;
-plus warnings about what twine does to the file before sending it (M101-M104).
+what twine itself refuses before sending is in uploader.py (M101-M104).
 
 Longer than our usual modules: the 21 PyPI rules share one verdict (form_errors, computed once per
 file), and it must repeat the parts of packaging 26.2 (pinned by PyPI) that newer packaging changed.
@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from packaging.metadata import _EMAIL_TO_RAW_MAPPING, InvalidMetadata, Metadata, RawMetadata
+from packaging.metadata import _EMAIL_TO_RAW_MAPPING, ExceptionGroup, InvalidMetadata, Metadata, RawMetadata
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from toolkit.check.rules import Problem, rule
-from toolkit.publish.form import Form, read_form, refusals
+from toolkit.publish.form import Form, read_form
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView
@@ -62,7 +62,7 @@ class FormError:
 
     code: str
     field: str
-    stage: int
+    stage: int  # 0: the upload form's own field checks (F001, the name), before any metadata rule
     message: str
     crash: bool = False  # PyPI fails with HTTP 500 instead of replying
 
@@ -77,13 +77,32 @@ def _form_errors(form: tuple[tuple[str, str], ...]) -> tuple[FormError, ...]:
     raw, unparsed = read_form(list(form))
     errors = [FormError("M001", key, 1, _reply(f"{key!r} has invalid data")) for key in unparsed]
     errors += _packaging_errors(raw) + _packaging_262(raw) + _warehouse_errors(raw)
+    name = _name_form_error(raw.get("name"))
+    if name is not None:  # PyPI answers with the form's own message; packaging's would say the same again
+        errors = [name] + [e for e in errors if e.field != "name"]
     return tuple(errors)
+
+
+# warehouse's UploadForm `name` validator (F001), checked before any metadata rule.
+_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
+_NAME_RULE = "Start and end with a letter or numeral containing only ASCII numeric and '.', '_' and '-'."
+
+
+def _name_form_error(name: str | None) -> FormError | None:
+    """PyPI's reply for a missing or invalid name: the form's wording, with the value cut to 30+30
+    characters when it is longer than 60."""
+    value = name or ""
+    if value and _NAME_RE.match(value):
+        return None
+    shown = value[:30] + "..." + value[-30:] if len(value) > 60 else value
+    error = _NAME_RULE if value else "This field is required."
+    return FormError("M004", "name", 0, f"{shown!r} is an invalid value for Name. Error: {error} {SEE_CORE_METADATA}")
 
 
 def upload_error(form: Form) -> str | None:
     """The one message PyPI replies for these fields (None: the metadata passes)."""
     errors = form_errors(form)
-    for stage in (1, 2, 3):
+    for stage in (0, 1, 2, 3):
         found = [e for e in errors if e.stage == stage]
         if not found:
             continue
@@ -119,8 +138,8 @@ def _packaging_errors(raw: RawMetadata) -> list[FormError]:
     try:
         Metadata.from_raw(known, validate=True)  # type: ignore[arg-type]
         return []
-    except Exception as group:  # packaging's ExceptionGroup (a backport before Python 3.11)
-        problems = [e for e in getattr(group, "exceptions", [group]) if isinstance(e, InvalidMetadata)]
+    except ExceptionGroup as group:  # packaging's (a backport before Python 3.11)
+        problems = [e for e in group.exceptions if isinstance(e, InvalidMetadata)]
     errors = []
     for exc in problems:
         aged = " introduced in metadata version " in str(exc)
@@ -162,7 +181,7 @@ def _content_type_262(value: str | None) -> str | None:
         message = email.message.EmailMessage()
         message["content-type"] = value
         content_type, params = message.get_content_type().lower(), message["content-type"].params
-    except Exception:  # 26.2 does not catch the email parser's IndexError/ValueError: HTTP 500
+    except (IndexError, ValueError, TypeError, AttributeError):  # 26.2 does not catch them: HTTP 500
         return "crash"
     if content_type not in _CONTENT_TYPES or content_type not in value.lower():
         return f"{{field}} must be one of {_CONTENT_TYPES}, not {value!r}"
@@ -371,7 +390,7 @@ def is_valid_url(url: str) -> bool:
     from rfc3986 import exceptions, uri_reference, validators
 
     validator = validators.Validator().allow_schemes("http", "https").require_presence_of("scheme")
-    validator.check_validity_of("scheme", "host", "port", "path", "query", "fragment")
+    validator.check_validity_of("scheme", "host", "port", "path", "query")  # not the fragment: PyPI does not
     try:
         validator.validate(uri_reference(url).normalize())
     except (exceptions.RFC3986Exception, ValueError):
@@ -427,68 +446,4 @@ for _code, (_summary, _hint) in _MIRRORED.items():
 
 
 def _form(dist: DistView) -> Form | None:
-    try:
-        return dist.form
-    except Exception:  # unreadable metadata is M104's finding, not a crash of every M rule
-        return None
-
-
-def _file_metadata(dist: DistView) -> tuple[RawMetadata, dict[str, list[str]]] | None:
-    """The file's own headers as packaging parses them (shared with the other rules; read only)."""
-    try:
-        return dist.raw_metadata
-    except Exception:
-        return None
-
-
-@rule("M101", level="warning", summary="twine accepts every metadata header",
-      hint="core metadata has no such field: remove it (PyPI ignores unknown fields; twine refuses the file)")
-def twine_refused_headers(dist: DistView) -> Iterator[Problem]:
-    parsed = _file_metadata(dist)
-    for refusal in refusals(*parsed) if parsed else ():
-        if refusal.kind == "duplicate":
-            continue  # M001 reports it, with PyPI's own verdict
-        hint = None if refusal.kind == "unknown" else "the value is not valid UTF-8: write METADATA in UTF-8"
-        message = f"twine refuses to upload this file: {refusal.message}"
-        yield (message, hint) if hint else message
-
-
-@rule("M102", level="warning", summary="License-File is declared under Metadata-Version 2.4 or later",
-      hint="build with a backend that writes Metadata-Version 2.4 (e.g. setuptools >= 77) or drop License-File")
-def license_file_too_early(dist: DistView) -> Iterator[Problem]:
-    raw = (_file_metadata(dist) or ({}, {}))[0]
-    if raw.get("license_files"):
-        mv = raw.get("metadata_version")
-        try:
-            early = Version(mv or "0") < Version("2.4")
-        except InvalidVersion:
-            return
-        if early:
-            yield (f"License-File under Metadata-Version {mv}: twine drops it; a client that sends it is refused "
-                   f"by PyPI (license-file introduced in metadata version 2.4, not {mv})")
-
-
-@rule("M103", level="warning", summary="Import-Name/Import-Namespace are valid")
-def import_names(dist: DistView) -> Iterator[Problem]:
-    raw = (_file_metadata(dist) or ({}, {}))[0]
-    keys = [k for k in ("import_names", "import_namespaces") if raw.get(k) and k in vars(Metadata)]
-    if not keys:
-        return
-    subset = {"metadata_version": raw.get("metadata_version"), "name": "x", "version": "0",
-              **{k: raw[k] for k in keys}}  # type: ignore[literal-required]
-    try:
-        Metadata.from_raw(subset, validate=True)  # type: ignore[arg-type]
-    except Exception as group:
-        for exc in getattr(group, "exceptions", []):
-            if isinstance(exc, InvalidMetadata) and exc.field.startswith("import-"):
-                yield (f"{exc}: PyPI does not see it (twine 7 does not send Import-Name), but twine refuses "
-                       f"the file before uploading")
-
-
-@rule("M104", level="warning", summary="METADATA/PKG-INFO can be read", needs_archive=False)
-def metadata_readable(dist: DistView) -> Iterator[Problem]:
-    if dist.kind is None:
-        return
-    if dist.metadata_bytes is None or _form(dist) is None:
-        where = dist.metadata_member or ("METADATA" if dist.kind == "wheel" else "PKG-INFO")
-        yield f"{where} is missing or unreadable: the metadata checks (M, D) were skipped"
+    return dist.form

@@ -33,7 +33,7 @@ def renderer_for(content_type: str | None) -> Renderer:
     try:
         message["content-type"] = content_type
         mime = message.get_content_type()
-    except Exception:
+    except (IndexError, ValueError, TypeError, AttributeError):
         return "text"  # PyPI fails on such a value in the metadata checks first (M008)
     renderers: dict[str, Renderer] = {"text/x-rst": "rst", "text/markdown": "markdown"}
     return renderers.get(mime, "text")
@@ -70,7 +70,7 @@ def _rst_failure(text: str) -> str | None:
         parts = publish_parts(text, writer=writer, settings_overrides=settings)
     except SystemMessage as exc:
         return f"docutils: {exc}"
-    except Exception as exc:  # a docutils crash is an HTTP 500 on PyPI
+    except Exception as exc:  # whatever docutils raises, PyPI answers HTTP 500: reported as D001, not swallowed
         return f"docutils crashed ({type(exc).__name__}: {exc})"
     if parts.get("docinfo", "") + parts.get("fragment", ""):
         return None
@@ -83,10 +83,7 @@ def _rst_failure(text: str) -> str | None:
 @rule("D001", pypi_rejects=True, summary="the description renders on PyPI",
       hint="render it with `python -m readme_renderer README` and fix what docutils reports")
 def description_renders(dist: DistView) -> Iterator[Problem]:
-    try:
-        form = dist.form
-    except Exception:
-        return  # M104 reports unreadable metadata
+    form = dist.form
     if not form:
         return
     raw, _ = read_form(form)
@@ -104,3 +101,21 @@ def description_renders(dist: DistView) -> Iterator[Problem]:
     first = why.strip().splitlines()[0] if why.strip() else "it renders to nothing"
     first = first if len(first) <= 200 else first[:197] + "..."
     yield message, f"{first}; check it with `python -m readme_renderer README`"
+
+
+# `twine check` warns about these two, and `twine check --strict` fails on them: so does `toolkit check --strict`.
+@rule("D101", level="warning", summary="the metadata has a long description (twine check warns without one)",
+      hint="set readme = \"README.md\" in [project]; PyPI shows the description on the project page")
+def description_present(dist: DistView) -> Iterator[Problem]:
+    raw = dist.raw_metadata[0] if dist.raw_metadata else None
+    if raw is not None and (not raw.get("description") or raw.get("description", "").rstrip() == "UNKNOWN"):
+        yield "the metadata has no description: twine check warns `long_description` missing"
+
+
+@rule("D102", level="warning", summary="Description-Content-Type is declared (twine check warns without one)",
+      hint="declare the format: a readme file in [project] sets it, or write Description-Content-Type")
+def description_content_type_present(dist: DistView) -> Iterator[Problem]:
+    raw = dist.raw_metadata[0] if dist.raw_metadata else None
+    if raw is not None and raw.get("description") and raw.get("description_content_type") is None:
+        yield ("the metadata has no Description-Content-Type: PyPI and twine render the description as "
+               "reStructuredText")

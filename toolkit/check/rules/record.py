@@ -1,4 +1,5 @@
-"""Check rules: a wheel's RECORD against the files it holds (R1xx, toolkit-strict errors).
+"""Check rules: a wheel's RECORD against the files it holds (R1xx errors; pypa/installer --validate-record
+refuses R101, R102 and R106, the others are toolkit's own).
 
 PyPI only e-mails the owners about a "RECORD mismatch" and never checks hashes;
 installers rely on RECORD (uninstall, integrity), so toolkit refuses what is wrong.
@@ -17,12 +18,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from installer.records import InvalidRecordEntry, RecordEntry
-
 from toolkit.check.archive import ArchiveReadError
 from toolkit.check.rules import rule
 
 if TYPE_CHECKING:
+    from installer.records import RecordEntry
+
     from toolkit.check.view import DistView
 
 _WHOLE_READ_MAX = 64 << 20  # larger members are streamed, not held
@@ -95,6 +96,10 @@ def _row(number: int, elements: list[str]) -> Row:
     if len(elements) != 3:  # installer's parse_record_file refuses any other count
         return Row(number, tuple(elements), problem=f"has {len(elements)} fields, not 3 (path,hash,size)")
     elements[0] = elements[0].replace("\\", "/")
+    # Imported here, not at the top: installer's package import pulls in its whole install machinery,
+    # and only wheels with a RECORD need it.
+    from installer.records import InvalidRecordEntry, RecordEntry
+
     try:
         entry = RecordEntry.from_elements(*elements)
     except InvalidRecordEntry as exc:
@@ -201,7 +206,7 @@ def _is_signature(dist: DistView, path: str) -> bool:
     return path in {f"{dist.dist_info}/{s}" for s in SIGNATURES}
 
 
-@rule("R101", applies="wheel", summary="RECORD hash or size does not match the file",
+@rule("R101", refused_by="installer", applies="wheel", summary="RECORD hash or size does not match the file",
       hint="rebuild the wheel with its build backend; a wheel edited after the build needs its RECORD rewritten")
 def record_hashes(dist: DistView) -> Iterator[str]:
     rows, _ = load_record(dist)
@@ -231,7 +236,7 @@ def _hash_mismatches(dist: DistView, rows: list[Row], digests: dict[str, Digest]
             yield f"{row.path}: RECORD says {entry.size} bytes, the file has {digest.size}"
 
 
-@rule("R102", applies="wheel", summary="files in the wheel that RECORD does not list",
+@rule("R102", refused_by="installer", applies="wheel", summary="files in the wheel that RECORD does not list",
       hint="PyPI e-mails the owners about a RECORD mismatch and installers cannot uninstall unlisted files; "
            "rebuild the wheel instead of adding files to it")
 def record_missing_files(dist: DistView) -> Iterator[str]:
@@ -297,7 +302,7 @@ def record_duplicate_rows(dist: DistView) -> Iterator[str]:
     yield from capped(dups, "duplicated paths")
 
 
-@rule("R106", applies="wheel", summary="RECORD rows that installers cannot read",
+@rule("R106", refused_by="installer", applies="wheel", summary="RECORD rows that installers cannot read",
       hint="each row is path,hash,size: hash as sha256=<urlsafe base64>, size in bytes; only RECORD's own row "
            "leaves both empty")
 def record_malformed_rows(dist: DistView) -> Iterator[str]:
