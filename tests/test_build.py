@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from projects import (
+    error_detail,
     git_commit,
     kept_log,
     listing,
@@ -308,6 +309,7 @@ def test_failing_backend_leaves_outdir_as_it_was(hook: str, how: str, tmp_path: 
     assert f"toy-backend: running {hook}" in log.read_text(encoding="utf-8")
     if how == "raise":
         assert f"toy-backend: {hook} fails on purpose" in log.read_text(encoding="utf-8")
+        assert any(f"RuntimeError: toy-backend: {hook} fails on purpose" in line for line in error_detail(proc.stderr))
     assert listing(outdir) == before
     assert not (tmp_path / "escape.whl").exists()
 

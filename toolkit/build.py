@@ -138,11 +138,12 @@ class _OneBuild:
                     hook=self._hook, log=self.logger.path,
                     hint=f"check [build-system] requires and build-backend; log: {self.logger.path}",
                 ) from None
-            reason = str(exc)
+            reason, detail = str(exc), []
             if isinstance(cause, subprocess.CalledProcessError):
                 code = cause.returncode
                 reason = f"the backend was killed by signal {-code}" if code < 0 else f"the backend failed (exit {code})"
-            raise BuildError(reason, backend=backend, hook=self._hook, log=self.logger.path) from None
+                detail = list(cause.output or [])
+            raise BuildError(reason, backend=backend, hook=self._hook, log=self.logger.path, detail=detail) from None
         except pypa_build.BuildException as exc:  # the [build-system] table is invalid: nothing ran
             raise ConfigError(f"{srcdir / 'pyproject.toml'}: {exc}", hint="fix the [build-system] table") from None
         self._check_output(path, wrote_to, backend, distribution)
@@ -219,8 +220,10 @@ def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
         try:
             logger.run(cmd, cwd=cwd, env=env, umask=BUILD_UMASK)
         except Exception as exc:
-            # pypa/build expects CalledProcessError from a runner when a hook process fails.
-            raise subprocess.CalledProcessError(getattr(exc, "returncode", 1), cmd) from None
+            # pypa/build expects CalledProcessError from a runner when a hook process fails;
+            # its `output` carries the end of the hook's output (the cause) to the error.
+            raise subprocess.CalledProcessError(getattr(exc, "returncode", 1), cmd,
+                                                output=getattr(exc, "tail", None)) from None
 
     return run
 

@@ -223,6 +223,7 @@ class EnvPool:
             raise BuildError(
                 f"cannot resolve build requirements {', '.join(reqs)} with {self.installer.name}",
                 log=exc.log, hint=f"check the requirement names and your index; the installer's output is in {exc.log}",
+                detail=exc.tail,
             ) from None
 
     def _make(self, path: Path, pins: list[str]) -> BuildEnv:
@@ -234,7 +235,7 @@ class EnvPool:
         except ProcessFailed as exc:
             raise BuildError(
                 f"cannot create the build environment with {self.installer.name}",
-                log=exc.log, hint=f"the installer's output is in {exc.log}",
+                log=exc.log, hint=f"the installer's output is in {exc.log}", detail=exc.tail,
             ) from None
         return env
 
