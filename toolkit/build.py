@@ -289,7 +289,8 @@ def _unpacked(sdist: Path) -> Iterator[Path]:
 
 
 def source_date_epoch(src: Path | None, environ: Mapping[str, str], reporter: Reporter) -> str | None:
-    """SOURCE_DATE_EPOCH: the user's (validated, clamped), else the last git commit's time."""
+    """SOURCE_DATE_EPOCH: the user's (validated, clamped), else the time of the last git
+    commit that touched the project's folder (in a monorepo, a commit elsewhere changes nothing)."""
     raw = environ.get("SOURCE_DATE_EPOCH")
     if raw is None and src is not None:
         raw = _git_commit_time(src)
@@ -310,7 +311,7 @@ def source_date_epoch(src: Path | None, environ: Mapping[str, str], reporter: Re
 def _git_commit_time(src: Path) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(src), "log", "-1", "--format=%ct"],
+            ["git", "-C", str(src), "log", "-1", "--format=%ct", "--", "."],
             capture_output=True, text=True, timeout=30, check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
