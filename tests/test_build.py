@@ -97,8 +97,9 @@ def test_json_document_describes_the_files(pure_json: tuple) -> None:
     assert doc["dists"][1]["tags"] == ["py3-none-any"]
     assert Path(doc["manifest"]) == outdir.resolve() / ".toolkit-manifest.json"
     assert Path(doc["log"]).is_file()
-    # examples/ is in toolkit's git checkout: the epoch is its last commit's time.
-    git = subprocess.run(["git", "-C", str(EXAMPLES), "log", "-1", "--format=%ct"], capture_output=True, text=True)
+    # examples/ is in toolkit's git checkout: the epoch is the time of the last commit that touched the project.
+    git = subprocess.run(["git", "-C", str(EXAMPLES / "pure"), "log", "-1", "--format=%ct", "--", "."],
+                         capture_output=True, text=True)
     assert doc["source_date_epoch"] == (git.stdout.strip() or None)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from toolkit import _fs, buildenv
+from toolkit import _fs, buildenv, pythons
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, record
@@ -56,13 +56,11 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError(f"{outdir}: the output folder is a file", hint="pass another folder with -o")
-    if options.python:
-        raise ConfigError("--python is not supported yet: build with one interpreter",
-                          hint="run toolkit with each interpreter in turn (`python3.13 -m toolkit build`)")
     want_sdist = options.sdist and not from_sdist
     want_wheel = options.wheel or from_sdist
     if not (want_sdist or want_wheel):
         raise ConfigError("nothing to build: both --sdist and --wheel are off")
+    interpreters = _interpreters(options) if want_wheel else []
 
     environ = dict(os.environ)
     epoch = source_date_epoch(src if not from_sdist else None, environ, reporter)
@@ -73,7 +71,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     hook_environ = clean_environ(environ, options.pass_env)
     runner = _runner(logger, hook_environ)
 
-    built: list[Path] = []
+    built: list[tuple[Path, dict[str, str]]] = []
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(
             buildenv.env_pool(installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints)
@@ -90,14 +88,23 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         sdist = src if from_sdist else None
         if want_sdist:
             sdist = one.run(src, "sdist", backend_out)
-            built.append(sdist)
+            built.append((sdist, one.origin))
         if want_wheel:
             if sdist is not None:
                 tree = stack.enter_context(_unpacked(sdist))
             else:
                 tree = src
-            built.append(one.run(tree, "wheel", backend_out))
-        dists = [Dist.from_path(p, origin=one.origin) for p in built]
+            if interpreters:
+                def for_interpreter(interp: pythons.Interpreter) -> _OneBuild:
+                    other = stack.enter_context(buildenv.env_pool(
+                        installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
+                        interpreter=interp))
+                    return _OneBuild(options, other, runner, logger, reporter, label=f"wheel ({interp.label})")
+
+                built.extend(_wheel_matrix(tree, interpreters, for_interpreter, backend_out, reporter))
+            else:
+                built.append((one.run(tree, "wheel", backend_out), one.origin))
+        dists = [Dist.from_path(p, origin=origin) for p, origin in built]
         dists = [_published(d, outdir) for d in dists]
     try:
         manifest = record(outdir, dists, {"source_date_epoch": epoch})
@@ -105,6 +112,41 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         raise ConfigError(f"cannot write the manifest in {outdir}: {exc.strerror}",
                           hint="the built files are in place; free space or fix the folder's permissions") from None
     return BuildResult(dists, manifest, logger.path, epoch)
+
+
+def _interpreters(options: BuildOptions) -> list[pythons.Interpreter]:
+    """The interpreters of --python, found before anything is built (none: this one)."""
+    if not options.python:
+        return []
+    if not options.isolation:
+        raise ConfigError("--python builds in isolated environments, not with --no-isolation",
+                          hint="drop --no-isolation, or run toolkit with that interpreter (`python3.X -m toolkit build`)")
+    return pythons.find(options.python, buildenv.find_uv())
+
+
+def _wheel_matrix(tree: Path, interpreters: list[pythons.Interpreter], one_for: Callable[[pythons.Interpreter], _OneBuild],
+                  backend_out: Path, reporter: Reporter) -> list[tuple[Path, dict[str, str]]]:
+    """One wheel per interpreter from the same tree; a pure wheel once, for all of them."""
+    from packaging.utils import parse_wheel_filename
+
+    from toolkit.tags import is_pure
+
+    interpreters = pythons.allowed(interpreters, pythons.requires_python(tree), str(tree))
+    wheels: list[tuple[Path, dict[str, str]]] = []
+    for n, interp in enumerate(interpreters):
+        out = backend_out / f"python-{n}"  # a folder each: two wheels of one name must not overwrite each other
+        out.mkdir()
+        one = one_for(interp)
+        wheel = one.run(tree, "wheel", out)
+        if any(w.name == wheel.name for w, _ in wheels):  # an abi3 wheel: the first one built serves
+            reporter.info(f"{wheel.name}: already built with another interpreter")
+            continue
+        wheels.append((wheel, {**one.origin, "python": interp.label}))
+        if is_pure(parse_wheel_filename(wheel.name)[3]):
+            if len(interpreters) > 1:
+                reporter.info(f"{wheel.name} is pure: one wheel serves every interpreter")
+            break
+    return wheels
 
 
 def _published(dist: Dist, outdir: Path) -> Dist:
@@ -115,9 +157,10 @@ class _OneBuild:
     """Runs one distribution's hooks: requirements, environment, build."""
 
     def __init__(self, options: BuildOptions, pool: buildenv.EnvPool, runner: Callable[..., None],
-                 logger: Logger, reporter: Reporter) -> None:
+                 logger: Logger, reporter: Reporter, label: str | None = None) -> None:
         self.options, self.pool, self.runner, self.logger, self.reporter = options, pool, runner, logger, reporter
         self.origin: dict[str, str] = {}
+        self.label = label  # what the steps call the distribution (default: "sdist", "wheel")
 
     def run(self, srcdir: Path, distribution: Distribution, outdir: Path) -> Path:
         import build as pypa_build
@@ -164,11 +207,11 @@ class _OneBuild:
             self._hook = f"build_{distribution}"
             with self.reporter.step(f"{distribution}: running {backend}"):
                 return Path(builder.build(distribution, outdir, settings)), None, outdir
-        with self.reporter.step(f"{distribution}: preparing the build environment"):
+        with self.reporter.step(f"{self.label or distribution}: preparing the build environment"):
             static = list(builder.build_system_requires)
             env = self.pool.get(static)
             builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
-        with self.reporter.step(f"{distribution}: running {backend}"):
+        with self.reporter.step(f"{self.label or distribution}: running {backend}"):
             if backend.split(":")[0] in SPECULATIVE_BACKENDS:
                 # Both hooks run at once, each in its own process; the build's result is kept
                 # only if the requirements hook then asks for nothing the environment lacks.

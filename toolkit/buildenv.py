@@ -13,12 +13,12 @@ runs at once never share a half-made one. The environment is a `build.env.Isolat
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
 import shutil
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,9 +29,10 @@ from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from toolkit import _fs
+from toolkit import _fs, pythons
 from toolkit._proc import Command, Logger, ProcessFailed
 from toolkit.errors import BuildError, ConfigError
+from toolkit.pythons import Interpreter
 
 _SCRIPTS = "Scripts" if sys.platform == "win32" else "bin"
 _EXE = "python.exe" if sys.platform == "win32" else "python"
@@ -69,21 +70,30 @@ class BuildEnv:
 
 
 class Installer:
-    """Creates a venv and installs pinned requirements into it (uv or pip)."""
+    """Creates a venv of `python` (default: this interpreter) and installs pinned requirements into it (uv or pip)."""
 
     name = "pip"
 
     def __init__(self, logger: Logger, environ: Mapping[str, str]) -> None:
         self.logger = logger
         self.environ = dict(environ)
+        self.python = sys.executable  # the interpreter whose environments this installer makes
+
+    def for_python(self, python: str) -> Installer:
+        """The same installer, making environments of another interpreter (a wheel matrix)."""
+        other = copy.copy(self)
+        other.python = python
+        return other
 
     def create(self, path: Path) -> None:
-        self.logger.run([sys.executable, "-m", "venv", "--without-pip", path], env=self.environ)
+        self.logger.run([self.python, "-m", "venv", "--without-pip", path], env=self.environ)
 
     def resolve(self, requirements: Sequence[str], constraints: Path | None) -> list[str]:
+        # pip resolves for another interpreter when run with --python (pip >= 22.3).
+        target: Command = ["--python", self.python] if self.python != sys.executable else []
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "report.json"
-            cmd: Command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q",
+            cmd: Command = [sys.executable, "-m", "pip", *target, "install", "--dry-run", "--ignore-installed", "-q",
                    "--report", report, *_constraint_args(constraints), *requirements]
             self.logger.run(cmd, env=self.environ)
             data = json.loads(report.read_text(encoding="utf-8"))
@@ -103,13 +113,13 @@ class UvInstaller(Installer):
         self.uv = uv
 
     def create(self, path: Path) -> None:
-        self.logger.run([self.uv, "venv", "-q", "--python", sys.executable, path], env=self.environ)
+        self.logger.run([self.uv, "venv", "-q", "--python", self.python, path], env=self.environ)
 
     def resolve(self, requirements: Sequence[str], constraints: Path | None) -> list[str]:
         with tempfile.TemporaryDirectory() as tmp:
             reqs, out = Path(tmp) / "requirements.in", Path(tmp) / "pins.txt"
             reqs.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-            cmd: Command = [self.uv, "pip", "compile", "-q", "--python", sys.executable, "--no-header",
+            cmd: Command = [self.uv, "pip", "compile", "-q", "--python", self.python, "--no-header",
                    "--no-annotate", *_constraint_args(constraints), reqs, "-o", out]
             self.logger.run(cmd, env=self.environ)
             lines = out.read_text(encoding="utf-8").splitlines()
@@ -153,8 +163,9 @@ def make_installer(choice: str, logger: Logger, environ: Mapping[str, str]) -> I
     return Installer(logger, environ)
 
 
-def _interpreter_id() -> str:
-    return "|".join([sys.executable, sys.version, sysconfig.get_platform(), sys.implementation.cache_tag or ""])
+def _interpreter_id(interpreter: Interpreter | None = None) -> str:
+    """The cache key's interpreter part: which Python, which build of it, which platform and ABI."""
+    return (interpreter or pythons.current()).identity
 
 
 def _digest(*parts: str) -> str:
@@ -164,8 +175,11 @@ def _digest(*parts: str) -> str:
 class EnvPool:
     """Hands out build environments: cached under the cache folder, or throwaway."""
 
-    def __init__(self, installer: Installer, *, cache: bool, ttl: int, constraints: Path | None) -> None:
-        self.installer = installer
+    def __init__(self, installer: Installer, *, cache: bool, ttl: int, constraints: Path | None,
+                 interpreter: Interpreter | None = None) -> None:
+        # The environments are of `interpreter` (default: this one); the installer makes them with it.
+        self.interpreter = interpreter
+        self.installer = installer if interpreter is None else installer.for_python(interpreter.executable)
         self.cache = cache
         self.ttl = ttl
         self.constraints = constraints
@@ -187,7 +201,7 @@ class EnvPool:
             path = Path(tempfile.mkdtemp(prefix="toolkit-env-"))
             self._scratch.append(path)
             return self._make(path / "env", pins)
-        group = self.root / _digest(_interpreter_id(), self.installer.name, *reqs, "--", self._constraints_text)
+        group = self.root / _digest(_interpreter_id(self.interpreter), self.installer.name, *reqs, "--", self._constraints_text)
         current = group / "current.json"
         with contextlib.suppress(OSError, ValueError, KeyError):
             state = json.loads(current.read_text(encoding="utf-8"))
@@ -249,8 +263,9 @@ def _parse(text: str) -> Requirement:
 
 
 @contextlib.contextmanager
-def env_pool(installer: Installer, *, cache: bool, ttl: int, constraints: Path | None) -> Iterator[EnvPool]:
-    pool = EnvPool(installer, cache=cache, ttl=ttl, constraints=constraints)
+def env_pool(installer: Installer, *, cache: bool, ttl: int, constraints: Path | None,
+             interpreter: Interpreter | None = None) -> Iterator[EnvPool]:
+    pool = EnvPool(installer, cache=cache, ttl=ttl, constraints=constraints, interpreter=interpreter)
     try:
         yield pool
     finally:
