@@ -317,6 +317,7 @@ def _unpacked(sdist: Path) -> Iterator[Path]:
         try:
             try:
                 with tarfile.open(sdist, "r:gz") as tar:
+                    _refuse_unsafe(tar.getmembers(), sdist.name)
                     if hasattr(tarfile, "data_filter"):
                         tar.extractall(tmp, filter="data")
                     else:  # pragma: no cover - Python without PEP 706
@@ -329,6 +330,40 @@ def _unpacked(sdist: Path) -> Iterator[Path]:
             yield tmp / tops[0]
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refuse_unsafe(members: list[tarfile.TarInfo], name: str) -> None:
+    """Refuse an sdist whose members would land outside the folder it is unpacked in.
+
+    tarfile's "data" filter (PEP 706) refuses `../` and links that leave the folder, but it
+    strips a leading `/` rather than refusing it, and older Pythons lack it: this check names
+    the member first, whatever the Python.
+    """
+    for member in members:
+        parts = member.name.replace("\\", "/").split("/")
+        if member.name.startswith(("/", "\\")) or (len(parts[0]) == 2 and parts[0][1] == ":"):
+            why = "an absolute path"
+        elif ".." in parts:
+            why = "a path that leaves the sdist's folder"
+        elif (member.issym() or member.islnk()) and _link_leaves(member):
+            why = f"a link to {member.linkname!r}, outside the sdist's folder"
+        else:
+            continue
+        raise BuildError(f"{name}: member {member.name!r} has {why}", hint="the sdist is unsafe to unpack; rebuild it")
+
+
+def _link_leaves(member: tarfile.TarInfo) -> bool:
+    target = member.linkname.replace("\\", "/")
+    if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
+        return True
+    # A symlink's target is relative to its folder; a hard link's to the archive's root.
+    base = member.name.replace("\\", "/").split("/")[:-1] if member.issym() else []
+    depth = len(base)
+    for part in target.split("/"):
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            return True
+    return False
 
 
 def source_date_epoch(src: Path | None, environ: Mapping[str, str], reporter: Reporter) -> str | None:
