@@ -34,7 +34,7 @@ def test_an_unresolvable_build_requirement_shows_the_installers_reason(tmp_path:
     src = write_project(tmp_path / "proj", "hatchling", requires=["hatchling", f"{missing}>=1"])
     proc = run_toolkit("build", src, "-o", tmp_path / "out", "--installer", "uv")
     assert proc.returncode == 3, proc.stderr
-    assert "cannot resolve build requirements" in one_line_error(proc.stderr)
+    assert "build requirements" in one_line_error(proc.stderr)
     detail = "\n".join(error_detail(proc.stderr))
     assert "No solution found" in detail and f"{missing} was not found" in detail, proc.stderr
     assert "No solution found" in kept_log(proc.stderr).read_text(encoding="utf-8")

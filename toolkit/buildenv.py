@@ -126,10 +126,20 @@ class UvInstaller(Installer):
         return sorted(_pin_line(line) for line in lines if line.strip() and not line.startswith(("#", "-")))
 
     def install(self, python: str, pins: Sequence[str]) -> None:
-        # Bytecode compiled once here, not by every hook process (uv skips it by default,
-        # and PYTHONDONTWRITEBYTECODE, common in CI images, would make each hook compile again).
-        cmd: Command = [self.uv, "pip", "install", "-q", "--compile-bytecode", "--python", python, "--no-deps", *pins]
+        cmd: Command = [self.uv, "pip", "install", "-q", *self._bytecode(), "--python", python, "--no-deps", *pins]
         self.logger.run(cmd, env=self.environ)
+
+    def install_requirements(self, python: str, requirements: Sequence[str], constraints: Path | None) -> None:
+        """Resolve and install in one step (a new environment's first install: one resolution, not two)."""
+        cmd: Command = [self.uv, "pip", "install", "-q", *self._bytecode(), "--python", python,
+                        *_constraint_args(constraints), *requirements]
+        self.logger.run(cmd, env=self.environ)
+
+    def _bytecode(self) -> Command:
+        # The first hook process writes the bytecode of what it imports (cheaper than compiling every
+        # module); where PYTHONDONTWRITEBYTECODE forbids that (common in CI images), every hook would
+        # compile again, so it is compiled once here.
+        return ["--compile-bytecode"] if self.environ.get("PYTHONDONTWRITEBYTECODE") else []
 
 
 def _pin_line(line: str) -> str:
@@ -210,8 +220,10 @@ class EnvPool:
             if fresh and Path(env.python_executable).exists():
                 self.installer.logger.note(f"reusing build environment {env.path}")
                 return env
+        if isinstance(self.installer, UvInstaller) and reqs and not current.exists():
+            return self._make_direct(group, reqs)
         pins = self._resolve(reqs)
-        path = group / _digest(*pins)
+        path = _env_with(group, pins) or group / _digest(*pins)
         if not (path / "ready").exists():
             group.mkdir(parents=True, exist_ok=True)
             # Made in place under a lock, not renamed: console scripts (meson, cmake) carry
@@ -226,6 +238,31 @@ class EnvPool:
                         raise
                     (path / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
         _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
+        return BuildEnv(path, tuple(pins))
+
+    def _make_direct(self, group: Path, reqs: list[str]) -> BuildEnv:
+        """A new group's first environment, installed from the requirements; its pins are read after."""
+        assert isinstance(self.installer, UvInstaller)
+        path = group / f"first-{_digest(*reqs)}"
+        group.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            if not (path / "ready").exists():
+                shutil.rmtree(path, ignore_errors=True)  # a half-made one from a killed run
+                try:
+                    self.installer.create(path)
+                    self.installer.install_requirements(BuildEnv(path, ()).python_executable, reqs, self.constraints)
+                except ProcessFailed as exc:
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise BuildError(
+                        f"cannot install build requirements {', '.join(reqs)} with {self.installer.name}", log=exc.log,
+                        hint=f"check the requirement names and your index; the installer's output is in {exc.log}",
+                        detail=exc.tail) from None
+                except BaseException:
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise
+                (path / "ready").write_text("\n".join(installed_pins(path)) + "\n", encoding="utf-8")
+            pins = (path / "ready").read_text(encoding="utf-8").split()
+        _fs.atomic_write(group / "current.json", json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
         return BuildEnv(path, tuple(pins))
 
     def _resolve(self, reqs: list[str]) -> list[str]:
@@ -252,6 +289,24 @@ class EnvPool:
                 log=exc.log, hint=f"the installer's output is in {exc.log}", detail=exc.tail,
             ) from None
         return env
+
+
+def installed_pins(env: Path) -> list[str]:
+    """`name==version` of every distribution installed in the environment at `env`."""
+    from importlib.metadata import distributions
+
+    sites = [env / "Lib" / "site-packages"] if sys.platform == "win32" else list(env.glob("lib/*/site-packages"))
+    found = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions(path=[str(p) for p in sites])}
+    return sorted(f"{name}=={version}" for name, version in found.items())
+
+
+def _env_with(group: Path, pins: Sequence[str]) -> Path | None:
+    """An environment of the group that holds exactly `pins` already (made by an earlier resolution)."""
+    for ready in sorted(group.glob("*/ready")):
+        with contextlib.suppress(OSError):
+            if ready.read_text(encoding="utf-8").split() == list(pins):
+                return ready.parent
+    return None
 
 
 def _parse(text: str) -> Requirement:
