@@ -19,8 +19,9 @@ from pathlib import Path
 
 from toolkit._proc import Logger, Waiting
 
-# backend module -> modules its build hooks import on first use (the bulk of a hook's start-up).
-PREIMPORTS: dict[str, tuple[str, ...]] = {
+# backend module -> (the module its build_wheel hook imports on first use, build_sdist's): the
+# bulk of a hook's start-up.
+PREIMPORTS: dict[str, tuple[str, str]] = {
     "hatchling.build": ("hatchling.builders.wheel", "hatchling.builders.sdist"),
     "flit_core.buildapi": ("flit_core.wheel", "flit_core.sdist"),
     "pdm.backend": ("pdm.backend.wheel", "pdm.backend.sdist"),
@@ -71,7 +72,7 @@ class HookWorkers:
         module = backend.split(":")[0]
         if self.script is None or module not in PREIMPORTS or hook not in HOOKS or (python, hook) in self._waiting:
             return
-        cmd = [python, "-c", _WORKER, self.script, module, *PREIMPORTS[module]]
+        cmd = [python, "-c", _WORKER, self.script, module, PREIMPORTS[module][HOOKS.index(hook)]]
         self._waiting[(python, hook)] = (dict(env), self.logger.start(cmd, cwd=cwd, env=env, umask=self.umask))
 
     def take(self, cmd: Sequence[str], env: Mapping[str, str]) -> Waiting | None:
