@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from toolkit import _fs, buildenv, hookworker, pythons
+from toolkit import _fs, buildenv, hookworker, matrix, pythons
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, record
@@ -60,7 +60,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     want_wheel = options.wheel or from_sdist
     if not (want_sdist or want_wheel):
         raise ConfigError("nothing to build: both --sdist and --wheel are off")
-    interpreters = _interpreters(options) if want_wheel else []
+    interpreters = matrix.interpreters(options) if want_wheel else []
 
     environ = dict(os.environ)
     epoch = source_date_epoch(src if not from_sdist else None, environ, reporter)
@@ -91,24 +91,20 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         sdist = src if from_sdist else None
         if want_sdist:
             if workers is not None:  # the wheel's build process starts while the sdist builds
-                one.on_env = lambda env, backend: workers.start(
-                    "build_wheel", env.python_executable, backend, {**hook_environ, **(env.make_extra_environ() or {})}, src)
+                one.on_env = _start_ahead(workers, "build_wheel", hook_environ, src)
             sdist = one.run(src, "sdist", backend_out)
             one.on_env = None
             built.append((sdist, one.origin))
         if want_wheel:
-            if sdist is not None:
-                tree = stack.enter_context(_unpacked(sdist))
-            else:
-                tree = src
+            tree = stack.enter_context(_unpacked(sdist)) if sdist is not None else src
             if interpreters:
-                def for_interpreter(interp: pythons.Interpreter) -> _OneBuild:
+                def one_for(interp: pythons.Interpreter) -> _OneBuild:
                     other = stack.enter_context(buildenv.env_pool(
                         installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
                         interpreter=interp))
                     return _OneBuild(options, other, runner, logger, reporter, label=f"wheel ({interp.label})")
 
-                built.extend(_wheel_matrix(tree, interpreters, for_interpreter, backend_out, reporter))
+                built.extend(matrix.wheels(tree, interpreters, one_for, backend_out, reporter))
             else:
                 built.append((one.run(tree, "wheel", backend_out), one.origin))
         dists = [Dist.from_path(p, origin=origin) for p, origin in built]
@@ -121,39 +117,14 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     return BuildResult(dists, manifest, logger.path, epoch)
 
 
-def _interpreters(options: BuildOptions) -> list[pythons.Interpreter]:
-    """The interpreters of --python, found before anything is built (none: this one)."""
-    if not options.python:
-        return []
-    if not options.isolation:
-        raise ConfigError("--python builds in isolated environments, not with --no-isolation",
-                          hint="drop --no-isolation, or run toolkit with that interpreter (`python3.X -m toolkit build`)")
-    return pythons.find(options.python, buildenv.find_uv())
+def _start_ahead(workers: hookworker.HookWorkers, hook: str, hook_environ: Mapping[str, str],
+                 cwd: Path) -> Callable[[buildenv.BuildEnv, str], None]:
+    """What to do once an environment is known: start `hook`'s process in it."""
 
+    def start(env: buildenv.BuildEnv, backend: str) -> None:
+        workers.start(hook, env.python_executable, backend, {**hook_environ, **(env.make_extra_environ() or {})}, cwd)
 
-def _wheel_matrix(tree: Path, interpreters: list[pythons.Interpreter], one_for: Callable[[pythons.Interpreter], _OneBuild],
-                  backend_out: Path, reporter: Reporter) -> list[tuple[Path, dict[str, str]]]:
-    """One wheel per interpreter from the same tree; a pure wheel once, for all of them."""
-    from packaging.utils import parse_wheel_filename
-
-    from toolkit.tags import is_pure
-
-    interpreters = pythons.allowed(interpreters, pythons.requires_python(tree), str(tree))
-    wheels: list[tuple[Path, dict[str, str]]] = []
-    for n, interp in enumerate(interpreters):
-        out = backend_out / f"python-{n}"  # a folder each: two wheels of one name must not overwrite each other
-        out.mkdir()
-        one = one_for(interp)
-        wheel = one.run(tree, "wheel", out)
-        if any(w.name == wheel.name for w, _ in wheels):  # an abi3 wheel: the first one built serves
-            reporter.info(f"{wheel.name}: already built with another interpreter")
-            continue
-        wheels.append((wheel, {**one.origin, "python": interp.label}))
-        if is_pure(parse_wheel_filename(wheel.name)[3]):
-            if len(interpreters) > 1:
-                reporter.info(f"{wheel.name} is pure: one wheel serves every interpreter")
-            break
-    return wheels
+    return start
 
 
 def _published(dist: Dist, outdir: Path) -> Dist:
