@@ -185,3 +185,9 @@ class Waiting:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def output(cmd: Sequence[str | Path], *, cwd: Path | str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a short query (a tool's `--print-...`) and return what it printed; no log, nothing to keep."""
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL)

@@ -78,7 +78,7 @@ def _reporter(args: argparse.Namespace) -> Any:
 # -- the parser ----------------------------------------------------------------------------------------
 
 def make_parser() -> argparse.ArgumentParser:
-    from toolkit.config import BuildOptions, CheckOptions
+    from toolkit.config import BuildOptions, CheckOptions, RepairOptions
 
     parser = _Parser(prog="toolkit", description="Build, repair, check, attest and publish Python distributions.")
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
@@ -94,6 +94,19 @@ def make_parser() -> argparse.ArgumentParser:
     _common(b)
     b.set_defaults(func=cmd_build)
 
+    r = sub.add_parser("repair", help="vendor external shared libraries into native wheels and retag them",
+                       description="Copy the external shared libraries that native wheels need into them, patch "
+                                   "the binaries to find them, and give each wheel the most compatible platform tag "
+                                   "its binaries allow (auditwheel, delocate, delvewheel). With no WHEEL: the wheels "
+                                   "of the build manifest.")
+    r.add_argument("paths", nargs="*", type=Path, metavar="WHEEL",
+                   help="wheels, folders of them, or quoted globs; default: the build manifest's wheels")
+    add_options(r, RepairOptions)
+    r.add_argument("--show", action="store_true",
+                   help="only show what each binary needs, what would be vendored and the best tag")
+    _common(r)
+    r.set_defaults(func=cmd_repair)
+
     c = sub.add_parser("check", help="check wheels and sdists as PyPI, twine and pip would, and stricter",
                        description="Check wheels and sdists. With no PATH: the files of the build manifest "
                                    "in the build output folder ([tool.toolkit.build] outdir, default dist/).")
@@ -103,7 +116,50 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
     _common(c, formats=("text", "json", "github", "markdown"))
     c.set_defaults(func=cmd_check)
+    _attest_parsers(sub)
+    _add_ci(sub)
     return parser
+
+
+def _attest_parsers(sub: Any) -> None:
+    from toolkit.config import AttestOptions, VerifyOptions
+
+    a = sub.add_parser("attest", help="sign PEP 740 publish attestations with Sigstore (in CI)",
+                       description="In a CI job with an OIDC identity (GitHub Actions, GitLab CI), sign each wheel and "
+                                   "sdist with Sigstore and write FILE.publish.attestation beside it. With no PATH: the "
+                                   "files of the build manifest (the newest of each lineage).")
+    a.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="files, folders of them, or quoted globs; default: the build manifest's files")
+    add_options(a, AttestOptions)
+    _common(a)
+    a.set_defaults(func=cmd_attest)
+
+    v = sub.add_parser("verify", help="verify PEP 740 attestations against the files and their publisher",
+                       description="Verify that each FILE's attestation was signed through Sigstore by PUBLISHER for "
+                                   "this very file (its name and sha256).")
+    v.add_argument("files", nargs="+", type=Path, metavar="FILE", help="wheels and sdists to verify")
+    v.add_argument("--attestation", action="append", type=Path, default=None, metavar="ATT",
+                   help="the attestation (or provenance) of FILE, once per FILE in order (default: FILE.publish.attestation)")
+    add_options(v, VerifyOptions)
+    _common(v)
+    v.set_defaults(func=cmd_verify)
+
+
+def _add_ci(sub: Any) -> None:
+    from toolkit.config import CiOptions
+
+    ci = sub.add_parser("ci", help="GitHub Actions: render the release workflow, print the wheel matrix")
+    actions = ci.add_subparsers(dest="ci_action", metavar="ACTION", parser_class=_Parser, required=True,
+                                help="init, matrix or repository")
+    init = actions.add_parser("init", help="write PROJECT/.github/workflows/release.yml from toolkit's templates")
+    init.add_argument("--force", action="store_true", help="overwrite a workflow that was edited since it was rendered")
+    matrix = actions.add_parser("matrix", help="print the per-wheel build matrix as JSON, for strategy.matrix")
+    for p in (init, matrix):
+        p.add_argument("project", nargs="?", default=Path("."), type=Path, help="project folder (default: .)")
+        add_options(p, CiOptions)
+    repo = actions.add_parser("repository", help="print the index a release tag goes to: pypi, or testpypi for a pre-release")
+    repo.add_argument("tag", help="the git tag, e.g. v1.2.0 or v1.3.0rc1")
+    ci.set_defaults(func=cmd_ci)
 
 
 # -- the subcommands -----------------------------------------------------------------------------------
@@ -119,15 +175,71 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.sdist or args.wheel:
         selection = {"sdist": bool(args.sdist), "wheel": bool(args.wheel)}
     options = load_options(args, BuildOptions, project, **selection)
-    result = build(src, options, reporter=_reporter(args), echo=args.verbose)
+    reporter = _reporter(args)
+    result = build(src, options, reporter=reporter, echo=args.verbose)
+    repaired = _repair_built(result.dists, project, reporter) if options.repair else []
     if args.format == "json":
         doc = {"dists": [d.to_json() for d in result.dists], "manifest": str(result.manifest),
                "log": str(result.log), "source_date_epoch": result.source_date_epoch}
+        if options.repair:
+            doc["repair"] = [o.to_json() for o in repaired]
         _out(json.dumps(doc, indent=2))
     else:
         for d in result.dists:
             _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
+        _print_outcomes(repaired)
     return 0
+
+
+def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any) -> list[Any]:
+    """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
+    from toolkit import repair
+    from toolkit.config import RepairOptions
+
+    wheels = [d for d in dists if d.kind == "wheel"]
+    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter) if wheels else []
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from toolkit import repair
+    from toolkit.config import RepairOptions
+    from toolkit.dist import stage_inputs
+
+    options = load_options(args, RepairOptions, Path.cwd())
+    reporter = _reporter(args)
+    inputs = stage_inputs(args.paths, default_outdir(), reporter)
+    if args.show:
+        shown = repair.show(inputs, options)
+        if args.format == "json":
+            _out(json.dumps([s.to_json() for s in shown], indent=2))
+        else:
+            _out("\n\n".join(_shown_text(s) for s in shown))
+        return 0
+    outcomes = repair.run(inputs, options, reporter=reporter)
+    if args.format == "json":
+        _out(json.dumps([o.to_json() for o in outcomes], indent=2))
+        return 0
+    _print_outcomes(outcomes)
+    return 0
+
+
+def _print_outcomes(outcomes: Sequence[Any]) -> None:
+    for o in outcomes:
+        if o.action == "repaired":
+            _out(f"repaired {o.source.name} -> {o.dist.path}  vendored: {', '.join(o.vendored) or 'nothing'}")
+        else:
+            moved = f" -> {o.dist.path}" if o.dist.path.resolve() != o.source.resolve() else ""
+            _out(f"unchanged: {o.reason}  {o.source.name}{moved}")
+
+
+def _shown_text(shown: Any) -> str:
+    lines = [f"{shown.wheel} ({shown.tool})"]
+    for b in shown.binaries:
+        lines.append(f"  {b.member} needs: {', '.join(b.needs) or 'nothing'}")
+    lines += [f"  would vendor {lib} from {src or 'NOT FOUND'}" for lib, src in shown.vendor] or ["  would vendor nothing"]
+    lines.append(f"  best tag: {shown.best_tag or 'none'}")
+    lines += [f"  note: {n}" for n in shown.notes]
+    return "\n".join(lines)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -149,6 +261,66 @@ def cmd_check(args: argparse.Namespace) -> int:
     if out:
         _out(out)
     return 0 if report.ok else 1
+
+
+def cmd_attest(args: argparse.Namespace) -> int:
+    from toolkit.attest import attest, dist_files
+    from toolkit.config import AttestOptions
+    from toolkit.dist import stage_inputs
+
+    options = load_options(args, AttestOptions, Path.cwd())
+    reporter = _reporter(args)
+    files = dist_files(stage_inputs(args.paths, default_outdir(), reporter), reporter)
+    written = attest(files, options, reporter=reporter)
+    if args.format == "json":
+        _out(json.dumps({"attestations": [str(w) for w in written]}, indent=2))
+    else:
+        for w in written:
+            _out(str(w))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from toolkit.config import VerifyOptions
+    from toolkit.verify import verify
+
+    options = load_options(args, VerifyOptions, Path.cwd())
+    results = verify(args.files, options, attestations=args.attestation or (), reporter=_reporter(args))
+    if args.format == "json":
+        _out(json.dumps([r.to_json() for r in results], indent=2))
+    for r in results:
+        if r.ok and args.format == "text":
+            _out(f"{r.path}: verified, signed by {r.signer}")
+        elif not r.ok:
+            print(f"error: {r.path}: {r.reason}", file=sys.stderr)
+    failed = [r for r in results if not r.ok]
+    if failed and args.format == "text":
+        print(f"hint: {failed[0].hint}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_ci(args: argparse.Namespace) -> int:
+    from toolkit import ci
+    from toolkit.config import CiOptions
+
+    if args.ci_action == "repository":
+        _out(ci.repository_for_tag(args.tag))
+        return 0
+    options = load_options(args, CiOptions, args.project)
+    project = ci.detect(args.project, options.kind)
+    if args.ci_action == "matrix":
+        _out(ci.to_json(ci.matrix(project, options)))
+        return 0
+    given = [f.name for f in dataclasses.fields(CiOptions) if getattr(args, f.name) is not None]
+    change = ci.init(project, options, force=args.force, given=given)
+    if change.diff:
+        print(change.diff, end="", flush=True)
+    if change.action == "edited" and not args.force:
+        raise ToolkitError(f"{args.project / change.path} was edited since toolkit rendered it (diff above); not overwritten",
+                           hint="keep your edits, or run `toolkit ci init --force` to replace them")
+    done = "replaced" if change.action == "edited" else change.action
+    _out(f"{done}: {args.project / change.path} ({project.kind}: {project.reason})")
+    return 0
 
 
 def default_outdir(project_dir: Path | None = None) -> Path:
@@ -183,7 +355,10 @@ def _out(text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = make_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported here rather than by argparse, so that the hint names the subcommand's help
+            prog = f"toolkit {args.command}" if getattr(args, "command", None) else "toolkit"
+            raise ConfigError(f"unrecognized arguments: {' '.join(extra)}", hint=f"see `{prog} --help`")
         func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
         if func is None:
             parser.print_help()

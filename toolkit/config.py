@@ -73,6 +73,7 @@ class BuildOptions:
                             metavar="SECONDS")
     pass_env: tuple = option((), "list", "let the backend see this variable, or NAME* for a prefix (PYTHONPATH, "
                              "PIP_*, UV_* are hidden from it otherwise; repeatable)", metavar="NAME")
+    repair: bool = option(False, "bool", "repair the wheel built (toolkit repair: vendor external libraries)")
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,51 @@ class CheckOptions:
                               metavar="N")
 
 
-STAGES: dict[str, type] = {"build": BuildOptions, "check": CheckOptions}
+@dataclass(frozen=True)
+class RepairOptions:
+    outdir: Path | None = option(None, "path", "output folder (default: the folder of each input wheel)",
+                                 flags=("-o", "--outdir", "--wheel-dir"))
+    lib_dir: tuple = option((), "list", "also search this folder for the libraries to vendor (repeatable; "
+                            "LD_LIBRARY_PATH, DYLD_LIBRARY_PATH and PATH are searched too)",
+                            flags=("-L", "--lib-dir"), metavar="DIR")
+    exclude: tuple = option((), "list", "never vendor libraries matching this pattern, e.g. 'libcuda.so.*' "
+                            "(another wheel or the system provides them; repeatable)", metavar="PATTERN")
+    plat: str | None = option(None, "str", "the platform tag to repair to (Linux: e.g. manylinux_2_28_x86_64; "
+                              "default: the most compatible one the binaries allow)", metavar="TAG")
+    strip: bool = option(False, "bool", "strip symbols from the binaries and vendored libraries (Linux)")
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    kind: str = option("auto", "choice", "pure (one build job) or native (cibuildwheel, one job per wheel); "
+                       "default: detected from the project", choices=("auto", "pure", "native"))
+    free_threaded: bool = option(False, "bool", "also build free-threaded (cp3XXt) wheels")
+    platforms: tuple = option(
+        ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64", "windows-amd64", "windows-arm64"),
+        "list", "native wheels' platforms (repeatable, or comma-separated; default: all six)", metavar="PLATFORM")
+
+
+@dataclass(frozen=True)
+class AttestOptions:
+    staging: bool = option(False, "bool", "sign with Sigstore's staging instance (to try it out; PyPI wants production)")
+    trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
+                                       "instance", metavar="FILE")
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    publisher: str = option("", "str", "who must have signed: github:OWNER/REPO[@WORKFLOW], gitlab:GROUP/PROJECT"
+                            "[@CI_FILE], google:EMAIL or circleci:PROJECT_ID/PIPELINE_DEFINITION_ID", metavar="PUBLISHER")
+    staging: bool = option(False, "bool", "attestations signed with Sigstore's staging instance")
+    offline: bool = option(False, "bool", "use the trust root shipped with sigstore (no network)")
+    from_index: str | None = option(None, "str", "verify the provenance this index serves for each FILE (PyPI's "
+                                    "Integrity API): its URL, or pypi / testpypi", metavar="URL")
+    trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
+                                       "instance", metavar="FILE")
+
+
+STAGES: dict[str, type] = {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "ci": CiOptions,
+                           "attest": AttestOptions, "verify": VerifyOptions}
 
 
 def stage_name(cls: type) -> str:

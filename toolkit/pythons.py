@@ -8,7 +8,6 @@ not the spelling the user typed, decides the wheel's tags and the environment ca
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import sysconfig
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from toolkit._proc import output
 from toolkit.errors import ConfigError
 
 ALL = "all"
@@ -68,9 +68,9 @@ def current() -> Interpreter:
 def describe(executable: str) -> Interpreter | None:
     """Ask `executable` what it is; None when it does not run as a Python."""
     try:
-        out = subprocess.run([executable, "-I", "-c", _DESCRIBE], capture_output=True, text=True, timeout=60, check=False)
+        out = output([executable, "-I", "-c", _DESCRIBE])
         data = json.loads(out.stdout) if out.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired, ValueError):
+    except (OSError, ValueError):
         return None
     if not isinstance(data, dict):
         return None
@@ -145,8 +145,8 @@ def _uv_find(spec: str, uv: str | None) -> str | None:
                           hint="pip install uv, or pass the interpreter's path")
     cmd = [uv, "python", "find", "--no-project", "--no-python-downloads", spec]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        out = output(cmd)
+    except OSError:
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
 
@@ -156,9 +156,9 @@ def _all_installed(uv: str | None) -> list[Interpreter]:
         raise ConfigError("--python all: listing interpreters needs uv, and no uv binary was found", hint="pip install uv")
     cmd = [uv, "python", "list", "--only-installed", "--no-python-downloads", "--output-format", "json"]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        out = output(cmd)
         entries = json.loads(out.stdout) if out.returncode == 0 else []
-    except (OSError, subprocess.TimeoutExpired, ValueError):
+    except (OSError, ValueError):
         entries = []
     # Ask one interpreter per (implementation, version, variant): uv lists each under several names.
     paths: dict[tuple[str, str, str], str] = {}

@@ -1,0 +1,427 @@
+"""toolkit ci: render the release workflow for a pure and a native project, lint it with the real linters
+(actionlint, zizmor, shellcheck through actionlint), and list the wheel matrix from cibuildwheel's identifiers.
+
+`python tests/test_ci.py` re-renders toolkit's own .github/workflows/release.yml (test_own_release_is_rendered).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from toolkit import ci, cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+WORKFLOW = Path(".github/workflows/release.yml")
+# toolkit's own release installs toolkit from its checkout, then publishes with the wheel it built.
+OWN_INSTALL = ci.Install(build="python -m pip install .", publish="python -m pip install dist/*.whl", requirement=".")
+PIN = re.compile(r"uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v[\d.]+)$")
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+def run_cli(*args: str | Path) -> tuple[int, str, str]:
+    """The real command, in a child process, as a user runs it."""
+    proc = subprocess.run([sys.executable, "-m", "toolkit", *map(str, args)], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def tool(name: str) -> str:
+    """A linter installed by the test extra, beside this Python."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is not installed: pip install -e '.[test]'"
+    return found
+
+
+def lint(*files: Path) -> None:
+    """actionlint (with shellcheck on the run: scripts) and zizmor, offline, pedantic: no finding at all."""
+    if sys.platform.startswith("linux"):
+        assert shutil.which("shellcheck"), "shellcheck is missing: .ci/run installs it (apt-get install shellcheck)"
+    proc = subprocess.run([tool("actionlint"), "-no-color", "-oneline", "-verbose", *map(str, files)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if shutil.which("shellcheck"):
+        assert 'Rule "shellcheck" was disabled' not in proc.stderr, proc.stderr
+    proc = subprocess.run([tool("zizmor"), "--offline", "--no-config", "--no-progress", "--persona", "pedantic",
+                           "--format", "plain", *map(str, files)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings to report" in proc.stdout + proc.stderr
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def triggers(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc.get("on") or doc[True]  # YAML 1.1 reads the key `on` as true
+
+
+def steps_running(job: dict[str, Any], text: str) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if text in s.get("run", "")]
+
+
+def make_project(root: Path, pyproject: str, files: dict[str, str] | None = None) -> Path:
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    for name, text in (files or {}).items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def native_project(root: Path, requires_python: str, extra: str = "") -> Path:
+    return make_project(root, f"""
+[build-system]
+requires = ["setuptools>=77"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "Spam_Eggs"
+version = "1.0"
+requires-python = "{requires_python}"
+{extra}
+""", {"setup.py": "from setuptools import Extension, setup\nsetup(ext_modules=[Extension('spam._c', ['c.c'])])\n"})
+
+
+def cibuildwheel_ids(project: Path, platform: str, archs: str, env: dict[str, str] | None = None) -> list[str]:
+    """What cibuildwheel itself says, asked directly."""
+    proc = subprocess.run([sys.executable, "-m", "cibuildwheel", "--print-build-identifiers", "--platform", platform,
+                           "--archs", archs, "."], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, check=True)
+    return proc.stdout.split()
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """Copies of the bundled examples (ci init writes into the project)."""
+    for name in ("pure", "native"):
+        shutil.copytree(EXAMPLES / name, tmp_path / name)
+    return tmp_path
+
+
+# --- detection ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("pyproject", "files", "kind", "why"), [
+    ('[build-system]\nbuild-backend = "hatchling.build"\nrequires = ["hatchling"]', {}, "pure", "no compiled code"),
+    ('[build-system]\nbuild-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]', {}, "native",
+     "scikit-build-core"),
+    ('[build-system]\nbuild-backend = "mesonpy"\nrequires = ["meson-python"]', {}, "native", "meson-python"),
+    ('[build-system]\nbuild-backend = "maturin"\nrequires = ["maturin>=1,<2"]', {}, "native", "maturin"),
+    ('[build-system]\nrequires = ["setuptools", "setuptools-rust>=1.9"]', {}, "native", "setuptools-rust"),
+    ('[build-system]\nrequires = ["setuptools", "Cython>=3"]', {}, "native", "Cython"),
+    ('[build-system]\nrequires = ["setuptools"]', {"setup.py": "setup(ext_modules=[])"}, "native", "setup.py"),
+    ('[build-system]\nrequires = ["setuptools"]', {"setup.py": "from setuptools import setup\nsetup()"}, "pure", "no compiled"),
+    ('[build-system]\nrequires = ["hatchling"]\n[tool.cibuildwheel]\nskip = "pp*"', {}, "native", "cibuildwheel"),
+])
+def test_detect_reads_the_kind_from_the_project(tmp_path: Path, pyproject: str, files: dict[str, str], kind: str,
+                                                why: str) -> None:
+    project = make_project(tmp_path / "p", f'{pyproject}\n[project]\nname = "p"\nversion = "1"\n', files)
+    found = ci.detect(project)
+    assert (found.kind, found.name) == (kind, "p")
+    assert why in found.reason
+
+
+def test_detect_examples_and_the_kind_override() -> None:
+    assert ci.detect(EXAMPLES / "pure").kind == "pure"
+    native = ci.detect(EXAMPLES / "native")
+    assert (native.kind, native.name) == ("native", "native-demo")
+    assert ci.detect(EXAMPLES / "pure", "native").kind == "native"
+
+
+def test_a_setup_py_only_project_and_the_environment_override(tmp_path: Path) -> None:
+    legacy = tmp_path / "Legacy_Ext"
+    legacy.mkdir()
+    (legacy / "setup.py").write_text("from setuptools import setup, Extension\nsetup(ext_modules=[Extension('x', ['x.c'])])\n")
+    found = ci.detect(legacy)
+    assert (found.kind, found.name) == ("native", "legacy-ext")  # the folder's name, for the index URL
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "ci", "matrix", legacy], capture_output=True, text=True,
+                          env={**os.environ, "TOOLKIT_CI_KIND": "pure"})
+    assert json.loads(proc.stdout)["include"][0]["identifier"] == "py3-none-any"
+
+
+def test_project_errors_are_one_line(tmp_path: Path) -> None:
+    code, _, err = run_cli("ci", "init", tmp_path / "missing")
+    assert code == 2 and err.startswith("error: ") and "is not a folder" in err and "Traceback" not in err
+    project = make_project(tmp_path / "p", '[project]\nname = "p"\n[tool.toolkit.ci]\nfree-threading = true\n')
+    code, _, err = run_cli("ci", "init", project)
+    assert code == 2 and "unknown key 'free-threading'" in err and "free-threaded" in err
+    assert not (project / ".github").exists()
+
+
+# --- rendering and the linters --------------------------------------------------------------------------------------
+
+def test_pure_workflow_builds_checks_and_publishes(examples: Path) -> None:
+    code, out, err = run_cli("ci", "init", examples / "pure")
+    assert code == 0, err
+    assert out.startswith("create: ") and "pure" in out
+    path = examples / "pure" / WORKFLOW
+    lint(path)
+    doc = load(path)
+    assert set(doc["jobs"]) == {"build", "publish"}
+    build = doc["jobs"]["build"]
+    assert steps_running(build, "toolkit build") and steps_running(build, "toolkit check dist")
+    assert build["steps"][-1]["with"]["name"] == "dist-pure"
+    assert_release_rules(doc, path.read_text(encoding="utf-8"), build_jobs={"build"})
+
+
+def test_native_workflow_fans_out_one_job_per_wheel(examples: Path) -> None:
+    code, out, err = run_cli("ci", "init", examples / "native")
+    assert code == 0, err
+    assert "native: setup.py declares extension modules" in out
+    path = examples / "native" / WORKFLOW
+    lint(path)
+    doc = load(path)
+    assert set(doc["jobs"]) == {"plan", "sdist", "wheels", "publish"}
+    plan, wheels = doc["jobs"]["plan"], doc["jobs"]["wheels"]
+    assert steps_running(plan, "toolkit ci matrix")
+    assert wheels["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert wheels["runs-on"] == "${{ matrix.os }}"
+    (build,) = steps_running(wheels, "cibuildwheel")
+    assert build["run"] == 'cibuildwheel --only "$IDENTIFIER" --output-dir wheelhouse'
+    assert build["env"]["IDENTIFIER"] == "${{ matrix.identifier }}"
+    assert build["env"]["CIBW_REPAIR_WHEEL_COMMAND"] == "toolkit repair -o {dest_dir} {wheel}"
+    assert build["env"]["CIBW_REPAIR_WHEEL_COMMAND_LINUX"].endswith("toolkit repair -o {dest_dir} {wheel}")
+    after = wheels["steps"][wheels["steps"].index(build) + 1:]
+    assert any(s.get("run") == "toolkit check wheelhouse" for s in after)
+    assert steps_running(doc["jobs"]["sdist"], "toolkit build --sdist")
+    assert_release_rules(doc, path.read_text(encoding="utf-8"), build_jobs={"plan", "sdist", "wheels"})
+
+
+def assert_release_rules(doc: dict[str, Any], text: str, build_jobs: set[str]) -> None:
+    """The rules of the issue, read from the workflow itself."""
+    assert "pull_request_target" not in triggers(doc)
+    assert doc["permissions"] == {}
+    for name, job in doc["jobs"].items():
+        token = job["permissions"].get("id-token")
+        assert token == ("write" if name == "publish" else None), name
+        for step in job["steps"]:
+            assert "${{" not in step.get("run", ""), f"{name}: a context is expanded inside run: {step['run']}"
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+    uses = [line.strip().removeprefix("- ") for line in text.splitlines() if "uses:" in line]
+    assert uses and all(PIN.fullmatch(u) for u in uses), uses
+    publish = doc["jobs"]["publish"]
+    assert set(publish["needs"]) == build_jobs
+    assert publish["if"] == "github.event_name == 'push' && github.ref_type == 'tag'"
+    assert publish["environment"]["name"].startswith("${{ needs.")
+    runs = [s.get("run", "") for s in publish["steps"]]
+    assert runs.index("toolkit check dist") < runs.index("toolkit attest dist/*.whl dist/*.tar.gz")
+    (upload,) = steps_running(publish, "toolkit publish")
+    assert upload["run"] == 'toolkit publish dist/*.whl dist/*.tar.gz -r "$REPOSITORY" --attestations'
+    assert upload["env"]["REPOSITORY"].endswith(".outputs.repository }}")
+    (download,) = [s for s in publish["steps"] if "download-artifact" in s.get("uses", "")]
+    assert download["with"] == {"pattern": "dist-*", "path": "dist", "merge-multiple": True}
+
+
+def test_options_given_to_init_are_repeated_in_the_workflow(tmp_path: Path) -> None:
+    project = native_project(tmp_path / "p", ">=3.12", '[tool.toolkit.ci]\nfree-threaded = true\n')
+    code, out, err = run_cli("ci", "init", project, "--platforms", "linux-x86_64,macos-arm64")
+    assert code == 0, err
+    path = project / WORKFLOW
+    lint(path)
+    (step,) = steps_running(load(path)["jobs"]["plan"], "toolkit ci matrix")
+    # the flag is repeated; free-threaded comes from pyproject.toml when CI runs it
+    assert "toolkit ci matrix --kind native --platforms linux-x86_64,macos-arm64)" in step["run"]
+
+
+def test_pure_runner_python_follows_requires_python(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "old", '[project]\nname = "old"\nversion = "1"\nrequires-python = ">=3.9,<3.12"\n')
+    assert run_cli("ci", "init", project)[0] == 0
+    build = load(project / WORKFLOW)["jobs"]["build"]
+    assert [s["with"]["python-version"] for s in build["steps"] if "setup-python" in s.get("uses", "")] == ["3.11"]
+
+
+# --- the matrix ---------------------------------------------------------------------------------------------------
+
+def test_matrix_is_cibuildwheels_identifiers_for_a_requires_python_range(tmp_path: Path) -> None:
+    project = native_project(tmp_path / "p", ">=3.11,<3.14", '[tool.cibuildwheel]\nskip = "*musllinux*"\n')
+    code, out, err = run_cli("ci", "matrix", project)
+    assert code == 0, err
+    assert out.count("\n") == 1  # one line, for $GITHUB_OUTPUT
+    include = json.loads(out)["include"]
+    expected = {
+        *cibuildwheel_ids(project, "linux", "x86_64,aarch64"),
+        *cibuildwheel_ids(project, "macos", "x86_64,arm64"),
+        *cibuildwheel_ids(project, "windows", "AMD64,ARM64"),
+    }
+    assert sorted(e["identifier"] for e in include) == sorted(expected)
+    assert {e["identifier"].split("-")[0] for e in include} == {"cp311", "cp312", "cp313"}
+    assert not any("musllinux" in e["identifier"] for e in include)
+    runners = {(e["identifier"].split("-", 1)[1], e["os"], e["arch"]) for e in include}
+    assert runners == {
+        ("manylinux_x86_64", "ubuntu-24.04", "x86_64"), ("manylinux_aarch64", "ubuntu-24.04-arm", "aarch64"),
+        ("macosx_x86_64", "macos-15-intel", "x86_64"), ("macosx_arm64", "macos-15", "arm64"),
+        ("win_amd64", "windows-2025", "AMD64"), ("win_arm64", "windows-11-arm", "ARM64"),
+    }
+
+
+def test_free_threaded_wheels_only_when_the_project_opts_in(tmp_path: Path) -> None:
+    plain = native_project(tmp_path / "plain", ">=3.13")
+    opted = native_project(tmp_path / "opted", ">=3.13", '[tool.toolkit.ci]\nfree-threaded = true\n')
+    linux = ["--platforms", "linux-x86_64"]
+    ids = {name: [e["identifier"] for e in json.loads(run_cli("ci", "matrix", p, *linux)[1])["include"]]
+           for name, p in (("plain", plain), ("opted", opted))}
+    threaded = [i for i in cibuildwheel_ids(opted, "linux", "x86_64") if i.split("-")[0].endswith("t")]
+    assert threaded and all(i.startswith(("cp314t-", "cp315t-")) for i in threaded)
+    assert sorted(ids["opted"]) == sorted(cibuildwheel_ids(opted, "linux", "x86_64"))
+    assert sorted(ids["plain"]) == sorted(set(ids["opted"]) - set(threaded))
+    assert ids["plain"] == [i for i in ids["opted"] if i not in threaded]
+
+
+def test_pure_matrix_is_one_entry(examples: Path) -> None:
+    code, out, _ = run_cli("ci", "matrix", examples / "pure")
+    assert code == 0
+    assert json.loads(out) == {"include": [{"os": "ubuntu-24.04", "identifier": "py3-none-any", "arch": "any"}]}
+
+
+def test_matrix_errors_are_one_line(tmp_path: Path) -> None:
+    project = native_project(tmp_path / "p", ">=3.11", '[tool.cibuildwheel]\nbuild = "nothing-*"\n')
+    code, out, err = run_cli("ci", "matrix", project)
+    assert (code, out) == (2, "")
+    assert err.startswith("error: no wheel to build") and err.count("\n") == 2 and "hint: " in err
+    code, _, err = run_cli("ci", "matrix", project, "--platforms", "linux-x86_64,beos-m68k")
+    assert code == 2 and "unknown platform 'beos-m68k'" in err and "Traceback" not in err
+
+
+# --- re-running init: diff, --force, atomic writes ------------------------------------------------------------------
+
+def test_rerun_keeps_an_edited_workflow_and_shows_the_diff(examples: Path) -> None:
+    project = examples / "pure"
+    assert run_cli("ci", "init", project)[0] == 0
+    path = project / WORKFLOW
+    rendered = path.read_text(encoding="utf-8")
+    assert run_cli("ci", "init", project)[1].startswith("unchanged: ")
+    edited = rendered.replace("if-no-files-found: error", "if-no-files-found: warn")
+    path.write_text(edited, encoding="utf-8")
+
+    code, out, err = run_cli("ci", "init", project)
+    assert code == 1
+    assert path.read_text(encoding="utf-8") == edited
+    assert out.startswith("--- .github/workflows/release.yml (yours)\n+++ .github/workflows/release.yml (toolkit ci init)")
+    assert "\n-          if-no-files-found: warn\n+          if-no-files-found: error\n" in out
+    assert err.splitlines()[0].startswith("error: ") and "not overwritten" in err.splitlines()[0]
+    assert err.splitlines()[1].startswith("hint: ") and "--force" in err and len(err.splitlines()) == 2
+
+    code, out, err = run_cli("ci", "init", project, "--force")
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("replaced: ")
+    assert path.read_text(encoding="utf-8") == rendered
+
+
+def test_rerun_updates_a_workflow_nobody_edited(examples: Path) -> None:
+    project = examples / "native"
+    assert run_cli("ci", "init", project, "--platforms", "linux-x86_64")[0] == 0
+    code, out, err = run_cli("ci", "init", project)  # other options: a new rendering, the file was never edited
+    assert code == 0, err
+    assert out.startswith("update: ")
+    assert "--platforms" not in (project / WORKFLOW).read_text(encoding="utf-8")
+
+
+def test_write_is_atomic(examples: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    project = examples / "pure"
+    assert cli.main(["ci", "init", str(project), "--kind", "native", "--platforms", "linux-x86_64"]) == 0
+    before = (project / WORKFLOW).read_bytes()
+    capsys.readouterr()
+
+    def fail(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)  # the rename that publishes the new file fails
+    assert cli.main(["ci", "init", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write ") and "No space left on device" in err and "Traceback" not in err
+    assert (project / WORKFLOW).read_bytes() == before
+    assert sorted(p.name for p in (project / WORKFLOW).parent.iterdir()) == ["release.yml"]
+
+
+# --- the index for a tag --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("tag", "index"), [
+    ("v1.2.0", "pypi"), ("1.2.0", "pypi"), ("v1.2.0.post1", "pypi"),
+    ("v1.3.0rc1", "testpypi"), ("v2.0.0a1", "testpypi"), ("1.3.0.dev2", "testpypi"), ("V3.0b2", "testpypi"),
+])
+def test_repository_for_tag(tag: str, index: str) -> None:
+    assert run_cli("ci", "repository", tag)[1] == f"{index}\n"
+
+
+def test_repository_for_a_tag_that_is_not_a_version() -> None:
+    code, out, err = run_cli("ci", "repository", "release-candidate")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: tag 'release-candidate' is not a version\nhint: ")
+
+
+# --- toolkit's own workflows ----------------------------------------------------------------------------------------
+
+def test_own_workflows_pass_the_linters_and_use_the_template_pins() -> None:
+    files = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert {f.name for f in files} >= {"tests.yml", "release.yml"}
+    lint(*files)
+    pins = {f"{repo}@{sha} # {tag}" for repo, sha, tag in ci.ACTIONS.values()}
+    for f in files:
+        used = {line.split("uses: ", 1)[1] for line in f.read_text(encoding="utf-8").splitlines() if "uses: " in line}
+        assert used and used <= pins, f"{f.name}: {used - pins}"
+    tests = load(ROOT / ".github" / "workflows" / "tests.yml")["jobs"]["tests"]
+    assert {"ubuntu-24.04", "macos-15", "windows-2025"} <= set(tests["strategy"]["matrix"]["os"])
+
+
+def own_release() -> str:
+    return ci.render(ci.detect(ROOT), OWN_INSTALL).text
+
+
+def test_own_release_is_rendered_from_the_templates() -> None:
+    assert ci.detect(ROOT).kind == "pure"
+    committed = (ROOT / WORKFLOW).read_text(encoding="utf-8")
+    assert committed == own_release(), "re-render it: python tests/test_ci.py"
+    publish = load(ROOT / WORKFLOW)["jobs"]["publish"]
+    assert "https://pypi.org/p/wheel-toolkit" in publish["environment"]["url"]
+
+
+# --- templates from a wheel -----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_wheel_install_finds_its_templates(tmp_path: Path, examples: Path) -> None:
+    """Build toolkit's own sdist and wheel with toolkit, install the wheel in a fresh venv, run ci init from it."""
+    code, _, err = run_cli("build", ROOT, "-o", tmp_path / "dist", "-q")
+    assert code == 0, err
+    (wheel,) = (tmp_path / "dist").glob("wheel_toolkit-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"toolkit/templates/pure.yml", "toolkit/templates/native.yml", "toolkit/templates/publish.yml"} <= set(names)
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", wheel], check=True)
+    # The dependencies come from this test's environment (a plain path entry: its editable toolkit is not on it).
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    deps = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
+    Path(site, "toolkit-test-deps.pth").write_text(deps + "\n", encoding="utf-8")
+
+    where = subprocess.run([python, "-c", "from toolkit import ci; print(ci.templates_dir())"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where) == Path(site) / "toolkit" / "templates"
+    for name in ("pure", "native"):
+        proc = subprocess.run([python, "-m", "toolkit", "ci", "init", examples / name], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert (examples / name / WORKFLOW).read_text(encoding="utf-8") == ci.render(ci.detect(examples / name)).text
+
+
+if __name__ == "__main__":
+    from toolkit import _fs
+
+    _fs.atomic_write(ROOT / WORKFLOW, own_release())
+    print(f"wrote {ROOT / WORKFLOW}")

@@ -1,0 +1,207 @@
+"""The repair stage on Windows and macOS wheels: a Windows extension and DLL cross-compiled here
+with mingw-w64 and repaired with delvewheel on any host; a real macOS wheel from PyPI with its
+vendored dylib taken out, repaired on macOS and refused in one line elsewhere."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from projects import listing, run_toolkit
+from pypi_corpus import CorpusError, Pin, corpus_dir, ensure_corpus
+from test_repair_support import MINGW, make_wheel, needs_mingw, refused
+
+# -- Windows, cross-compiled ----------------------------------------------------------------------------------------
+
+HELPER_C = "__declspec(dllexport) int helper_add(int a, int b) { return a + b; }\n"
+# No Python.h for Windows here: the module only has to be a PE that imports helper.dll, as a real one does.
+EXT_C = ("__declspec(dllimport) int helper_add(int a, int b);\n"
+         "__declspec(dllexport) void *PyInit__ext(void) { return (void *)(long long)helper_add(2, 3); }\n")
+PYD = "winext/_ext.cp311-win_amd64.pyd"
+
+
+def mingw(folder: Path, *args: str) -> None:
+    subprocess.run([MINGW, *args], cwd=folder, check=True, capture_output=True)
+
+
+@pytest.fixture
+def windows_wheel(tmp_path: Path) -> tuple[Path, Path]:
+    """(a win_amd64 wheel whose extension imports helper.dll, the folder that holds helper.dll)."""
+    dlls = tmp_path / "dlls"
+    dlls.mkdir()
+    (dlls / "helper.c").write_text(HELPER_C)
+    (dlls / "ext.c").write_text(EXT_C)
+    mingw(dlls, "-shared", "-o", "helper.dll", "helper.c", "-Wl,--out-implib,libhelper.a")
+    mingw(dlls, "-shared", "-o", "_ext.pyd", "ext.c", "-L.", "-lhelper")
+    files = {"winext/__init__.py": b"", PYD: (dlls / "_ext.pyd").read_bytes()}
+    (dlls / "_ext.pyd").unlink()
+    return make_wheel(tmp_path / "dist", "winext", "1.0", "cp311-cp311-win_amd64", files), dlls
+
+
+def pe_imports(data: bytes) -> list[str]:
+    import pefile
+
+    pe = pefile.PE(data=data)
+    return [entry.dll.decode() for entry in pe.DIRECTORY_ENTRY_IMPORT]
+
+
+@needs_mingw
+def test_a_windows_wheel_is_repaired_with_delvewheel_on_this_host(windows_wheel: tuple[Path, Path]) -> None:
+    wheel, dlls = windows_wheel
+    proc = run_toolkit("repair", wheel, "-L", dlls, "-o", wheel.parent.parent / "out")
+    assert proc.returncode == 0, proc.stderr
+    (repaired,) = (wheel.parent.parent / "out").glob("*.whl")
+    assert repaired.name == wheel.name  # delvewheel keeps the tag: win_amd64 is already the most compatible
+    assert proc.stdout.strip().endswith("vendored: helper.dll")
+    with zipfile.ZipFile(repaired) as zf:
+        names = zf.namelist()
+        (vendored,) = [n for n in names if n.startswith("winext.libs/") and n.endswith(".dll")]
+        assert re.fullmatch(r"winext\.libs/helper-[0-9a-f]{32}\.dll", vendored)  # a mangled name
+        assert zf.read(vendored) == (dlls / "helper.dll").read_bytes()
+        imports = pe_imports(zf.read(PYD))
+        sbom = json.loads(zf.read("winext-1.0.dist-info/sboms/toolkit.cdx.json"))
+    assert vendored.rsplit("/", 1)[1] in imports and "helper.dll" not in imports  # the import is patched
+    assert [(c["name"], c["properties"][1]["value"]) for c in sbom["components"]] == [("helper.dll", vendored)]
+    check = run_toolkit("check", repaired)
+    assert check.returncode == 0, check.stdout
+
+
+@needs_mingw
+def test_a_repaired_windows_wheel_is_not_repaired_again(windows_wheel: tuple[Path, Path], tmp_path: Path) -> None:
+    wheel, dlls = windows_wheel
+    assert run_toolkit("repair", wheel, "-L", dlls, "-o", tmp_path / "out").returncode == 0
+    (repaired,) = (tmp_path / "out").glob("*.whl")
+    before = listing(tmp_path / "out")
+    again = run_toolkit("repair", repaired)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"unchanged: needs nothing  {repaired.name}"
+    assert listing(tmp_path / "out") == before
+
+
+@needs_mingw
+def test_a_repaired_windows_wheel_never_replaces_its_input(windows_wheel: tuple[Path, Path]) -> None:
+    wheel, dlls = windows_wheel
+    # the same name in the same folder: refused, not overwritten
+    assert refused(wheel, "-L", dlls) == f"error: the repaired wheel would replace {wheel} (delvewheel keeps its name)"
+
+
+@needs_mingw
+def test_a_missing_dll_names_it_and_the_binary(windows_wheel: tuple[Path, Path], tmp_path: Path) -> None:
+    wheel, _dlls = windows_wheel
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    error = refused(wheel, "-L", empty)
+    assert error.startswith(f"error: helper.dll is not found: {PYD} needs it; searched {empty}")
+
+
+@needs_mingw
+def test_show_lists_the_dll_imports_and_what_delvewheel_would_copy(windows_wheel: tuple[Path, Path]) -> None:
+    wheel, dlls = windows_wheel
+    proc = run_toolkit("repair", "--show", wheel, "-L", dlls, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (doc,) = json.loads(proc.stdout)
+    assert doc["binaries"][0]["member"] == PYD and "helper.dll" in doc["binaries"][0]["needs"]
+    assert doc["vendor"] == [{"library": "helper.dll", "from": str(dlls / "helper.dll")}]
+    assert doc["best_tag"] == "win_amd64"
+
+
+# -- macOS, a real wheel from PyPI ----------------------------------------------------------------------------------
+
+# pyzmq vendors libzmq in zmq/.dylibs (delocate's folder); abi3, so one file serves every CPython >= 3.12.
+MAC_PIN = Pin("pyzmq-27.3.0-cp312-abi3-macosx_10_15_universal2.whl",
+              "15155fd8f308d3bd47f67a8f6cc809f9db90abbf63c514c384a17622e2cf080f", 1232964,
+              "a macOS wheel with a vendored dylib")
+
+
+@pytest.fixture(scope="session")
+def mac_wheel_file() -> Path:
+    try:
+        (path,) = ensure_corpus(corpus_dir().parent / "repair", [MAC_PIN])
+    except CorpusError as exc:
+        pytest.fail(f"cannot get {MAC_PIN.filename}: {exc}", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def unvendored(mac_wheel_file: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """(the wheel without its .dylibs folder, a folder holding the dylibs taken out)."""
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    out = tmp_path / "dist" / MAC_PIN.filename
+    out.parent.mkdir()
+    with zipfile.ZipFile(mac_wheel_file) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        record = zin.read("pyzmq-27.3.0.dist-info/RECORD").decode()
+        for info in zin.infolist():
+            if info.is_dir():
+                continue
+            if "/.dylibs/" in info.filename:
+                (libs / info.filename.rsplit("/", 1)[1]).write_bytes(zin.read(info))
+                record = "".join(line + "\n" for line in record.splitlines() if "/.dylibs/" not in line)
+            elif not info.filename.endswith("RECORD"):
+                zout.writestr(info, zin.read(info))
+        zout.writestr("pyzmq-27.3.0.dist-info/RECORD", record)
+    assert list(libs.iterdir())
+    return out, libs
+
+
+def test_show_reads_a_macos_wheel_on_any_host(unvendored: tuple[Path, Path]) -> None:
+    wheel, libs = unvendored
+    proc = run_toolkit("repair", "--show", wheel, "-L", libs, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (doc,) = json.loads(proc.stdout)
+    needs = {n for b in doc["binaries"] for n in b["needs"]}
+    assert "@loader_path/../../.dylibs/libzmq.5.dylib" in needs
+    # libzmq, which the extension loads, and libsodium, which libzmq loads, both from the -L folder
+    assert sorted(Path(v["from"]).name for v in doc["vendor"]) == ["libsodium.26.dylib", "libzmq.5.dylib"]
+    assert doc["best_tag"] == "macosx_10_15_universal2"  # what the wheel's binaries are built for
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS the wheel is repaired (the next test)")
+def test_a_macos_wheel_is_refused_in_one_line_off_macos(unvendored: tuple[Path, Path]) -> None:
+    wheel, libs = unvendored
+    assert refused(wheel, "-L", libs) == (
+        f"error: {wheel.name}: macOS wheels are repaired on macOS only: delocate edits load commands "
+        "with install_name_tool and re-signs with codesign, which this host lacks")
+
+
+def relink_to(wheel: Path, libs: Path, tmp: Path) -> Path:
+    """On macOS: point the extension's load command at the library in `libs` (an absolute install name,
+    as a fresh build linking a library outside the wheel has), re-signed ad hoc, in a new wheel."""
+    member = "zmq/backend/cython/_zmq.abi3.so"
+    ext = tmp / "_zmq.abi3.so"
+    with zipfile.ZipFile(wheel) as zf:
+        ext.write_bytes(zf.read(member))
+        others = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir() and i.filename != member}
+    subprocess.run(["install_name_tool", "-change", "@loader_path/../../.dylibs/libzmq.5.dylib",
+                    str(libs / "libzmq.5.dylib"), str(ext)], check=True, capture_output=True)
+    subprocess.run(["codesign", "--force", "--sign", "-", str(ext)], check=True, capture_output=True)
+    out = tmp / "relinked" / wheel.name
+    out.parent.mkdir()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in others.items():
+            zf.writestr(name, data if not name.endswith("RECORD") else _without(data, member))
+        zf.writestr(member, ext.read_bytes())
+    return out
+
+
+def _without(record: bytes, member: str) -> bytes:
+    return b"".join(line + b"\n" for line in record.splitlines() if not line.startswith(member.encode() + b","))
+
+
+@pytest.mark.skipif(sys.platform != "darwin", reason="delocate needs macOS's install_name_tool and codesign")
+def test_a_macos_wheel_gets_its_dylibs_back_on_macos(unvendored: tuple[Path, Path], tmp_path: Path) -> None:
+    wheel, libs = unvendored
+    relinked = relink_to(wheel, libs, tmp_path)
+    proc = run_toolkit("repair", relinked, "-L", libs, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    (repaired,) = (tmp_path / "out").glob("*.whl")
+    with zipfile.ZipFile(repaired) as zf:
+        vendored = sorted(n.rsplit("/", 1)[1] for n in zf.namelist() if "/.dylibs/" in n)
+        sbom = json.loads(zf.read("pyzmq-27.3.0.dist-info/sboms/toolkit.cdx.json"))
+    assert vendored == ["libsodium.26.dylib", "libzmq.5.dylib"]
+    assert sorted(c["name"].rsplit("/", 1)[-1] for c in sbom["components"]) == vendored

@@ -1,0 +1,194 @@
+"""Stage 2, repair: native wheels get the external libraries they need copied in, and the most
+compatible platform tag their binaries allow.
+
+`repair(dists_or_paths, options, *, reporter) -> list[Dist]`. The platform module comes from the
+wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocate), windows.py
+(delvewheel). Every repaired wheel then gets the same treatment here: an SBOM of what was
+vendored (sbom.py), the check stage, an import test in a fresh environment where the host can
+run it (verify.py), an atomic move into the output folder and an entry in its manifest. The
+input wheel is never modified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import zipfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Literal
+
+from toolkit import _fs
+from toolkit._proc import Logger
+from toolkit.config import RepairOptions
+from toolkit.dist import Dist, expand_paths, record
+from toolkit.errors import ConfigError, RepairError
+from toolkit.repair.base import Repaired, Shown
+from toolkit.reporter import PlainReporter, Reporter
+from toolkit.tags import is_pure, repair_tool
+
+Action = Literal["repaired", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one input wheel."""
+
+    source: Path
+    dist: Dist  # the repaired wheel; the input itself (or its copy in OUTDIR) when unchanged
+    action: Action
+    reason: str  # "pure", "needs nothing", or the tool that repaired it
+    vendored: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {"input": str(self.source), "output": str(self.dist.path), "action": self.action,
+                "reason": self.reason, "vendored": list(self.vendored), "tags": sorted(map(str, self.dist.tags))}
+
+
+def platform_module(tags: frozenset) -> ModuleType | None:
+    """The module that repairs wheels of these tags; None for a pure wheel."""
+    tool = repair_tool(tags)
+    if tool == "auditwheel":
+        from toolkit.repair import linux
+
+        return linux
+    if tool == "delocate":
+        from toolkit.repair import macos
+
+        return macos
+    if tool == "delvewheel":
+        from toolkit.repair import windows
+
+        return windows
+    return None
+
+
+def repair(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *,
+           reporter: Reporter | None = None) -> list[Dist]:
+    """Repair each wheel; the output Dists, recorded in their folder's manifest as made from the inputs."""
+    return [o.dist for o in run(dists_or_paths, options, reporter=reporter)]
+
+
+def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *,
+        reporter: Reporter | None = None) -> list[Outcome]:
+    options = options or RepairOptions()
+    reporter = reporter or PlainReporter()
+    wheels = wheels_of(dists_or_paths)
+    logger = Logger.create("repair")
+    return [repair_one(w, options, reporter, logger) for w in wheels]
+
+
+def wheels_of(dists_or_paths: Sequence[Dist | Path]) -> list[Path]:
+    files = expand_paths(dists_or_paths)
+    wheels = [f for f in files if f.name.endswith(".whl")]
+    if not wheels:
+        raise ConfigError("no wheel to repair among " + ", ".join(f.name for f in files[:5]),
+                          hint="name .whl files, or run `toolkit build` first")
+    return wheels
+
+
+def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None) -> list[Shown]:
+    """What each wheel's binaries need, what would be vendored and the best tag (nothing written)."""
+    options = options or RepairOptions()
+    shown = []
+    for wheel in wheels_of(dists_or_paths):
+        dist = _read_input(wheel)
+        module = platform_module(dist.tags)
+        if module is None:
+            shown.append(Shown(wheel.name, "none", (), (), None, ("pure: nothing to repair",)))
+        else:
+            shown.append(module.show(wheel, options))
+    return shown
+
+
+def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
+    source = _read_input(wheel)
+    outdir = (options.outdir or wheel.parent).resolve()
+    module = platform_module(source.tags)
+    if module is None:
+        if not is_pure(source.tags):
+            raise RepairError(f"{wheel.name}: its tags mix platforms ({', '.join(sorted(map(str, source.tags)))})",
+                              hint="build one wheel per platform")
+        return _unchanged(wheel, source, outdir, "pure")
+    if options.plat and module.TOOL != "auditwheel":
+        raise ConfigError(f"--plat applies to Linux wheels; {wheel.name} is repaired with {module.TOOL}, which keeps "
+                          "the tag its binaries allow", hint="drop --plat for this wheel")
+    reason = module.unavailable()
+    if reason:
+        raise RepairError(f"{wheel.name}: {reason}", hint="repair it in a job on that OS (e.g. a macos runner)")
+    with reporter.step(f"repairing {wheel.name} ({module.TOOL})"), contextlib.ExitStack() as stack:
+        try:
+            staging = stack.enter_context(_fs.staging_dir(outdir))
+        except OSError as exc:
+            raise RepairError(f"cannot write to {outdir}: {exc.strerror}", hint="pass a writable folder with -o") from None
+        try:
+            return _repair_into(wheel, source, module, staging, outdir, options, reporter, logger)
+        except zipfile.BadZipFile as exc:
+            raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
+
+
+def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, outdir: Path,
+                 options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
+    from toolkit.repair import verify
+
+    work = staging / "tool"
+    work.mkdir()
+    repaired: Repaired | None = module.repair(wheel, work, options, logger)
+    if repaired is None:
+        return _unchanged(wheel, source, outdir, "needs nothing")
+    final = staging / repaired.wheel.name
+    if final.name == wheel.name and outdir == wheel.parent.resolve():
+        raise RepairError(f"the repaired wheel would replace {wheel} ({repaired.tool.split()[0]} keeps its name)",
+                          hint="pass an output folder with -o")
+    verify.finish(repaired, final, source)
+    # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        imported = pool.submit(verify.import_test, final, logger, tuple(options.exclude))
+        verify.check(final, reporter)
+        imported.result()
+    published = _fs.publish_file(final, outdir)
+    dist = Dist.from_path(published, origin={"stage": "repair", "tool": repaired.tool}, derived_from=wheel.resolve())
+    _record(outdir, dist)
+    return Outcome(wheel, dist, "repaired", repaired.tool, tuple(v.name for v in repaired.vendored))
+
+
+def _unchanged(wheel: Path, source: Dist, outdir: Path, reason: str) -> Outcome:
+    """An unchanged wheel stays where it is; with another OUTDIR it is copied there (atomically) and recorded."""
+    if outdir == wheel.parent.resolve():
+        return Outcome(wheel, source, "unchanged", reason)
+    try:
+        with _fs.staging_dir(outdir) as staging:
+            shutil.copyfile(wheel, staging / wheel.name)
+            target = _fs.publish_file(staging / wheel.name, outdir)
+    except OSError as exc:
+        raise RepairError(f"cannot write to {outdir}: {exc.strerror}", hint="pass a writable folder with -o") from None
+    dist = Dist.from_path(target, origin={"stage": "repair"}, derived_from=wheel.resolve())
+    _record(outdir, dist)
+    return Outcome(wheel, dist, "unchanged", reason)
+
+
+def _record(outdir: Path, dist: Dist) -> None:
+    try:
+        record(outdir, [dist])
+    except OSError as exc:
+        raise RepairError(f"cannot write the manifest in {outdir}: {exc.strerror}",
+                          hint=f"{dist.path.name} is in place; fix the folder's permissions") from None
+
+
+def _read_input(wheel: Path) -> Dist:
+    """The input's identity; a file that is not a readable zip with a .dist-info is one error line."""
+    try:
+        dist = Dist.from_path(wheel)
+    except OSError as exc:
+        raise RepairError(f"{wheel}: cannot be read ({exc.strerror})", hint="check the file's permissions") from None
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
+    if not any(n.split("/", 1)[0].endswith(".dist-info") for n in names):
+        raise RepairError(f"{wheel.name}: damaged wheel (no .dist-info folder)", hint="build it again")
+    return dist

@@ -1,0 +1,155 @@
+"""What the repair stage does to every repaired wheel before it goes into OUTDIR, on every OS:
+the SBOM and a new RECORD, the check stage's rules, and an import test in a fresh virtual
+environment where the host can run the wheel.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import subprocess
+import sysconfig
+import tempfile
+import venv
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.tags import sys_tags
+
+from toolkit._proc import clean_environ
+from toolkit.errors import RepairError
+from toolkit.repair import _wheelzip
+from toolkit.repair.sbom import make_sbom, sbom_member
+
+if TYPE_CHECKING:
+    from toolkit._proc import Logger
+    from toolkit.dist import Dist
+    from toolkit.repair.base import Repaired
+    from toolkit.reporter import Reporter
+
+# Library search variables: unset for the import test, so the vendored copies are what loads.
+_LOADER_VARIABLES = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "LD_PRELOAD")
+# The child imports each module; one that fails on a dependency the wheel does not hold is skipped.
+_IMPORTER = """
+import importlib, sys
+own = set(sys.argv[1].split(","))
+for name in sys.argv[2:]:
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in own:
+            raise
+        print("skipped", name, "needs", exc.name)
+"""
+
+
+def finish(repaired: Repaired, final: Path, source: Dist) -> None:
+    """The tool's wheel, with toolkit's SBOM and a RECORD that lists it, written to `final`."""
+    with zipfile.ZipFile(repaired.wheel) as zf:
+        tops = {n.split("/", 1)[0] for n in zf.namelist()}
+    dist_info = next(t for t in sorted(tops) if t.endswith(".dist-info"))
+    sbom = make_sbom(str(source.name), str(source.version), final.name, repaired.vendored, repaired.tool)
+    _wheelzip.rewrite(repaired.wheel, final, dist_info, {sbom_member(dist_info): sbom})
+
+
+def check(wheel: Path, reporter: Reporter) -> None:
+    """The check stage on the repaired wheel: an error refuses it (nothing goes into OUTDIR)."""
+    from toolkit.check import check_file
+
+    errors = check_file(wheel).errors
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise RepairError(f"the repaired {wheel.name} fails the check: {first.code} {first.message}{more}",
+                          hint=first.hint or "run `toolkit check` on the input wheel to see every finding")
+
+
+def runs_here(wheel: Path) -> bool:
+    from packaging.utils import parse_wheel_filename
+
+    host = set(sys_tags())
+    return any(t in host for t in parse_wheel_filename(wheel.name)[3])
+
+
+def extension_modules(wheel: Path) -> list[str]:
+    """The importable names of the wheel's extension modules (cpython-311-x86_64-linux-gnu.so, .abi3.so, .pyd)."""
+    suffixes = sorted((s for s in importlib.machinery.EXTENSION_SUFFIXES if s not in (".so", ".pyd")), key=len,
+                      reverse=True)
+    found = []
+    with zipfile.ZipFile(wheel) as zf:
+        for name in zf.namelist():
+            if name.split("/", 1)[0].endswith(".data"):  # scripts and data files, not importable modules
+                continue
+            suffix = next((s for s in suffixes if name.endswith(s)), None)
+            if suffix is None:
+                continue
+            parts = name[: -len(suffix)].split("/")
+            if all(p.isidentifier() for p in parts):
+                found.append(".".join(parts))
+    return sorted(found)
+
+
+def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = ()) -> bool:
+    """Install the wheel in a fresh venv and import its extension modules, with no library search path set.
+
+    False when the host cannot run the wheel (another OS, arch or Python): the check stage is then all;
+    and when the only failure is a library the user --exclude'd (another wheel or the system provides it).
+    """
+    modules = extension_modules(wheel)
+    if not modules or not runs_here(wheel):
+        return False
+    with tempfile.TemporaryDirectory(prefix="toolkit-repair-venv-") as tmp:
+        env_dir = Path(tmp) / "venv"
+        python = _fresh_venv(env_dir)
+        _install(wheel, env_dir, python)
+        environ = {k: v for k, v in clean_environ().items() if k not in _LOADER_VARIABLES}
+        own = sorted({m.split(".")[0] for m in modules})
+        cmd = [str(python), "-I", "-c", _IMPORTER, ",".join(own), *modules]
+        logger.note("$ import " + " ".join(modules) + f"  (in {env_dir})")
+        proc = subprocess.run(cmd, cwd=tmp, env=environ, capture_output=True, text=True, check=False)
+        with open(logger.path, "a", encoding="utf-8") as log:
+            log.write(proc.stdout + proc.stderr)
+    if proc.returncode:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        if lines and _names_excluded(lines[-1], exclude):
+            logger.note("import test skipped: the wheel needs a library excluded from it")
+            return False
+        raise RepairError(f"the repaired {wheel.name} installs but does not import: {lines[-1] if lines else 'crashed'}",
+                          hint=f"the import test's output is kept in {logger.path}")
+    return True
+
+
+def _names_excluded(error: str, exclude: tuple[str, ...]) -> bool:
+    """Does a loader error ("libfoo.so.1: cannot open shared object file") name an excluded library?"""
+    from fnmatch import fnmatch
+
+    words = [w.strip(":'\"") for w in error.split()]
+    return any(fnmatch(w, pattern) for w in words for pattern in exclude)
+
+
+def _fresh_venv(env_dir: Path) -> Path:
+    venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt", clear=True).create(env_dir)
+    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _install(wheel: Path, env_dir: Path, python: Path) -> None:
+    """installer's API (what pip uses) into the venv's scheme: no pip in the venv, no network."""
+    from installer import install
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.sources import WheelFile
+    from installer.utils import SCHEME_NAMES
+
+    scheme = "venv" if "venv" in sysconfig.get_scheme_names() else ("nt" if os.name == "nt" else "posix_prefix")
+    paths = sysconfig.get_paths(scheme=scheme, vars={"base": str(env_dir), "platbase": str(env_dir),
+                                                     "installed_base": str(env_dir), "installed_platbase": str(env_dir)})
+    paths["headers"] = paths["include"]  # sysconfig has no "headers" key; pip puts them under include/ too
+    destination = SchemeDictionaryDestination({k: paths[k] for k in SCHEME_NAMES}, interpreter=str(python),
+                                              script_kind="win-amd64" if os.name == "nt" else "posix")
+    try:
+        with WheelFile.open(wheel) as source:
+            install(source, destination, {"INSTALLER": b"toolkit-repair"})
+    except Exception as exc:  # installer raises several kinds on a bad wheel; each is one line here
+        raise RepairError(f"the repaired {wheel.name} does not install: {exc}", hint="please report this to "
+                          "toolkit's developers with the input wheel") from None
+
