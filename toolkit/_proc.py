@@ -3,7 +3,6 @@ captured into a kept log (and echoed with -v), its environment filtered."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
@@ -126,17 +125,6 @@ class Logger:
         if returncode:
             raise ProcessFailed(cmd, returncode, self.path, self._output_since(start))
 
-    def start(self, cmd: Sequence[str | Path], *, cwd: Path | str | None = None, env: Mapping[str, str] | None = None,
-              umask: int = -1) -> Waiting:
-        """Start `cmd` ahead of its work: it reads one line (its job) from stdin, and its
-        output goes to the log as with `run`. `Waiting.send` gives it the line and waits."""
-        with open(self.path, "ab") as log:
-            proc = subprocess.Popen(
-                [str(c) for c in cmd], cwd=cwd, env=dict(env) if env is not None else None, stdin=subprocess.PIPE,
-                stdout=log, stderr=subprocess.STDOUT, umask=umask if os.name == "posix" else -1,
-            )
-        return Waiting(proc, self)
-
     def _output_since(self, offset: int) -> list[str]:
         try:
             with open(self.path, "rb") as log:
@@ -144,47 +132,6 @@ class Logger:
                 return output_tail(log.read().decode("utf-8", errors="replace"))
         except OSError:
             return []
-
-
-@dataclass
-class Waiting:
-    """A process started by `Logger.start`, waiting for its job on stdin."""
-
-    proc: subprocess.Popen[bytes]
-    logger: Logger
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, line: bytes, shown: Sequence[str | Path], cwd: Path | str | None = None) -> bool:
-        """Give the process its job and wait; False if it was gone before it got it (nothing ran).
-
-        `shown` is the command logged for it (the command it stands for). Raises ProcessFailed.
-        """
-        self.logger.note("$ " + " ".join(str(c) for c in shown) + (f"  (in {cwd})" if cwd else "") + "  (started ahead)")
-        start = self.logger.path.stat().st_size
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(line)
-            self.proc.stdin.close()
-        except OSError:
-            self.proc.wait()
-            return False
-        returncode = self.proc.wait()
-        if returncode:
-            raise ProcessFailed(shown, returncode, self.logger.path, self.logger._output_since(start))
-        return True
-
-    def discard(self) -> None:
-        """End a process that got no job: end of input makes it exit."""
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def output(cmd: Sequence[str | Path], *, cwd: Path | str | None = None) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from toolkit import _fs, buildenv, hookworker, matrix, pythons
+from toolkit import _fs, buildenv, matrix, pythons
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, record
@@ -83,17 +83,11 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         # even a file it writes to `../name` stays out of OUTDIR.
         backend_out = staging / "backend"
         backend_out.mkdir()
-        workers = None
-        if want_sdist and want_wheel and options.isolation and not interpreters and not echo:
-            workers = stack.enter_context(hookworker.hook_workers(logger, BUILD_UMASK))
-        runner = _runner(logger, hook_environ, workers)
+        runner = _runner(logger, hook_environ)
         one = _OneBuild(options, pool, runner, logger, reporter)
         sdist = src if from_sdist else None
         if want_sdist:
-            if workers is not None:  # the wheel's build process starts while the sdist builds
-                one.on_env = _start_ahead(workers, "build_wheel", hook_environ, src)
             sdist = one.run(src, "sdist", backend_out)
-            one.on_env = None
             built.append((sdist, one.origin))
         if want_wheel:
             tree = stack.enter_context(_unpacked(sdist)) if sdist is not None else src
@@ -117,16 +111,6 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     return BuildResult(dists, manifest, logger.path, epoch)
 
 
-def _start_ahead(workers: hookworker.HookWorkers, hook: str, hook_environ: Mapping[str, str],
-                 cwd: Path) -> Callable[[buildenv.BuildEnv, str], None]:
-    """What to do once an environment is known: start `hook`'s process in it."""
-
-    def start(env: buildenv.BuildEnv, backend: str) -> None:
-        workers.start(hook, env.python_executable, backend, {**hook_environ, **(env.make_extra_environ() or {})}, cwd)
-
-    return start
-
-
 def _published(dist: Dist, outdir: Path) -> Dist:
     return replace(dist, path=_fs.publish_file(dist.path, outdir))
 
@@ -139,7 +123,6 @@ class _OneBuild:
         self.options, self.pool, self.runner, self.logger, self.reporter = options, pool, runner, logger, reporter
         self.origin: dict[str, str] = {}
         self.label = label  # what the steps call the distribution (default: "sdist", "wheel")
-        self.on_env: Callable[[buildenv.BuildEnv, str], None] | None = None  # told the environment, before the hooks
 
     def run(self, srcdir: Path, distribution: Distribution, outdir: Path) -> Path:
         import build as pypa_build
@@ -189,8 +172,6 @@ class _OneBuild:
         with self.reporter.step(f"{self.label or distribution}: preparing the build environment"):
             static = list(builder.build_system_requires)
             env = self.pool.get(static)
-            if self.on_env is not None:
-                self.on_env(env, backend)
             builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
         with self.reporter.step(f"{self.label or distribution}: running {backend}"):
             if backend.split(":")[0] in SPECULATIVE_BACKENDS:
@@ -235,16 +216,14 @@ class _OneBuild:
 SPECULATIVE_BACKENDS = frozenset({"hatchling.build", "flit_core.buildapi", "pdm.backend", "poetry.core.masonry.api"})
 
 
-def _runner(logger: Logger, environ: Mapping[str, str], workers: hookworker.HookWorkers | None = None) -> Callable[..., None]:
-    """A pyproject-hooks runner whose hook processes see the cleaned environment (and may have been started ahead)."""
+def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
+    """A pyproject-hooks runner whose hook processes see the cleaned environment."""
 
     def run(cmd: list[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
         env = dict(environ)
         env.update(extra_environ or {})
         try:
-            waiting = workers.take(cmd, env) if workers is not None else None
-            if waiting is None or not waiting.send(hookworker.job(cmd, cwd, env), cmd, cwd):
-                logger.run(cmd, cwd=cwd, env=env, umask=BUILD_UMASK)
+            logger.run(cmd, cwd=cwd, env=env, umask=BUILD_UMASK)
         except Exception as exc:
             # pypa/build expects CalledProcessError from a runner when a hook process fails;
             # its `output` carries the end of the hook's output (the cause) to the error.
