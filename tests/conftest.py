@@ -28,3 +28,28 @@ def corpus() -> list[Path]:
         return ensure_corpus()
     except CorpusError as exc:
         pytest.fail(f"cannot get the PyPI corpus: {exc}", pytrace=False)
+
+
+ATTESTATIONS_SDIST_PIN = ("pypi_attestations-0.0.30.tar.gz",
+                          "14ff13c76bbef02a483c2b77532da02bfd746b5141b881f355e06b9807434423", 139108,
+                          "real PEP 740 attestations and their dists in test/assets/")
+
+
+@pytest.fixture(scope="session")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test/assets/ folder of the pinned pypi-attestations sdist: real PEP 740 attestations (GitHub, GitLab,
+    Google Cloud, CircleCI publishers) with the dists they were made for; downloaded once per machine."""
+    import tarfile
+
+    from pypi_corpus import CorpusError, Pin, corpus_dir, ensure_corpus
+
+    pin = Pin(*ATTESTATIONS_SDIST_PIN)
+    try:
+        sdist = ensure_corpus(corpus_dir().parent / "attestations", (pin,))[0]
+    except CorpusError as exc:
+        pytest.fail(f"cannot get {pin.filename}: {exc}", pytrace=False)
+    out = tmp_path_factory.mktemp("attestation-assets")
+    with tarfile.open(sdist) as tar:
+        members = [m for m in tar.getmembers() if "/test/assets/" in m.name and m.isfile()]
+        tar.extractall(out, members=members, filter="data")
+    return next(out.glob("*/test/assets"))

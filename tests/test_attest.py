@@ -17,22 +17,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pypi_corpus import CorpusError, Pin, corpus_dir, ensure_corpus
 
 from toolkit.attest import Mismatch, check_subject, load_attestations
 from toolkit.cli import main
 from toolkit.errors import ConfigError
 from toolkit.verify import parse_publisher, provenance_url
-
-ASSETS_SDIST = Pin("pypi_attestations-0.0.30.tar.gz",
-                   "14ff13c76bbef02a483c2b77532da02bfd746b5141b881f355e06b9807434423", 139108,
-                   "real PEP 740 attestations and their dists in test/assets/")
 
 GITHUB = "github:trailofbits/pypi-attestations@release.yml"
 GH_DIST = "pypi_attestations-0.0.19.tar.gz"
@@ -41,20 +35,6 @@ GL_DIST = "gitlab_oidc_project-0.0.3.tar.gz"
 GOOGLE = "google:919436158236-compute@developer.gserviceaccount.com"
 CIRCLECI = "circleci:fdd9283f-e619-46af-8f9c-851f7d3e8b2b/8e4f8ab2-8d7c-4827-9f15-de076d6d647f"
 CIRCLECI_DIST = "circleci_sign_publish_example-0.0.1.dev137-py3-none-any.whl"
-
-
-@pytest.fixture(scope="session")
-def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test/assets/ folder of the pinned pypi-attestations sdist (downloaded once, extracted per session)."""
-    try:
-        sdist = ensure_corpus(corpus_dir().parent / "attestations", (ASSETS_SDIST,))[0]
-    except CorpusError as exc:
-        pytest.fail(f"cannot get {ASSETS_SDIST.filename}: {exc}", pytrace=False)
-    out = tmp_path_factory.mktemp("attestation-assets")
-    with tarfile.open(sdist) as tar:
-        members = [m for m in tar.getmembers() if "/test/assets/" in m.name and m.isfile()]
-        tar.extractall(out, members=members, filter="data")
-    return next(out.glob("*/test/assets"))
 
 
 @pytest.fixture()

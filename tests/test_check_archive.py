@@ -192,6 +192,27 @@ def test_zip_bomb_by_declared_size_is_refused_without_inflating(tmp_path: Path) 
     assert peak < 8 << 20
 
 
+@pytest.mark.parametrize(("declared_over_limit", "refused"), [(-1, False), (+1, True), ("twice", True)],
+                         ids=["just-under-50", "just-over-50", "twice-50"])
+def test_zip_bomb_ratio_boundary(tmp_path: Path, declared_over_limit: int | str, refused: bool) -> None:
+    """PyPI refuses a declared total over 50 times the file's size: at 50 x size - 1 byte it passes,
+    at 50 x size + 1 byte it fails, and at twice the limit it fails."""
+    payload = os.urandom(1_500_000)  # the file's bulk; the declared size alone moves the ratio
+    def file_with(declared: int) -> Path:
+        entry = Entry("demo_pkg/a.bin", method=8, payload=payload, sizes=(len(payload), declared))
+        return write(tmp_path, build_zip([Entry("demo_pkg/__init__.py", b"x = 1\n"), entry]))
+
+    size = file_with(0).stat().st_size  # the sizes are fixed-width fields: the length never changes
+    limit = 50 * size - len(b"x = 1\n")  # the declared total (both members) exactly at the ratio
+    declared = 2 * limit if declared_over_limit == "twice" else limit + int(declared_over_limit)
+    path = file_with(declared)
+    assert path.stat().st_size == size
+    with zipfile.ZipFile(path) as zf:
+        total = sum(i.file_size for i in zf.infolist())
+    assert (total / size > 50) == refused and total > 64 << 20
+    assert ("Z003" in codes(path)) == refused
+
+
 def test_large_declared_size_below_ratio_is_not_a_bomb(tmp_path: Path) -> None:
     payload = os.urandom(1_500_000)  # 70 MB declared in a 1.5 MB file: ratio 47
     path = write(tmp_path, build_zip([Entry("demo_pkg/a.bin", method=8, payload=payload, sizes=(len(payload), 70_000_000))]))

@@ -373,3 +373,21 @@ def test_an_abi3_macos_module_uses_only_the_stable_abi(corpus: list[Path], tmp_p
     assert messages(wheel, "B131") == [
         "markupsafe/_speedups.abi3.so uses PyUnicode_New, not part of the stable ABI, in a wheel tagged cp313-abi3"
     ]
+
+
+@needs_gcc
+def test_a_multi_tag_wheel_is_judged_by_its_strictest_manylinux_tag(tmp_path: Path) -> None:
+    """manylinux_2_17 + manylinux2014 + manylinux_2_28 in one name: a binary that needs glibc 2.25
+    (getrandom) fits 2_28 but not the other two, and pip installs the wheel on glibc 2.17 systems."""
+    if glibc_version() < (2, 25):
+        pytest.skip("needs glibc 2.25 or later to link getrandom@GLIBC_2.25")
+    src = tmp_path / "getrandom.c"
+    src.write_text("#include <sys/random.h>\n"
+                   "int PyInit__speedups(void) { char b[4]; return (int)getrandom(b, sizeof b, 0); }\n")
+    out = tmp_path / "getrandom.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O0", "-o", str(out), str(src)], check=True, capture_output=True)
+    platforms = f"manylinux_2_17_{HOST}.manylinux2014_{HOST}.manylinux_2_28_{HOST}"
+    wheel = make_wheel(tmp_path, tag=f"cp312-cp312-{platforms}", files={MODULE: out.read_bytes()})
+    found = messages(wheel, "B102")
+    assert len(found) == 1 and "needs GLIBC_2.25 (getrandom)" in found[0], found
+    assert "allows GLIBC up to 2.17" in found[0], found

@@ -185,6 +185,12 @@ def test_a_bad_flag_points_to_the_subcommands_help(capsys: pytest.CaptureFixture
     assert "hint: see `toolkit check --help`" in err and "Traceback" not in err
 
 
+def test_a_mistyped_flag_never_echoes_what_followed_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["publish", "--pasword", "pypi-SEKRIT", "--tokn=pypi-SEKRIT2"]) == 2
+    err = capsys.readouterr().err
+    assert "--pasword" in err and "--tokn" in err and "SEKRIT" not in err
+
+
 # -- habits from pypa/build, uv build and twine -----------------------------------------------------------------------
 
 

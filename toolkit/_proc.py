@@ -3,14 +3,18 @@ captured into a kept log (and echoed with -v), its environment filtered."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from toolkit import _fs
 
@@ -78,13 +82,21 @@ class Logger:
 
     @classmethod
     def create(cls, name: str, echo: bool = False) -> Logger:
-        logs = _fs.cache_dir() / "logs"
+        """A new log under the cache folder (a temporary one when the cache cannot be written)."""
+        logs = _fs.writable_cache_dir()[0] / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        old = sorted(logs.glob("*.log"), key=lambda p: p.stat().st_mtime)
-        for stale in old[:-_KEEP_LOGS]:
-            stale.unlink(missing_ok=True)
+        _prune(logs)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return cls(logs / f"{stamp}-{os.getpid()}-{name}.log", echo)
+
+    def mentions(self, text: str, tail: int = 64 << 10) -> bool:
+        """Whether the last `tail` bytes of the log hold `text` (what a tool said before it failed)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - tail))
+                return text.encode() in f.read()
+        except OSError:
+            return False
 
     def note(self, text: str) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
@@ -106,7 +118,7 @@ class Logger:
         self.note("$ " + " ".join(str(c) for c in cmd) + (f"  (in {cwd})" if cwd else ""))
         with open(self.path, "ab") as log:
             start = log.tell()
-            proc = subprocess.Popen(
+            with _tracked(subprocess.Popen(
                 [str(c) for c in cmd],
                 cwd=cwd,
                 env=dict(env) if env is not None else None,
@@ -114,14 +126,15 @@ class Logger:
                 stdout=subprocess.PIPE if self.echo else log,
                 stderr=subprocess.STDOUT,
                 umask=umask if os.name == "posix" else -1,
-            )
-            if self.echo:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    log.write(line)
-                    sys.stderr.buffer.write(line)
-                    sys.stderr.flush()
-            returncode = proc.wait()
+                **_GROUP,
+            )) as proc:
+                if self.echo:
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        log.write(line)
+                        sys.stderr.buffer.write(line)
+                        sys.stderr.flush()
+                returncode = proc.wait()
         if returncode:
             raise ProcessFailed(cmd, returncode, self.path, self._output_since(start))
 
@@ -132,6 +145,121 @@ class Logger:
                 return output_tail(log.read().decode("utf-8", errors="replace"))
         except OSError:
             return []
+
+    def capture(self, cmd: Sequence[str | Path], *, timeout: float = 60) -> tuple[int, str]:
+        """Run a short command; its exit status (127: it cannot start, -1: no answer in `timeout`
+        seconds) and its output, both noted in the log (as a probe, not a `$` command: it changes nothing)."""
+        self.note("probe: " + " ".join(str(c) if "\n" not in str(c) else "<script>" for c in cmd))
+        try:
+            popen = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, **_GROUP)
+        except OSError as exc:
+            self.note(f"cannot start it: {exc}")
+            return 127, exc.strerror or str(exc)
+        with _tracked(popen) as proc:
+            try:
+                out, _ = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _end(proc, grace=1.0)
+                return -1, f"no answer in {timeout:.0f} s"
+        text = out.decode("utf-8", "replace").strip()
+        self.note(f"exit {proc.returncode}: {text}" if text else f"exit {proc.returncode}")
+        return proc.returncode, text
+
+
+def _prune(logs: Path) -> None:
+    """Keep the newest _KEEP_LOGS logs. Other runs prune the same folder at once: a log that is
+    gone before it is looked at is simply gone."""
+    dated = []
+    for path in logs.glob("*.log"):
+        try:
+            dated.append((path.stat().st_mtime, path))
+        except OSError:
+            continue
+    for _, stale in sorted(dated)[:-_KEEP_LOGS]:
+        try:
+            stale.unlink(missing_ok=True)
+        except OSError:
+            continue
+
+
+# -- the processes a run started, so that a signal to toolkit ends them too -----------------------------
+
+# Each command runs in a process group of its own (POSIX), so that stop_children() ends it with
+# everything it started (a backend's compiler, uv's workers) and nothing else.
+_GROUP: dict[str, Any] = {"process_group": 0} if os.name == "posix" else {}
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _tracked(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    with _children_lock:
+        _children.add(proc)
+    try:
+        yield proc
+    except BaseException:
+        _end(proc, grace=STOP_GRACE)  # interrupted while it ran: it must not outlive the run
+        raise
+    finally:
+        with _children_lock:
+            _children.discard(proc)
+
+
+STOP_GRACE = 5.0  # seconds a process gets to clean up after SIGINT before SIGKILL
+
+
+def interrupt_children(grace: float = STOP_GRACE) -> None:
+    """Ask every running command and its process group to end (SIGINT: Python tools, pip and uv clean
+    up their temporary files on it), and SIGKILL what is left after `grace` seconds.
+
+    Safe in a signal handler: it never waits (the interrupted thread may hold a Popen's wait lock);
+    the threads that run the commands see them end and unwind.
+    """
+    with _children_lock:
+        procs = list(_children)
+    for proc in procs:
+        _signal_group(proc, signal.SIGINT)
+    if procs:
+        timer = threading.Timer(grace, _kill_all, args=(procs,))
+        timer.daemon = True
+        timer.start()
+
+
+def _kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        # A leader already reaped is left alone: its id may be another process's by now (the thread
+        # that reaped it has already sent its group SIGKILL, in _end).
+        if proc.returncode is None:
+            _signal_group(proc, getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def stop_children(grace: float = STOP_GRACE) -> None:
+    """End every command still running and wait for it (at the very end of an interrupted run)."""
+    with _children_lock:
+        procs = list(_children)
+    for proc in procs:
+        _end(proc, grace)
+
+
+def _end(proc: subprocess.Popen[bytes], grace: float, first: int | None = signal.SIGINT) -> None:
+    if first is not None and proc.poll() is None:
+        _signal_group(proc, first)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc, getattr(signal, "SIGKILL", signal.SIGTERM))  # the group may outlive its leader
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace + 1)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(OSError):
+        if _GROUP:
+            os.killpg(proc.pid, sig)
+        else:  # pragma: no cover - Windows: no process groups here
+            proc.send_signal(sig)
 
 
 def output(cmd: Sequence[str | Path], *, cwd: Path | str | None = None) -> subprocess.CompletedProcess[str]:

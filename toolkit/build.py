@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -25,7 +27,7 @@ from toolkit import _fs, buildenv, matrix, pythons
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, record
-from toolkit.errors import BuildError, ConfigError
+from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
 from toolkit.reporter import PlainReporter, Reporter
 
 Distribution = Literal["sdist", "wheel"]
@@ -48,13 +50,13 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     """Build `src` (a project folder or an sdist) into `options.outdir`."""
     reporter = reporter or PlainReporter()
     src = src.resolve()
-    from_sdist = src.is_file()
+    from_sdist = _is_regular(src)
     if from_sdist:
         _require_sdist_file(src)
     else:
         _require_project(src)
     outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
-    if outdir.exists() and not outdir.is_dir():
+    if (info := _fs.stat_or_none(outdir)) is not None and not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{outdir}: the output folder is a file", hint="pass another folder with -o")
     want_sdist = options.sdist and not from_sdist
     want_wheel = options.wheel or from_sdist
@@ -66,19 +68,22 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     epoch = source_date_epoch(src if not from_sdist else None, environ, reporter)
     if epoch is not None:
         environ["SOURCE_DATE_EPOCH"] = epoch
-    logger = Logger.create("build", echo=echo)
+    logger = _open_log(echo, reporter)
     installer = buildenv.make_installer(options.installer, logger, environ)
     hook_environ = clean_environ(environ, options.pass_env)
 
     built: list[tuple[Path, dict[str, str]]] = []
     with contextlib.ExitStack() as stack:
+        if not from_sdist:
+            stack.enter_context(_tree_lock(src, reporter))
         pool = stack.enter_context(
             buildenv.env_pool(installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints)
         )
+        pool.warn = reporter.warn
         try:
             staging = stack.enter_context(_fs.staging_dir(outdir))
         except OSError as exc:
-            raise ConfigError(f"cannot write to {outdir}: {exc.strerror}", hint="pass a writable folder with -o") from None
+            raise _write_error(exc, f"cannot write to {outdir}", "pass a writable folder with -o") from None
         # The backend writes into a folder of its own inside the staging folder, so that
         # even a file it writes to `../name` stays out of OUTDIR.
         backend_out = staging / "backend"
@@ -96,6 +101,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
                     other = stack.enter_context(buildenv.env_pool(
                         installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
                         interpreter=interp))
+                    other.warn = reporter.warn
                     return _OneBuild(options, other, runner, logger, reporter, label=f"wheel ({interp.label})")
 
                 built.extend(matrix.wheels(tree, interpreters, one_for, backend_out, reporter))
@@ -105,9 +111,9 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         dists = [_published(d, outdir) for d in dists]
     try:
         manifest = record(outdir, dists, {"source_date_epoch": epoch})
-    except OSError as exc:
-        raise ConfigError(f"cannot write the manifest in {outdir}: {exc.strerror}",
-                          hint="the built files are in place; free space or fix the folder's permissions") from None
+    except OSError as exc:  # the files are built: a manifest that cannot be written is no input error
+        raise EnvironmentFailure(f"cannot write the manifest in {outdir}: {exc.strerror}",
+                                 hint="the built files are in place; free space or fix the folder's permissions") from None
     return BuildResult(dists, manifest, logger.path, epoch)
 
 
@@ -143,6 +149,8 @@ class _OneBuild:
                     hook=self._hook, log=self.logger.path,
                     hint=f"check [build-system] requires and build-backend; log: {self.logger.path}",
                 ) from None
+            if self.logger.mentions(NO_SPACE):
+                raise _no_space(self.logger, outdir, f"backend {backend} hook {self._hook}") from None
             reason, detail = str(exc), []
             if isinstance(cause, subprocess.CalledProcessError):
                 code = cause.returncode
@@ -234,8 +242,8 @@ def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
 
 
 def backend_name(srcdir: Path) -> str:
-    try:
-        data = tomllib.loads((srcdir / "pyproject.toml").read_text(encoding="utf-8"))
+    try:  # read_regular: a FIFO in its place is an error, never a wait
+        data = tomllib.loads(_fs.read_regular(srcdir / "pyproject.toml").decode("utf-8"))
     except FileNotFoundError:
         return DEFAULT_BACKEND
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -245,10 +253,72 @@ def backend_name(srcdir: Path) -> str:
 
 
 def _require_project(src: Path) -> None:
-    if not src.is_dir():
+    info = _fs.stat_or_none(src)
+    if info is None or not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{src}: no such folder or file", hint="pass a project folder or an sdist .tar.gz")
-    if not (src / "pyproject.toml").is_file() and not (src / "setup.py").is_file():
+    pyproject = _fs.stat_or_none(src / "pyproject.toml")
+    if pyproject is not None and not stat.S_ISREG(pyproject.st_mode):
+        # pypa/build opens it too: a FIFO there would make it wait forever for a writer.
+        raise ConfigError(f"{src / 'pyproject.toml'}: cannot read it (not a regular file)",
+                          hint="make it a readable regular file")
+    if pyproject is None and not (src / "setup.py").is_file():
         raise ConfigError(f"{src}: no pyproject.toml and no setup.py", hint="run toolkit build in a Python project's folder")
+
+
+def _is_regular(path: Path) -> bool:
+    info = _fs.stat_or_none(path)
+    return info is not None and stat.S_ISREG(info.st_mode)
+
+
+# -- the run's surroundings: the log, the source tree's lock, a full disk (helpers, so that
+# build() says what it does in one line each) ------------------------------------------------------
+
+def _open_log(echo: bool, reporter: Reporter) -> Logger:
+    """The run's log, in the cache folder or (when that cannot be written) a temporary one, saying so."""
+    try:
+        warning = _fs.writable_cache_dir()[1]
+        if warning:
+            reporter.warn(warning)
+        return Logger.create("build", echo=echo)
+    except OSError as exc:
+        raise EnvironmentFailure(f"no folder to keep the build log in: {exc.strerror or exc}",
+                                 hint="set TOOLKIT_CACHE_DIR or TMPDIR to a writable folder") from None
+
+
+@contextlib.contextmanager
+def _tree_lock(src: Path, reporter: Reporter) -> Iterator[None]:
+    """One build of a source tree at a time: backends write inside it (setuptools stages its sdist
+    and egg-info there, meson and scikit-build-core their build folders), so two at once collide."""
+    from filelock import Timeout
+
+    lock = _fs.path_lock("tree", src)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        with reporter.step(f"waiting for another build of {src} to finish"):
+            lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+_NO_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _write_error(exc: OSError, what: str, hint: str) -> ToolkitError:
+    """A folder that cannot be written: the user's choice (exit 2), unless the disk is full (exit 6)."""
+    if exc.errno in _NO_SPACE_ERRNOS:
+        return EnvironmentFailure(f"{what}: {exc.strerror}", hint="free space there, or pass another folder with -o")
+    return ConfigError(f"{what}: {exc.strerror}", hint=hint)
+
+
+def _no_space(logger: Logger, outdir: Path, who: str) -> EnvironmentFailure:
+    """A tool that failed because a disk is full: name that, and the folders that are (nearly) full."""
+    full = _fs.full_folders([outdir, Path(tempfile.gettempdir()), logger.path.parent])
+    where = f" ({', '.join(full)} {'is' if len(full) == 1 else 'are'} full)" if full else ""
+    return EnvironmentFailure(f"{who}: {NO_SPACE}{where}",
+                              hint=f"free some space and build again; the output is in {logger.path}")
 
 
 def _require_sdist_file(src: Path) -> None:
@@ -285,6 +355,9 @@ def _unpacked(sdist: Path) -> Iterator[Path]:
                     else:  # pragma: no cover - Python without PEP 706
                         tar.extractall(tmp)
             except (tarfile.TarError, OSError, EOFError) as exc:
+                if isinstance(exc, OSError) and exc.errno in _NO_SPACE_ERRNOS:
+                    raise EnvironmentFailure(f"cannot unpack {sdist.name} in {tmp.parent}: {exc.strerror}",
+                                             hint="free some space there, or set TMPDIR to another folder") from None
                 raise BuildError(f"cannot unpack {sdist.name}: {exc}", hint="the sdist is damaged or unsafe") from None
             tops = os.listdir(tmp)
             if len(tops) != 1 or not (tmp / tops[0]).is_dir():

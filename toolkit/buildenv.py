@@ -6,7 +6,9 @@ environments under the cache folder instead, keyed by the interpreter and the
 resolves the requirements again only when the last resolution is older than
 `cache_ttl`; until then a warm build skips resolution and installation. A new
 environment is made in place under a file lock and marked ready last, so two
-runs at once never share a half-made one. The environment is a `build.env.IsolatedEnv`
+runs at once never share a half-made one. A cached environment is checked before use (its
+interpreter runs and sees it; every pinned file is there at its RECORD size) and made again, with
+a warning, when it is damaged. The environment is a `build.env.IsolatedEnv`
 (pypa/build's protocol), so ProjectBuilder drives it like its own.
 """
 
@@ -21,7 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from packaging.utils import canonicalize_name
 
 from toolkit import _fs, pythons
 from toolkit._proc import Command, Logger, ProcessFailed
-from toolkit.errors import BuildError, ConfigError
+from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
 from toolkit.pythons import Interpreter
 
 _SCRIPTS = "Scripts" if sys.platform == "win32" else "bin"
@@ -167,10 +169,19 @@ def make_installer(choice: str, logger: Logger, environ: Mapping[str, str]) -> I
     if choice in ("auto", "uv"):
         uv = find_uv()
         if uv:
-            return UvInstaller(logger, environ, uv)
+            return UvInstaller(logger, _uv_cache(environ), uv)
         if choice == "uv":
             raise ConfigError("installer uv was asked for, but no uv binary was found", hint="pip install uv")
     return Installer(logger, environ)
+
+
+def _uv_cache(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """uv refuses to run without a cache folder it can write: where toolkit's own cache fell back to
+    a temporary folder (no writable HOME), uv's goes there too, unless the user chose one."""
+    fallback, warning = _fs.writable_cache_dir()
+    if warning is None or environ.get("UV_CACHE_DIR"):
+        return environ
+    return {**environ, "UV_CACHE_DIR": str(fallback / "uv")}
 
 
 def _interpreter_id(interpreter: Interpreter | None = None) -> str:
@@ -193,8 +204,11 @@ class EnvPool:
         self.cache = cache
         self.ttl = ttl
         self.constraints = constraints
-        self.root = _fs.cache_dir() / "envs"
+        self.root = _fs.writable_cache_dir()[0] / "envs"
         self._scratch: list[Path] = []
+        self._checked: dict[Path, str | None] = {}  # environment -> why it is damaged (None: intact)
+        self._remade: set[Path] = set()  # environments found damaged and made again in this run
+        self.warn: Callable[[str], None] = self.installer.logger.note  # the build sets reporter.warn
         try:
             self._constraints_text = constraints.read_text(encoding="utf-8") if constraints else ""
         except OSError as exc:
@@ -217,13 +231,14 @@ class EnvPool:
             state = json.loads(current.read_text(encoding="utf-8"))
             env = BuildEnv(group / state["env"], tuple(state["pins"]))
             fresh = time.time() - state["resolved_at"] < self.ttl
-            if fresh and Path(env.python_executable).exists():
+            if fresh and self._intact(env):
                 self.installer.logger.note(f"reusing build environment {env.path}")
                 return env
         if isinstance(self.installer, UvInstaller) and reqs and not current.exists():
             return self._make_direct(group, reqs)
         pins = self._resolve(reqs)
         path = _env_with(group, pins) or group / _digest(*pins)
+        self._discard_if_damaged(BuildEnv(path, tuple(pins)))
         if not (path / "ready").exists():
             group.mkdir(parents=True, exist_ok=True)
             # Made in place under a lock, not renamed: console scripts (meson, cmake) carry
@@ -236,8 +251,10 @@ class EnvPool:
                     except BaseException:
                         shutil.rmtree(path, ignore_errors=True)
                         raise
+                    self._verify_remade(BuildEnv(path, tuple(pins)))
                     (path / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
-        _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
+        with contextlib.suppress(OSError):  # a note to skip resolving next time: not worth failing the build
+            _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
         return BuildEnv(path, tuple(pins))
 
     def _make_direct(self, group: Path, reqs: list[str]) -> BuildEnv:
@@ -253,17 +270,50 @@ class EnvPool:
                     self.installer.install_requirements(BuildEnv(path, ()).python_executable, reqs, self.constraints)
                 except ProcessFailed as exc:
                     shutil.rmtree(path, ignore_errors=True)
-                    raise BuildError(
-                        f"cannot install build requirements {', '.join(reqs)} with {self.installer.name}", log=exc.log,
-                        hint=f"check the requirement names and your index; the installer's output is in {exc.log}",
-                        detail=exc.tail) from None
+                    raise self._failed(exc, path, f"cannot install build requirements {', '.join(reqs)} with "
+                                       f"{self.installer.name}", "check the requirement names and your index; the "
+                                       f"installer's output is in {exc.log}") from None
                 except BaseException:
                     shutil.rmtree(path, ignore_errors=True)
                     raise
                 (path / "ready").write_text("\n".join(installed_pins(path)) + "\n", encoding="utf-8")
             pins = (path / "ready").read_text(encoding="utf-8").split()
-        _fs.atomic_write(group / "current.json", json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
+        with contextlib.suppress(OSError):  # a note to skip resolving next time: not worth failing the build
+            _fs.atomic_write(group / "current.json", json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
+        self._checked[path] = None
         return BuildEnv(path, tuple(pins))
+
+    def _intact(self, env: BuildEnv) -> bool:
+        """Whether a cached environment is whole (checked once a run); a damaged one is reported."""
+        if not (env.path / "ready").exists():
+            return False  # half made, or being made again by another run: never used
+        if env.path not in self._checked:
+            self._checked[env.path] = reason = damage(env, self.installer.logger)
+            if reason is not None:
+                self.warn(f"the cached build environment {env.path} is damaged ({reason}): making it again")
+        return self._checked[env.path] is None
+
+    def _discard_if_damaged(self, env: BuildEnv) -> None:
+        """Unmark a damaged environment, so that the code below makes it again. Checked once more
+        under its lock: another run may have just made it again, and must not lose it."""
+        if self._intact(env) or not (env.path / "ready").exists():
+            return
+        with FileLock(str(env.path) + ".lock"):
+            if damage(env, self.installer.logger) is not None:
+                (env.path / "ready").unlink(missing_ok=True)
+                self._remade.add(env.path)
+        self._checked.pop(env.path, None)
+
+    def _verify_remade(self, env: BuildEnv) -> None:
+        """An environment made again because it was damaged must now be whole: installers hard-link
+        files from their own cache, so a file damaged in place may be damaged there too."""
+        reason = damage(env, self.installer.logger) if env.path in self._remade else None
+        if reason is not None:
+            shutil.rmtree(env.path, ignore_errors=True)
+            tool = "uv cache clean" if self.installer.name == "uv" else "pip cache purge"
+            raise BuildError(f"the build environment made again is still damaged ({reason})",
+                             hint=f"the installer's cache may be damaged too: run `{tool}`, then build again")
+        self._checked[env.path] = None
 
     def _resolve(self, reqs: list[str]) -> list[str]:
         if not reqs:
@@ -284,11 +334,16 @@ class EnvPool:
             if pins:
                 self.installer.install(env.python_executable, pins)
         except ProcessFailed as exc:
-            raise BuildError(
-                f"cannot create the build environment with {self.installer.name}",
-                log=exc.log, hint=f"the installer's output is in {exc.log}", detail=exc.tail,
-            ) from None
+            raise self._failed(exc, path, f"cannot create the build environment with {self.installer.name}",
+                               f"the installer's output is in {exc.log}") from None
         return env
+
+    def _failed(self, exc: ProcessFailed, path: Path, message: str, hint: str) -> ToolkitError:
+        """The error for an installer that failed making `path`: a full disk, or its own reason."""
+        if self.installer.logger.mentions(NO_SPACE):
+            full = ", ".join(_fs.full_folders([path.parent, Path(tempfile.gettempdir())])) or "a disk"
+            return EnvironmentFailure(f"{message}: {NO_SPACE} ({full})", hint=f"free some space; its output is in {exc.log}")
+        return BuildError(message, log=exc.log, hint=hint, detail=exc.tail)
 
 
 def installed_pins(env: Path) -> list[str]:
@@ -306,6 +361,56 @@ def _env_with(group: Path, pins: Sequence[str]) -> Path | None:
         with contextlib.suppress(OSError):
             if ready.read_text(encoding="utf-8").split() == list(pins):
                 return ready.parent
+    return None
+
+
+# Run by the environment's own interpreter, with site (which is what reads pyvenv.cfg): where it
+# sees itself and its packages.
+_WHERE = ("import json, sys, sysconfig; "
+          "print(json.dumps([sys.prefix, sysconfig.get_path('purelib'), sysconfig.get_path('platlib')]))")
+
+
+def damage(env: BuildEnv, logger: Logger) -> str | None:
+    """Why a made environment cannot be used (its interpreter is gone or changed, pyvenv.cfg is
+    missing, an installed file is missing or cut short), or None when it is whole.
+
+    One interpreter start (about 30 ms); the installed files are checked here against their RECORD
+    sizes, not hashes, so that a warm build pays a stat per file.
+    """
+    if not (env.path / "pyvenv.cfg").is_file():
+        return "pyvenv.cfg is missing"
+    code, out = logger.capture([env.python_executable, "-I", "-c", _WHERE])
+    last = out.splitlines()[-1] if out else f"exit {code}"
+    try:
+        prefix, *paths = json.loads(last) if code == 0 else []
+    except ValueError:
+        prefix = None
+    if prefix is None:
+        return f"its interpreter does not run: {last}"
+    if os.path.realpath(prefix) != os.path.realpath(env.path):
+        return f"its interpreter does not see it (sys.prefix is {prefix})"
+    return _missing(env.pins, sorted(set(paths)))
+
+
+def _missing(pins: Sequence[str], paths: list[str]) -> str | None:
+    """The first pinned distribution, or file of one, that is not installed whole under `paths`."""
+    import importlib.metadata as md
+
+    installed = {canonicalize_name(d.metadata["Name"] or ""): d for d in md.distributions(path=paths)}
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        dist = installed.get(canonicalize_name(name))
+        if dist is None:
+            return f"{pin} is not installed"
+        if dist.version != version:
+            return f"{name} {dist.version} is installed, not {version}"
+        for f in dist.files or ():
+            try:
+                size = os.path.getsize(f.locate())
+            except OSError:
+                return f"{f} of {name} is missing"
+            if f.size is not None and size != f.size:
+                return f"{f} of {name} is {size} bytes, not {f.size}"
     return None
 
 

@@ -14,7 +14,9 @@ import errno
 import json
 import os
 import signal
+import stat
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,7 +80,7 @@ def _reporter(args: argparse.Namespace) -> Any:
 # -- the parser ----------------------------------------------------------------------------------------
 
 def make_parser() -> argparse.ArgumentParser:
-    from toolkit.config import BuildOptions, CheckOptions, RepairOptions
+    from toolkit.config import BuildOptions, CheckOptions, PublishOptions, RepairOptions
 
     parser = _Parser(prog="toolkit", description="Build, repair, check, attest and publish Python distributions.")
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
@@ -117,8 +119,46 @@ def make_parser() -> argparse.ArgumentParser:
     _common(c, formats=("text", "json", "github", "markdown"))
     c.set_defaults(func=cmd_check)
     _attest_parsers(sub)
+    _release_parser(sub)
     _add_ci(sub)
+
+    p = sub.add_parser("publish", help="upload wheels and sdists to an index (PyPI, TestPyPI, devpi, pypiserver...)",
+                       description="Check, then upload wheels first and the sdist last. With no FILE: the files of the "
+                                   "build manifest (the newest of each lineage). A file already on the index with the "
+                                   "same sha256 counts as done, so running again finishes what is missing.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="FILE",
+                   help="files, folders of them, or quoted globs; default: the build manifest's files")
+    add_options(p, PublishOptions)
+    _common(p)
+    p.set_defaults(func=cmd_publish)
     return parser
+
+
+# Options that `toolkit release` sets itself: it builds both, repairs in the build folder, always checks,
+# and attests by its own --attest choice.
+_RELEASE_SKIPS = {"BuildOptions": ("sdist", "wheel", "repair"), "RepairOptions": ("outdir",),
+                  "PublishOptions": ("repositories", "check", "attestations")}
+
+
+def _release_classes() -> dict[str, type]:
+    from toolkit.config import AttestOptions, BuildOptions, CheckOptions, PublishOptions, ReleaseOptions, RepairOptions
+
+    return {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
+            "publish": PublishOptions, "release": ReleaseOptions}
+
+
+def _release_parser(sub: Any) -> None:
+    r = sub.add_parser("release", help="build, repair, check, attest and publish in one command",
+                       description="Build the sdist and wheels, repair native wheels, check every file, attest (in CI) "
+                                   "and publish, wheels first. Nothing is uploaded unless every file passes check; a "
+                                   "file already on the index with the same sha256 is not sent again, so running the "
+                                   "same command after an interruption finishes the release.")
+    r.add_argument("src", nargs="?", default=".", type=Path, help="project folder (default: .)")
+    for cls in _release_classes().values():
+        group = r.add_argument_group(f"{config.stage_name(cls)} options")
+        add_options(group, cls, skip=_RELEASE_SKIPS.get(cls.__name__, ()))  # type: ignore[arg-type]
+    _common(r)
+    r.set_defaults(func=cmd_release)
 
 
 def _attest_parsers(sub: Any) -> None:
@@ -169,7 +209,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from toolkit.config import BuildOptions
 
     src: Path = args.src
-    project = src if src.is_dir() else None
+    from toolkit import _fs
+
+    info = _fs.stat_or_none(src)  # a SRC behind a folder that cannot be entered: one line, not a traceback
+    project = src if info is not None and stat.S_ISDIR(info.st_mode) else None
     # -s and -w as in pypa/build: one alone builds that one only; both build both.
     selection: dict[str, Any] = {}
     if args.sdist or args.wheel:
@@ -323,6 +366,67 @@ def cmd_ci(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from toolkit.config import CheckOptions, PublishOptions
+    from toolkit.dist import Dist, current, read_manifest, stage_inputs
+    from toolkit.errors import PublishError
+    from toolkit.publish import failed, publish
+    from toolkit.publish.target import resolve
+
+    options = load_options(args, PublishOptions, Path.cwd())
+    checks = config.load(CheckOptions, Path.cwd()) if options.check else None
+    reporter = _reporter(args)
+    outdir = default_outdir()
+    paths = stage_inputs(args.paths, outdir, reporter)
+    files: list[Path | Dist] = list(paths)
+    if not args.paths:  # the manifest's Dists: their sha256 was just verified, so publish need not hash again
+        pinned = {d.path: d for d in current(read_manifest(outdir))}
+        files = [pinned.get(p, p) for p in paths]
+    target = resolve(options, dry_run=options.dry_run)
+    where = target.upload_url if target.name == target.upload_url else f"{target.name} ({target.upload_url})"
+    reporter.info(f"index: {where}; credentials: {target.describe()}")
+    results = publish(files, target, options, reporter=reporter, check_options=checks)
+    if args.format == "json":
+        _out(json.dumps({"index": target.upload_url, "results": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in results:
+            _out(r.line())
+    bad = failed(results)
+    if bad:
+        hint = next((r.hint for r in bad if r.hint), "the lines above say why")
+        raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
+                           hint=f"{hint}; running the same command again uploads only what is missing")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from toolkit.errors import CheckFailed, PublishError
+    from toolkit.release import StageOptions, release
+
+    src: Path = args.src
+    project = src if src.is_dir() else None
+    merged: dict[str, Any] = {stage: load_options(args, cls, project) for stage, cls in _release_classes().items()}
+    reporter = _reporter(args)
+    try:
+        result = release(src, StageOptions(**merged), reporter=reporter, echo=args.verbose)
+    except CheckFailed as exc:
+        if exc.report is not None:
+            _out(exc.report.to_text())  # type: ignore[attr-defined]
+        raise
+    if args.format == "json":
+        _out(json.dumps({"index": result.index, "files": [f.to_json() for f in result.files]}, indent=2))
+    else:
+        for f in result.files:
+            d = f.dist
+            tag = ".".join(sorted(map(str, d.tags))) or "sdist"
+            _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}  {tag}")
+            _out(f"    {', '.join(f.steps)}" + (f" -> {f.destination}" if f.destination else ""))
+    if result.failed:
+        raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published",
+                           hint="the lines above say why; running the same command again uploads only what is missing")
+    return 0
+
+
 def default_outdir(project_dir: Path | None = None) -> Path:
     """Where the build stage wrote (its configured outdir, else PROJECT/dist): later stages read it."""
     from toolkit.config import BuildOptions
@@ -353,12 +457,32 @@ def _out(text: str) -> None:
 # -- the entry point -----------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = _catch_signals()
+    try:
+        return _main(argv)
+    except _Signalled as sig:
+        # The stage has unwound (staging folders removed, temporary folders deleted); wait for
+        # what the commands it ran left behind, so that nothing writes into OUTDIR after we exit.
+        from toolkit import _proc
+
+        _proc.stop_children()
+        name = signal.Signals(sig.signum).name
+        print(f"error: {'interrupted' if name == 'SIGINT' else f'stopped by {name}'}", file=sys.stderr)
+        return 128 + sig.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = make_parser()
         args, extra = parser.parse_known_args(argv)
         if extra:  # reported here rather than by argparse, so that the hint names the subcommand's help
             prog = f"toolkit {args.command}" if getattr(args, "command", None) else "toolkit"
-            raise ConfigError(f"unrecognized arguments: {' '.join(extra)}", hint=f"see `{prog} --help`")
+            # Only the option names: what follows a mistyped `--pasword` may be the secret itself.
+            names = [e.split("=", 1)[0] for e in extra if e.startswith("-")] or ["an extra argument"]
+            raise ConfigError(f"unrecognized arguments: {' '.join(names)}", hint=f"see `{prog} --help`")
         func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
         if func is None:
             parser.print_help()
@@ -380,6 +504,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno == errno.EPIPE:
             return _closed_stdout()
         raise
+
+
+class _Signalled(BaseException):
+    """SIGTERM or SIGINT arrived: a BaseException, so that no `except Exception` stops the unwinding
+    and every `finally` and staging folder cleans up on its way to main()."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    from toolkit import _proc
+
+    for sig in _SIGNALS:  # one is enough: a second one must not cut the clean-up short
+        signal.signal(sig, signal.SIG_IGN)
+    _proc.interrupt_children()
+    raise _Signalled(signum)
+
+
+# What a CI cancel, `docker stop`, `timeout` (SIGTERM) and Ctrl-C (SIGINT) send.
+_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
+
+
+def _catch_signals() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # signal handlers can only be set from the main thread (a library caller's thread)
+    return {sig: signal.signal(sig, _on_signal) for sig in _SIGNALS}
 
 
 def _closed_stdout() -> int:

@@ -127,8 +127,48 @@ class VerifyOptions:
                                        "instance", metavar="FILE")
 
 
-STAGES: dict[str, type] = {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "ci": CiOptions,
-                           "attest": AttestOptions, "verify": VerifyOptions}
+@dataclass(frozen=True)
+class PublishOptions:
+    repository: str | None = option(None, "str", "where to upload: pypi (default), testpypi, or a name from ~/.pypirc or "
+                                    "[tool.toolkit.publish.repositories]", flags=("-r", "--repository"), metavar="NAME")
+    repository_url: str | None = option(None, "str", "the index's upload URL (instead of --repository)", metavar="URL")
+    repositories: dict = option({}, "dict", "name an upload URL for -r (repeatable; in pyproject.toml: "
+                                "[tool.toolkit.publish.repositories] NAME = URL)", metavar="NAME=URL")
+    index_url: str | None = option(None, "str", "the index's simple API, where toolkit looks for files already there "
+                                   "(default: found from the upload URL)", metavar="URL")
+    username: str | None = option(None, "str", "user name (default: __token__ with a password or token)",
+                                  flags=("-u", "--username"), metavar="NAME")
+    password: str | None = option(None, "secret", "password or API token (better: TOOLKIT_PASSWORD in the environment)",
+                                  flags=("-p", "--password"), metavar="PASSWORD")
+    token: str | None = option(None, "secret", "API token, sent as user __token__ (better: TOOLKIT_PUBLISH_TOKEN)",
+                               metavar="TOKEN")
+    config_file: Path | None = option(None, "path", "the .pypirc to read (default: ~/.pypirc)", metavar="FILE")
+    keyring: bool = option(True, "bool", "ask keyring for the password when no other source gives one")
+    trusted_publishing: str = option("auto", "choice", "exchange the CI's OIDC identity for a short-lived upload token "
+                                     "(auto: in GitHub Actions or GitLab CI when no credentials are given)",
+                                     choices=("auto", "always", "never"))
+    check: bool = option(True, "bool", "check each file first and refuse one that fails (--no-check: skip the checks)")
+    attestations: bool = option(False, "bool", "upload each file's FILE.publish.attestation (PEP 740) with it")
+    dry_run: bool = option(False, "bool", "do everything but the upload")
+    cacert: Path | None = option(None, "path", "CA bundle that verifies the index's TLS certificate (default: the OS "
+                                 "trust store)", metavar="FILE")
+    timeout: float = option(120.0, "float", "seconds to wait for a connection, for a stalled send and for the answer",
+                            metavar="SECONDS")
+    retries: int = option(4, "int", "retries of a file after a transient failure (connection lost, 408, 429, 5xx)",
+                          metavar="N")
+    deadline: float = option(900.0, "float", "seconds one file may take, retries included", metavar="SECONDS")
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    attest: str = option("auto", "choice", "sign PEP 740 attestations before the upload (auto: in a CI job with an OIDC "
+                         "identity, when the index is PyPI or TestPyPI)", choices=("auto", "always", "never"))
+
+
+STAGES: dict[str, type] = {
+    "build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
+    "verify": VerifyOptions, "publish": PublishOptions, "release": ReleaseOptions, "ci": CiOptions,
+}
 
 
 def stage_name(cls: type) -> str:

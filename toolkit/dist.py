@@ -9,10 +9,9 @@ from what (`derived_from`), so that the newest file of each lineage goes on.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
-import tempfile
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,16 +115,8 @@ def parse_dist_filename(filename: str) -> tuple[Kind, NormalizedName, Version, f
 
 
 def _lock(outdir: Path) -> Any:
-    """A lock for one folder's manifest, kept outside the folder (it would be one more file in dist/).
-
-    A file lock, not a lock held by the manifest itself: the manifest is replaced by rename.
-    """
-    from filelock import FileLock
-
-    locks = Path(tempfile.gettempdir()) / "toolkit-locks"
-    locks.mkdir(mode=0o1777, exist_ok=True)
-    key = hashlib.sha256(str(outdir.resolve()).encode()).hexdigest()[:24]
-    return FileLock(str(locks / f"manifest-{key}.lock"), mode=0o666)
+    """A lock for one folder's manifest (a file lock: the manifest itself is replaced by rename)."""
+    return _fs.path_lock("manifest", outdir)
 
 
 def record(outdir: Path, dists: Sequence[Dist], extra: Mapping[str, Any] | None = None) -> Path:
@@ -234,17 +225,18 @@ def expand_paths(paths: Sequence[Path | Dist]) -> list[Path]:
     for item in paths:
         path = item.path if isinstance(item, Dist) else item
         text = str(path)
-        if not path.exists() and _GLOB_CHARS & set(text):
+        info = _fs.stat_or_none(path)
+        if info is None and _GLOB_CHARS & set(text):
             # A quoted glob ('dist/*'), as twine expands it for the user.
             matches = sorted(glob.glob(text))
             if not matches:
                 raise ConfigError(f"{text}: no file matches", hint="name wheels, sdists, or a folder such as dist/")
             files.extend(expand_paths([Path(m) for m in matches]))
-        elif _is_dir(path):
-            files.extend(path / n for n in sorted(_listdir(path)) if not n.startswith(".") and (path / n).is_file())
-        elif path.is_file():
+        elif info is not None and stat.S_ISDIR(info.st_mode):
+            files.extend(path / n for n in sorted(_listdir(path)) if not n.startswith(".") and _is_file(path / n))
+        elif info is not None and stat.S_ISREG(info.st_mode):
             files.append(path)
-        elif path.exists():
+        elif info is not None:
             raise ConfigError(f"{path}: not a file or a folder", hint="name wheels, sdists, or a folder such as dist/")
         else:
             raise ConfigError(f"{path}: no such file or folder", hint="name wheels, sdists, or a folder such as dist/")
@@ -258,11 +250,9 @@ def expand_paths(paths: Sequence[Path | Dist]) -> list[Path]:
     return unique
 
 
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except PermissionError:
-        return False
+def _is_file(path: Path) -> bool:
+    info = _fs.stat_or_none(path)
+    return info is not None and stat.S_ISREG(info.st_mode)
 
 
 def _listdir(folder: Path) -> list[str]:

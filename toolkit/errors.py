@@ -76,3 +76,16 @@ class CheckFailed(ToolkitError):
     """`toolkit check` found at least one error (the report says which)."""
 
     exit_code = 1
+    report: object = None  # the check stage's Report, for the caller to print
+
+
+class EnvironmentFailure(ToolkitError):
+    """The machine failed the run, not its input: a disk full, a folder that cannot be written.
+
+    Exit 6, apart from 2 (bad input), so that a CI script can tell "retry elsewhere" from "fix it".
+    """
+
+    exit_code = 6
+
+
+NO_SPACE = "No space left on device"  # os.strerror(errno.ENOSPC) on Linux and macOS; how logs say it

@@ -7,8 +7,10 @@ are several (the work is CPU-bound: inflating, hashing, parsing).
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from toolkit.reporter import PlainReporter, Reporter
 INTERNAL = "K000"  # a rule crashed: a bug of toolkit's, reported as a finding
 UNREADABLE = "K001"  # the file could not be read at all
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, starting workers costs more than it saves
+_LARGE_FILE = 64 << 20
 
 
 def collect(paths: Sequence[Path | Dist]) -> list[Path]:
@@ -79,20 +82,41 @@ def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
     jobs = options.jobs or min(len(files), os.cpu_count() or 1)
     sizes = [f.stat().st_size for f in files]
     by_index: dict[int, FileReport] = {}
-    with reporter.progress(f"checking {len(files)} file(s)", len(files)) as advance:
+    # Progress counts bytes when a file is large, so that one long file moves the bar as much as it costs.
+    weights = sizes if max(sizes) >= _LARGE_FILE else [1] * len(files)
+    with reporter.progress(f"checking {len(files)} file(s)", sum(weights)) as advance:
         if jobs > 1 and sum(sizes) >= _PARALLEL_MIN_BYTES:
             # Largest files first, so that no worker is left with a big one at the end.
             order = sorted(range(len(files)), key=lambda i: -sizes[i])
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            with _workers(jobs) as pool:
                 futures = {pool.submit(check_file, files[i], ignore, strict): i for i in order}
                 for future in as_completed(futures):
                     by_index[futures[future]] = future.result()
-                    advance(1)
+                    advance(weights[futures[future]])
         else:
             for i, f in enumerate(files):
                 by_index[i] = check_file(f, ignore, strict)
-                advance(1)
+                advance(weights[i])
     return Report([by_index[i] for i in range(len(files))])
+
+
+@contextlib.contextmanager
+def _workers(jobs: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers end at once when the check is interrupted (SIGTERM, Ctrl-C):
+    leaving the pool normally would wait for every running file, minutes on large ones."""
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        ours = [p for p in multiprocessing.active_children() if p not in before]
+        for proc in ours:  # SIGKILL: they only read, and a forked worker carries toolkit's SIGTERM handler
+            proc.kill()
+        for proc in ours:
+            proc.join(5)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _validate_ignore(codes: Sequence[str]) -> None:

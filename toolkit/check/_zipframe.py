@@ -220,6 +220,47 @@ def _eocd64(cur: _Cursor) -> tuple[int, int, int]:
     return records, size, offset
 
 
+def oversized_directory(data: Bytes, limit: int) -> str | None:
+    """Why the central directory the end records declare is too large to read (a ZIP64 end record
+    can declare the whole file as one), or None. Finding the end records reads at most the last
+    64 KiB (zipfile's own search, on the same bytes zipfile will see)."""
+    import io
+    import zipfile
+
+    find_end = getattr(zipfile, "_EndRecData", None)
+    if find_end is None:  # pragma: no cover - a Python without it: zipfile alone decides
+        return None
+    tail_start = max(0, len(data) - (1 << 16) - 22 - 20 - 56)
+
+    class _Tail(io.RawIOBase):  # the file's tail, seen at its real offsets (zipfile seeks from the end)
+        def __init__(self) -> None:
+            self.pos = 0
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            self.pos = {0: 0, 1: self.pos, 2: len(data)}[whence] + offset
+            return self.pos
+
+        def tell(self) -> int:
+            return self.pos
+
+        def read(self, n: int = -1) -> bytes:
+            end = len(data) if n is None or n < 0 else self.pos + n
+            out = data[max(self.pos, tail_start) : min(end, len(data))] if end > tail_start else b""
+            self.pos += len(out)
+            return out
+
+    try:
+        end = find_end(_Tail())
+    except Exception:  # zipfile's own error comes later, from ZipFile
+        return None
+    if not end:
+        return None
+    size = end[5]  # _ECD_SIZE: the central directory's size, from the ZIP64 end record when there is one
+    if size > limit:
+        return f"its end record declares a central directory of {size:,} bytes, over the {limit:,} toolkit reads"
+    return None
+
+
 _CONTROL_RE = re.compile(rb"[\x00-\x1f\x7f]")
 
 

@@ -40,6 +40,9 @@ BOMB_RATIO = 50  # ...and more than this many times the file's size
 _CACHE_MEMBER = 1 << 20
 _CACHE_TOTAL = 64 << 20  # ...within this budget are kept; any other read costs one more pass
 _CHUNK = 1 << 20
+# The central directory zipfile may read (it reads it whole, then makes an object per record):
+# 32 MiB is some 300,000 members, ten times the largest wheels on PyPI.
+CENTRAL_DIRECTORY_MAX = 32 << 20
 
 _inflate_lib: types.ModuleType = zlib
 try:  # ISA-L inflates about twice as fast as zlib, with zlib's API; zlib where it has no wheel
@@ -187,7 +190,7 @@ def open_archive(path: Path) -> Archive:
     (OSError when the file itself cannot be read)."""
     data = FileView(path)
     arch = Archive(path, None, _data=data)
-    is_zip, is_tar = _sniff(zipfile.is_zipfile, data), _sniff(tarfile.is_tarfile, data)
+    is_zip, is_tar = _sniff(zipfile.is_zipfile, data), _sniff(_targz.is_tar, data)
     polyglot = bool(is_zip and is_tar)
     if polyglot:  # PyPI stops here; the framing errors the second format causes are the same defect
         arch.add("Z001", POLYGLOT)
@@ -221,6 +224,10 @@ def open_archive(path: Path) -> Archive:
 
 
 def _open_zip(arch: Archive, frame: bool) -> None:
+    too_big = _zipframe.oversized_directory(arch._data, CENTRAL_DIRECTORY_MAX)
+    if too_big:  # zipfile would read all it declares into memory first
+        arch.add("Z002", BROKEN, too_big)
+        return
     try:
         with zipfile.ZipFile(_Reader(arch._data)) as zf:
             infos = zf.infolist()
@@ -230,7 +237,7 @@ def _open_zip(arch: Archive, frame: bool) -> None:
     arch.format, arch._zinfos = "zip", infos
     arch.members = [_zip_member(info) for info in infos]
     for i, m in enumerate(arch.members):
-        if m.kind == "symlink":  # a zip symlink's target is its data
+        if m.kind == "symlink" and m.size <= 4096:  # a zip symlink's target is its data (PATH_MAX at most)
             try:
                 target = arch._read_zip(i)[:4096].decode("utf-8", "surrogateescape")
             except ArchiveReadError:
@@ -417,7 +424,7 @@ def _sniff(test: object, data: Data) -> bool | None:
     """zipfile.is_zipfile / tarfile.is_tarfile as PyPI calls them; None when they raise
     (PyPI's server fails there with HTTP 500)."""
     try:
-        return bool(test(_Reader(data)))  # type: ignore[operator]
+        return bool(test(data if test is _targz.is_tar else _Reader(data)))  # type: ignore[operator]
     except Exception:
         return None
 

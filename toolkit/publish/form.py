@@ -210,3 +210,17 @@ _WHEEL_RE = re.compile(
     r"^(?P<namever>(?P<name>.+?)(-(?P<ver>\d.+?))?)((-(?P<build>\d.*?))?-(?P<pyver>.+?)-(?P<abi>.+?)-(?P<plat>.+?)"
     r"\.whl|\.dist-info)$"
 )
+
+
+def upload_form(metadata: Form, filename: str, sha256: str, *, attestations: str | None = None) -> Form:
+    """The whole upload form but the file: the action, the metadata fields, the file's kind and digest.
+
+    `attestations` is the JSON list of PEP 740 attestations PyPI reads from the `attestations` field.
+    Only the sha256 digest is sent: PyPI needs one digest and checks every one it is given.
+    """
+    filetype, pyversion = file_form(filename) or ("sdist", "source")
+    form: Form = [(":action", "file_upload"), ("protocol_version", "1"), *metadata,
+                  ("filetype", filetype), ("pyversion", pyversion), ("sha256_digest", sha256)]
+    if attestations is not None:
+        form.append(("attestations", attestations))
+    return form

@@ -1,0 +1,125 @@
+"""`toolkit release` as a user runs it: one command from the project's folder to a real index, and back with pip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from distfactory import make_wheel
+from indexes import Index, creds, publish_env, pypiserver
+from projects import write_project
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    with pypiserver(tmp_path_factory.mktemp("pypiserver")) as idx:
+        yield idx
+
+
+def release(*args: str | Path, home: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "toolkit", "release", *map(str, args)], cwd=cwd,
+                          env=publish_env(home, {**creds(), **(env or {})}), capture_output=True, text=True, timeout=900,
+                          check=False)
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    shutil.copytree(EXAMPLES / name, dest, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
+    return dest
+
+
+def pip_install(index: Index, requirement: str, target: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--index-url",
+                           index.simple, "--target", target, requirement], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_the_native_example_is_released_and_installs_back_without_its_library(tmp_path: Path, index: Index) -> None:
+    src = copy_example("native", tmp_path / "native")
+    libdir = tmp_path / "native-lib"  # where the example's build leaves libnative_math.so (outside the wheel)
+    lib_env = {"NATIVE_MATH_LIBDIR": str(libdir)}
+    proc = release("--repository-url", index.url, "-L", libdir, "--format", "json", home=tmp_path, cwd=src, env=lib_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    by_kind = {f["kind"]: f for f in doc["files"]}
+    wheel = by_kind["wheel"]
+    assert "manylinux" in wheel["path"] and "linux_x86_64" not in Path(wheel["path"]).name
+    assert wheel["steps"][0] == "built" and wheel["steps"][1].startswith("repaired from ")
+    assert "libnative_math" in wheel["steps"][1]
+    assert wheel["steps"][2:] == ["checked", "uploaded"] and by_kind["sdist"]["steps"] == ["built", "checked", "uploaded"]
+    assert sorted(index.files()) == sorted(Path(f["path"]).name for f in doc["files"])
+    # Installed from the index into a fresh environment, where libnative_math.so is nowhere but in the wheel.
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    pip = subprocess.run([sys.executable, "-m", "pip", "--python", env_dir / "bin" / "python", "install", "--no-deps",
+                          "--no-cache-dir", "--index-url", index.simple, "native-demo"], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    run = subprocess.run([env_dir / "bin" / "python", "-c", "import native_demo; print(native_demo.__name__)"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    # Run again (as after an interrupted upload): the files built then go on, nothing is sent twice, and the
+    # release ends in success, although setuptools' sdist (and any build outside git) is not reproducible.
+    again = release("--repository-url", index.url, "-L", libdir, home=tmp_path, cwd=src, env=lib_env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("already there, identical") == 2
+    # A changed source is a new release: rebuilt, and refused by the index under the same names.
+    (src / "README.md").write_text("changed\n", encoding="utf-8")
+    changed = release("--repository-url", index.url, "-L", libdir, home=tmp_path, cwd=src, env=lib_env)
+    assert changed.returncode == 5 and "the index holds other bytes under this name" in changed.stdout
+
+
+@pytest.mark.slow
+def test_a_file_that_fails_check_stops_the_release_before_any_upload(tmp_path: Path, index: Index) -> None:
+    src = write_project(tmp_path / "proj", "hatchling", name="refused-release")
+    with open(src / "pyproject.toml", "a", encoding="utf-8") as f:
+        f.write('\n[tool.hatch.metadata]\nallow-direct-references = true\n')
+    text = (src / "pyproject.toml").read_text(encoding="utf-8")
+    (src / "pyproject.toml").write_text(
+        text.replace('requires-python = ">=3.9"\n', 'requires-python = ">=3.9"\nclassifiers = ["Private :: Do Not Upload"]\n'),
+        encoding="utf-8")
+    proc = release("--repository-url", index.url, home=tmp_path, cwd=src)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "M017" in proc.stdout and "nothing was uploaded" in proc.stderr
+    assert not [f for f in index.files() if f.startswith("refused_release")]
+
+
+def test_dry_run_stops_before_the_upload(tmp_path: Path, index: Index) -> None:
+    src = write_project(tmp_path / "proj", "intree", name="dry-release")
+    proc = release("--repository-url", index.url, "--dry-run", home=tmp_path, cwd=src)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("not uploaded (dry run)") == 2
+    assert not [f for f in index.files() if f.startswith("dry_release")]
+
+
+def test_a_wrong_repository_name_fails_before_anything_is_built(tmp_path: Path) -> None:
+    src = write_project(tmp_path / "proj", "intree")
+    proc = release("-r", "no-such-index", home=tmp_path, cwd=src)
+    assert proc.returncode == 2, proc.stderr
+    assert "no-such-index" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (src / "dist").exists()
+
+
+def test_stage_options_come_from_each_stages_table(tmp_path: Path, index: Index) -> None:
+    src = write_project(tmp_path / "proj", "intree", name="tabled-release",
+                        toolkit_table='\n[tool.toolkit.build]\noutdir = "wheelhouse"\n\n[tool.toolkit.check]\nstrict = true\n')
+    make_wheel(tmp_path)  # unrelated
+    proc = release("--repository-url", index.url, home=tmp_path, cwd=src)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in (src / "wheelhouse").iterdir() if not p.name.startswith(".")) == sorted(
+        f for f in index.files() if f.startswith("tabled_release"))
+
+
+@pytest.mark.slow
+def test_the_readmes_first_command_runs_the_whole_pipeline_on_the_native_example() -> None:
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "demo.py")], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "vendored libnative_math.so" in proc.stdout and "uploaded -> http://127.0.0.1:" in proc.stdout
+    assert "native_demo.add(2, 3) = 5" in proc.stdout

@@ -1,0 +1,351 @@
+"""Where publish uploads to and as whom. The index: --repository-url, or -r NAME (pypi, testpypi, a section
+of ~/.pypirc, a name in [tool.toolkit.publish.repositories]). The user name and the password each come from
+the first source that gives one: --username/--password/--token (or TOOLKIT_PUBLISH_*), TOOLKIT_USERNAME/
+TOOLKIT_PASSWORD, TWINE_USERNAME/TWINE_PASSWORD, the URL's userinfo, the .pypirc section; then keyring; then
+trusted publishing (in GitHub Actions or GitLab CI, the OIDC token `id` gets is exchanged at the index's
+/_/oidc/ endpoints for a short-lived token, renewed near its end, masked in GitHub's log). Explicit
+credentials win. Messages name the source, never the secret.
+
+.pypirc is read with configparser as twine reads it; not with twine's reader, whose errors quote the
+offending line (a password, often): we report the file and the line number only.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from toolkit import _fs
+from toolkit.config import PublishOptions
+from toolkit.errors import ConfigError, PublishError
+from toolkit.publish import index, transport
+
+PRESETS = {"pypi": "https://upload.pypi.org/legacy/", "testpypi": "https://test.pypi.org/legacy/"}
+TOKEN_USER = "__token__"
+TOKEN_LIFETIME = 900.0  # what PyPI gives a minted token when it does not say
+RENEW_MARGIN = 300.0  # a token with less left than this is renewed before the next file
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    username_from: str = ""
+    password_from: str = ""
+    expires: float | None = None  # a trusted-publishing token's end of life
+
+    def describe(self) -> str:
+        if self.password is None and self.username is None:
+            return "no credentials (none given, none in ~/.pypirc or keyring, no CI identity for trusted publishing)"
+        if self.password_from.startswith("trusted publishing"):
+            return "a short-lived token from trusted publishing" if self.password else self.password_from
+        user = f"user {self.username!r} from {self.username_from}" if self.username else "no user name"
+        secret = f"password from {self.password_from}" if self.password is not None else "no password"
+        return f"{user}, {secret}"
+
+
+@dataclass
+class Target:
+    """An index to upload to, with the credentials for it."""
+
+    name: str
+    upload_url: str  # without userinfo
+    simple_urls: list[str]
+    cacert: Path | None
+    creds: Credentials
+    renew: Callable[[], Credentials] | None = None
+    secrets: set[str] = field(default_factory=set, repr=False)
+
+    def describe(self) -> str:
+        if self.renew is not None and self.creds.password is None:
+            return "trusted publishing (the CI's identity is exchanged for a token at the first upload)"
+        return self.creds.describe()
+
+    def credentials(self) -> Credentials:
+        """The credentials for the next request; a trusted-publishing token near its end is renewed."""
+        if self.renew is not None and (self.creds.expires is None or self.creds.expires - time.time() < RENEW_MARGIN):
+            self.creds = self.renew()
+        if self.creds.password:
+            self.secrets.add(self.creds.password)
+        return self.creds
+
+    def authorization(self) -> dict[str, str]:
+        creds = self.credentials()
+        if creds.password is None and creds.username is None:
+            return {}
+        return {"Authorization": transport.basic_auth(creds.username or "", creds.password or "")}
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret this target has held replaced by '***'."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+
+def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *, dry_run: bool = False,
+            mask: Callable[[str], None] | None = None) -> Target:
+    """The target the options name, with its credentials (see the module docstring for the order)."""
+    environ = os.environ if environ is None else environ
+    name, url, section = _repository(options)
+    _valid_options(options)
+    _valid_url(url, name if name == "--repository-url" else f"the upload URL of {name}")
+    if options.index_url:
+        _valid_url(options.index_url, "--index-url")
+    user_in_url, password_in_url = transport.userinfo(url)
+    url = transport.without_userinfo(url)
+    if name == "--repository-url":
+        name = url
+    creds = _explicit(options, environ, section, name, (user_in_url, password_in_url))
+    target = Target(name, url, index.simple_urls(url, options.index_url), options.cacert, creds)
+    # keyring before trusted publishing, except in a CI job that has an OIDC identity: there no keyring is
+    # set up, and asking a desktop keyring service that is not there can block.
+    if creds.password is None and options.keyring and not in_ci_with_oidc(environ):
+        target.creds = _from_keyring(url, creds)
+    if target.creds.password is None and options.trusted_publishing != "never":
+        if options.trusted_publishing == "always" or in_ci_with_oidc(environ):
+            if dry_run:
+                target.creds = Credentials(TOKEN_USER, None, "trusted publishing", "trusted publishing (not exchanged: dry run)")
+            else:
+                publisher = TrustedPublisher(url, options, environ, mask or _github_mask(environ), target.secrets)
+                target.renew = publisher.mint
+    target.secrets.update(s for s in (target.creds.password, creds.password, password_in_url) if s)
+    return target
+
+
+def _valid_url(url: str, what: str) -> None:
+    """An http(s) URL with a host and a valid port, or a one-line error that does not repeat it (it may hold a password)."""
+    from urllib.parse import urlsplit
+
+    hint = "give the index's upload URL, e.g. https://upload.pypi.org/legacy/"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{what} is not a valid URL", hint=hint) from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{what} must start with https:// or http://", hint=hint)
+    host = parts.hostname or ""
+    if not host or any(c.isspace() or ord(c) < 32 for c in host) or port == 0:
+        raise ConfigError(f"{what} has no valid host name (and port)", hint=hint)
+
+
+def _valid_options(options: PublishOptions) -> None:
+    if options.timeout <= 0 or options.deadline <= 0:
+        raise ConfigError("--timeout and --deadline must be more than 0 seconds")
+    if options.retries < 0:
+        raise ConfigError("--retries must be 0 or more")
+
+
+def _repository(options: PublishOptions) -> tuple[str, str, dict[str, str]]:
+    """(name, upload URL, its .pypirc section) from --repository-url or -r NAME."""
+    if options.repository_url:
+        return "--repository-url", options.repository_url, {}
+    pypirc = read_pypirc(options.config_file or Path.home() / ".pypirc", required=options.config_file is not None)
+    name = options.repository or "pypi"
+    section = pypirc.get(name, {})
+    url = section.get("repository") or options.repositories.get(name) or PRESETS.get(name)
+    if not isinstance(url, str) or not url:
+        known = sorted({*PRESETS, *pypirc, *options.repositories})
+        raise ConfigError(f"no repository named {name!r}",
+                          hint=f"known names: {', '.join(known)}; or give --repository-url URL")
+    return name, url, section
+
+
+def _explicit(options: PublishOptions, environ: Mapping[str, str], section: Mapping[str, str], name: str,
+              in_url: tuple[str | None, str | None]) -> Credentials:
+    """User name and password from the first source that gives each: flags (or TOOLKIT_PUBLISH_*), TOOLKIT_*,
+    TWINE_*, the URL's userinfo, the .pypirc section."""
+    pypirc = f"~/.pypirc [{name}]" if options.config_file is None else f"{options.config_file} [{name}]"
+
+    def source(value: str | None, field: str) -> str:  # a flag, or the TOOLKIT_PUBLISH_* variable it came from
+        var = f"TOOLKIT_PUBLISH_{field.upper()}"
+        return var if value is not None and environ.get(var) == value else f"--{field}"
+
+    token = options.token
+    users = [(options.username, source(options.username, "username")), (TOKEN_USER if token else None, "--token"),
+             (environ.get("TOOLKIT_USERNAME"), "TOOLKIT_USERNAME"), (environ.get("TWINE_USERNAME"), "TWINE_USERNAME"),
+             (in_url[0], "the URL"), (section.get("username"), pypirc)]
+    passwords = [(token, source(token, "token")), (options.password, source(options.password, "password")),
+                 (environ.get("TOOLKIT_PASSWORD"), "TOOLKIT_PASSWORD"), (environ.get("TWINE_PASSWORD"), "TWINE_PASSWORD"),
+                 (in_url[1], "the URL"), (section.get("password"), pypirc)]
+    username, user_from = next(((v, s) for v, s in users if v), (None, ""))
+    password, password_from = next(((v, s) for v, s in passwords if v), (None, ""))
+    if password is not None and username is None:
+        username, user_from = TOKEN_USER, "the default for a token"
+    return Credentials(username, password, user_from, password_from)
+
+
+def _from_keyring(url: str, creds: Credentials) -> Credentials:
+    """keyring's password for this URL (and user); keyring errors are not fatal, the index will say."""
+    try:
+        import keyring
+        import keyring.errors
+    except ImportError:
+        return creds
+    try:
+        found = keyring.get_credential(url, creds.username)
+    except Exception:  # noqa: BLE001 - a broken keyring backend must not stop an upload that needs none
+        return creds
+    if found is None or not found.password:
+        return creds
+    username = creds.username or found.username or TOKEN_USER
+    return replace(creds, username=username, password=found.password, password_from="keyring",
+                   username_from=creds.username_from or "keyring")
+
+
+# -- trusted publishing -----------------------------------------------------------------------------------
+
+def in_ci_with_oidc(environ: Mapping[str, str]) -> bool:
+    github = bool(environ.get("GITHUB_ACTIONS")) and bool(environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"))
+    return github or bool(environ.get("GITLAB_CI"))
+
+
+def _github_mask(environ: Mapping[str, str]) -> Callable[[str], None]:
+    def mask(secret: str) -> None:
+        if environ.get("GITHUB_ACTIONS"):
+            # The workflow command that hides a value in the rest of the job's log.
+            sys.stdout.write(f"::add-mask::{secret}\n")
+            sys.stdout.flush()
+    return mask
+
+
+@dataclass
+class TrustedPublisher:
+    """Exchanges the CI's OIDC token for an upload token at the index's /_/oidc/ endpoints."""
+
+    upload_url: str
+    options: PublishOptions
+    environ: Mapping[str, str]
+    mask: Callable[[str], None]
+    secrets: set[str]  # the target's: every token seen here is redacted from what is shown
+
+    def mint(self) -> Credentials:
+        base = _origin(self.upload_url)
+        http = transport.Transport(transport.Timeouts(min(self.options.timeout, 30), 30, 30), self.options.cacert,
+                                   dict(self.environ))
+        if request_token := self.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+            self.secrets.add(request_token)
+        try:
+            audience = self._audience(http, base)
+            oidc = self._oidc_token(audience)
+            self.secrets.add(oidc)
+            token, expires = self._exchange(http, base, oidc)
+        except transport.WireError as exc:
+            raise PublishError(f"trusted publishing: {exc}", hint=exc.hint) from None
+        finally:
+            http.close()
+        self.secrets.add(token)
+        self.mask(token)
+        return Credentials(TOKEN_USER, token, "trusted publishing", "trusted publishing", expires)
+
+    def _audience(self, http: transport.Transport, base: str) -> str:
+        answer = http.get(f"{base}/_/oidc/audience", {"Accept": "application/json"}, auth_origin=None)
+        audience = _json(answer).get("audience") if answer.status == 200 else None
+        if not isinstance(audience, str):
+            raise PublishError(f"trusted publishing: {base} does not offer it ({answer.status} from /_/oidc/audience)",
+                               hint="give credentials (TOOLKIT_PASSWORD), or --trusted-publishing never")
+        return audience
+
+    def _oidc_token(self, audience: str) -> str:
+        import urllib3
+        from id import AmbientCredentialError, detect_credential
+
+        try:
+            token = detect_credential(audience)
+        except (AmbientCredentialError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            raise PublishError(f"trusted publishing: the CI gives no OIDC token ({exc})",
+                               hint="in GitHub Actions the job needs `permissions: id-token: write`") from None
+        if not token:
+            raise PublishError("trusted publishing: this environment has no OIDC identity",
+                               hint="run in GitHub Actions or GitLab CI, or give credentials (TOOLKIT_PASSWORD)")
+        return str(token)
+
+    def _exchange(self, http: transport.Transport, base: str, oidc: str) -> tuple[str, float]:
+        body = json.dumps({"token": oidc}).encode()
+        answer = http.request("POST", f"{base}/_/oidc/mint-token",
+                              {"Content-Type": "application/json", "Accept": "application/json"}, transport.Body(body))
+        doc = _json(answer)
+        token = doc.get("token")
+        if answer.status != 200 or not isinstance(token, str):
+            errors = doc.get("errors") or []
+            why = "; ".join(str(e.get("description", e.get("code", ""))) for e in errors if isinstance(e, dict))
+            raise PublishError(f"trusted publishing: the index refused the OIDC token ({answer.status}"
+                               f"{': ' + why.replace(oidc, '***') if why else ''})",
+                               hint="check the trusted publisher configured for this project on the index")
+        expires = doc.get("expires")
+        return token, float(expires) if isinstance(expires, (int, float)) else time.time() + TOKEN_LIFETIME
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _json(answer: transport.Response) -> dict:
+    try:
+        doc = json.loads(answer.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+# -- .pypirc -------------------------------------------------------------------------------------------
+
+def read_pypirc(path: Path, *, required: bool = False) -> dict[str, dict[str, str]]:
+    """The repositories of a .pypirc, read as twine reads it (configparser, [distutils] index-servers,
+    [server-login] defaults). A malformed file is reported by file and line, never by its content."""
+    try:
+        text = _fs.read_regular(path, max_bytes=1 << 20).decode("utf-8")
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"{path}: no such file", hint="give an existing .pypirc to --config-file") from None
+        return {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text", hint="save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})", hint="make it a readable regular file") from None
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}, line {_line_of(exc)}: {_what(exc)}",
+                          hint="fix that line (its content is not shown: it may hold a password)") from None
+    defaults = {k: parser.get("server-login", k) for k in ("username", "password") if parser.has_option("server-login", k)}
+    servers = parser.get("distutils", "index-servers", fallback="pypi testpypi").split()
+    found: dict[str, dict[str, str]] = {}
+    for name in dict.fromkeys([*servers, *parser.sections()]):
+        if name in ("distutils", "server-login") or not parser.has_section(name):
+            continue
+        section = dict(defaults)
+        section.update({k: v for k, v in parser.items(name) if k in ("repository", "username", "password")})
+        found[name] = section
+    return found
+
+
+def _line_of(exc: configparser.Error) -> object:
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return exc.lineno
+    if isinstance(exc, configparser.ParsingError) and getattr(exc, "errors", None):
+        return exc.errors[0][0]
+    return getattr(exc, "lineno", "?")
+
+
+def _what(exc: configparser.Error) -> str:
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return "a setting before any [section] header"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return "a [section] given a second time"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return "a key given a second time in its section"
+    if isinstance(exc, configparser.ParsingError):
+        return "neither a [section] header nor a `key = value` line"
+    return "not valid .pypirc syntax"

@@ -1,0 +1,365 @@
+"""publish's wire: HTTP requests to an index over one keep-alive connection per origin, a timeout for
+each phase (connect, a stalled send, the answer), TLS checked against the OS trust store or --cacert.
+
+http.client, not requests (which twine brings): a timeout per phase, and knowing exactly whether the
+whole body was handed over before a failure, are what the reconcile rule needs, and http.client gives
+both (requests has one read timeout and one ConnectionError for every phase); the file goes out with
+sendfile instead of through a multipart encoder; redirects are never followed unless asked; and the
+import costs nothing (requests costs ~0.1 s, twice the floor's cost of a small upload). What requests
+would add, proxies from the environment, is `_proxy_for` below.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import re
+import secrets
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urljoin, urlsplit
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # Windows
+    fcntl = termios = None  # type: ignore[assignment]
+
+Phase = Literal["connect", "send", "response"]
+_CHUNK = 4 << 20
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    send: float  # the longest a send may stall, not the whole body's time
+    response: float  # the longest wait for the answer (and between its parts)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    reason: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    url: str = ""
+
+    def text(self, limit: int = 300) -> str:
+        """The body as one short line of text (HTML tags dropped), for a reason shown to the user."""
+        words = re.sub(r"<[^>]*>", " ", self.body[:20000].decode("utf-8", "replace"))
+        text = " ".join(words.split())
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class WireError(Exception):
+    """A request that got no answer: in which phase, and whether the whole body had been handed over."""
+
+    def __init__(self, message: str, *, phase: Phase, body_sent: bool, fatal: bool = False, hint: str | None = None):
+        super().__init__(message)
+        self.phase = phase
+        self.body_sent = body_sent
+        self.fatal = fatal
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Body:
+    """A request body: bytes, or the bytes of `head`, a file and `tail` (a multipart upload)."""
+
+    head: bytes
+    file: Path | None = None
+    tail: bytes = b""
+    file_size: int = 0
+
+    def __len__(self) -> int:
+        return len(self.head) + self.file_size + len(self.tail)
+
+
+def multipart(form: list[tuple[str, str]], filename: str, path: Path, size: int) -> tuple[str, Body]:
+    """The content type and body of a multipart/form-data upload: the fields, then the file as `content`.
+
+    Written here, not with urllib3 or requests-toolbelt: urllib3 wants the file's bytes in memory, the
+    toolbelt imports requests; the format is a few lines, and the file goes out with sendfile.
+    """
+    boundary = secrets.token_hex(16)
+    parts = []
+    for key, value in form:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(key)}"\r\n\r\n'.encode())
+        parts.append(value.encode("utf-8", "surrogateescape") + b"\r\n")
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{_quote(filename)}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n".encode())
+    body = Body(b"".join(parts), path, f"\r\n--{boundary}--\r\n".encode(), size)
+    return f"multipart/form-data; boundary={boundary}", body
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
+
+
+def basic_auth(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def origin_of(url: str) -> str:
+    """scheme://host:port, the unit credentials are bound to."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def userinfo(url: str) -> tuple[str | None, str | None]:
+    parts = urlsplit(url)
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return user, password
+
+
+@dataclass
+class Transport:
+    """Connections to index origins, kept open between requests."""
+
+    timeouts: Timeouts
+    cacert: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _conns: dict[str, http.client.HTTPConnection] = field(default_factory=dict)
+    _context: ssl.SSLContext | None = None
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    def request(self, method: str, url: str, headers: Mapping[str, str], body: Body | None = None,
+                advance: Callable[[int], None] | None = None) -> Response:
+        """One request, no redirect followed. WireError when no answer came (see its phase and body_sent)."""
+        conn, reused = self._connection(url)
+        try:
+            return self._exchange(conn, method, url, headers, body, advance)
+        except WireError as exc:
+            if not (reused and exc.phase == "send"):
+                raise
+        # The server closed the kept-alive connection while it was idle: nothing of this request
+        # reached it; one new connection, not a retry.
+        conn, _ = self._connection(url)
+        return self._exchange(conn, method, url, headers, body, advance)
+
+    def get(self, url: str, headers: Mapping[str, str], auth_origin: str | None, max_redirects: int = 5) -> Response:
+        """GET, following redirects; the Authorization header goes only to `auth_origin`."""
+        for _ in range(max_redirects + 1):
+            sent = dict(headers)
+            if origin_of(url) != auth_origin:
+                sent.pop("Authorization", None)
+            response = self.request("GET", url, sent)
+            location = response.headers.get("location")
+            if response.status not in (301, 302, 303, 307, 308) or not location:
+                return response
+            url = urljoin(url, location)
+        raise WireError(f"more than {max_redirects} redirects from {url}", phase="response", body_sent=True)
+
+    # -- connections ----------------------------------------------------------------------------------
+
+    def _connection(self, url: str) -> tuple[http.client.HTTPConnection, bool]:
+        key = origin_of(url)
+        conn = self._conns.get(key)
+        if conn is not None and conn.sock is not None:
+            return conn, True
+        if conn is not None:
+            conn.close()
+        conn = self._connect(url)
+        self._conns[key] = conn
+        return conn, False
+
+    def _connect(self, url: str) -> http.client.HTTPConnection:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        proxy = _proxy_for(url, self.environ)
+        conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            target = (urlsplit(proxy).hostname or "", urlsplit(proxy).port or 80) if proxy else (host, port)
+            conn = http.client.HTTPSConnection(*target, timeout=self.timeouts.connect, context=self._tls())
+            if proxy:
+                conn.set_tunnel(host, port, headers=_proxy_headers(proxy))
+        elif proxy:
+            conn = _ProxiedHTTPConnection(urlsplit(proxy).hostname or "", urlsplit(proxy).port or 80,
+                                          timeout=self.timeouts.connect)
+            conn.proxy_headers = _proxy_headers(proxy)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=self.timeouts.connect)
+        try:
+            conn.connect()
+        except ssl.SSLCertVerificationError as exc:
+            conn.close()
+            raise WireError(f"the TLS certificate of {host} cannot be verified ({exc.verify_message})", phase="connect",
+                            body_sent=False, fatal=True, hint=_TLS_HINT) from None
+        except ssl.SSLError as exc:
+            conn.close()
+            raise WireError(f"the TLS handshake with {host}:{port} failed ({exc.reason or type(exc).__name__})",
+                            phase="connect", body_sent=False, fatal=True, hint=_TLS_HINT) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise WireError(f"cannot connect to {host}:{port} ({_why(exc)})", phase="connect", body_sent=False) from None
+        return conn
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._context is None:
+            try:
+                self._context = ssl.create_default_context(cafile=str(self.cacert) if self.cacert else None)
+            except (OSError, ssl.SSLError) as exc:
+                raise WireError(f"cannot read the CA bundle {self.cacert} ({_why(exc)})", phase="connect",
+                                body_sent=False, fatal=True, hint="give a PEM file of CA certificates to --cacert") from None
+        return self._context
+
+    # -- one exchange ---------------------------------------------------------------------------------
+
+    def _exchange(self, conn: http.client.HTTPConnection, method: str, url: str, headers: Mapping[str, str],
+                  body: Body | None, advance: Callable[[int], None] | None) -> Response:
+        body_sent = False
+        try:
+            assert conn.sock is not None
+            conn.sock.settimeout(self.timeouts.send)
+            conn.putrequest(method, _request_target(conn, url), skip_accept_encoding=True)
+            for name, value in {**headers, **getattr(conn, "proxy_headers", {})}.items():
+                conn.putheader(name, value)
+            if body is not None or method in ("POST", "PUT"):
+                conn.putheader("Content-Length", str(len(body) if body is not None else 0))
+            conn.endheaders()
+            if body is not None:
+                for sent in _send_body(conn.sock, body):
+                    if advance is not None:
+                        advance(sent)
+            body_sent = True
+            _wait_delivered(conn.sock, self.timeouts.send)
+            conn.sock.settimeout(self.timeouts.response)
+            answer = conn.getresponse()
+            data = answer.read()
+        except ssl.SSLCertVerificationError as exc:  # a tunnel through a proxy verifies here
+            conn.close()
+            raise WireError(f"the TLS certificate of {urlsplit(url).hostname} cannot be verified ({exc.verify_message})",
+                            phase="connect", body_sent=False, fatal=True, hint=_TLS_HINT) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            phase: Phase = "response" if body_sent else "send"
+            what = "no answer" if body_sent else "the request could not be sent"
+            raise WireError(f"{what} ({_why(exc)})", phase=phase, body_sent=body_sent) from None
+        if answer.will_close:
+            conn.close()
+        return Response(answer.status, answer.reason or "", {k.lower(): v for k, v in answer.getheaders()}, data, url)
+
+
+def _send_body(sock: socket.socket, body: Body) -> Iterator[int]:
+    sock.sendall(body.head)
+    yield len(body.head)
+    if body.file is not None:
+        with open(body.file, "rb") as f:
+            offset = 0
+            while offset < body.file_size:
+                count = min(_CHUNK, body.file_size - offset)
+                sent = sock.sendfile(f, offset, count)
+                if sent == 0:
+                    raise OSError("the file became shorter while it was sent")
+                offset += sent
+                yield sent
+    if body.tail:
+        sock.sendall(body.tail)
+        yield len(body.tail)
+
+
+def _wait_delivered(sock: socket.socket, stall: float) -> None:
+    """Wait until the index has acknowledged the whole body (or starts answering), while it makes progress.
+
+    The kernel takes megabytes into its send buffer at once, so "sent" often means "queued": on a slow
+    link the index is still receiving when the last send returns. Without this, that time would count
+    against the response timeout, and a slow but steady upload would time out. Linux tells how much is
+    unacknowledged (TIOCOUTQ); elsewhere the response timeout covers it.
+    """
+    import selectors
+
+    def pending() -> int:
+        try:
+            return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+        except (OSError, ValueError):
+            return 0
+
+    if fcntl is None or not hasattr(termios, "TIOCOUTQ"):
+        return
+    last, since, wait = pending(), time.monotonic(), 0.001
+    if last == 0:
+        return
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        while last > 0:
+            if selector.select(wait):
+                return  # the answer is arriving
+            now = pending()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since > stall:
+                raise TimeoutError("the index stopped receiving")
+            wait = min(wait * 2, 0.05)
+
+
+class _ProxiedHTTPConnection(http.client.HTTPConnection):
+    """Plain HTTP through a proxy: the request line carries the absolute URL."""
+
+    proxy_headers: dict[str, str] = {}
+
+
+def _request_target(conn: http.client.HTTPConnection, url: str) -> str:
+    if isinstance(conn, _ProxiedHTTPConnection):
+        return without_userinfo(url)
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy the environment names for this URL (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), as pip and twine use it."""
+    parts = urlsplit(url)
+    proxies = {k.lower()[:-6]: v for k, v in environ.items() if k.lower().endswith("_proxy") and v}
+    no_proxy = proxies.get("no", "")
+    host = (parts.hostname or "").lower()
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry and (entry == "*" or host == entry.lstrip(".") or host.endswith("." + entry.lstrip("."))):
+            return None
+    return proxies.get(parts.scheme)
+
+
+def _proxy_headers(proxy: str) -> dict[str, str]:
+    user, password = userinfo(proxy)
+    return {"Proxy-Authorization": basic_auth(user, password or "")} if user else {}
+
+
+def _why(exc: BaseException) -> str:
+    """An exception as a few words, without its arguments' repr (which may hold a URL or a header)."""
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(exc, http.client.BadStatusLine):
+        return "the answer is not HTTP"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the answer was cut short"
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    if isinstance(exc, OSError) and exc.args and isinstance(exc.args[0], str):
+        return exc.args[0][:120]  # http.client's own words, e.g. a proxy's refusal of a tunnel
+    return type(exc).__name__
+
+
+_TLS_HINT = ("if the index uses a private certificate authority, give its CA bundle with --cacert FILE or add it to "
+             "the operating system's trust store; toolkit never uploads without verifying")
