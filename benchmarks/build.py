@@ -2,6 +2,10 @@
 installers) and `uv build`, cold and warm, on the bundled example projects.
 
     python benchmarks/build.py [--runs N] [--project examples/pure ...] [--profile] [--keep]
+
+`--project hatchling-20` is a project the script writes (hatchling, 20 modules); it is built by
+default too. The `toolkit -n` row (no isolation) needs the projects' backends installed in this
+interpreter (pip install hatchling setuptools); without them that row is FAILED.
 """
 
 from __future__ import annotations
