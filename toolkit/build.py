@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import errno
 import os
-import shutil
 import stat
 import subprocess
-import tarfile
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -24,10 +21,11 @@ from pathlib import Path
 from typing import Literal
 
 from toolkit import _fs, buildenv, matrix, pythons
+from toolkit import sdist as sdist_archive
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, record
-from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
+from toolkit.errors import NO_SPACE, NO_SPACE_ERRNOS, BuildError, ConfigError, EnvironmentFailure, ToolkitError
 from toolkit.reporter import PlainReporter, Reporter
 
 Distribution = Literal["sdist", "wheel"]
@@ -52,7 +50,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     src = src.resolve()
     from_sdist = _is_regular(src)
     if from_sdist:
-        _require_sdist_file(src)
+        sdist_archive.require_sdist_file(src)
     else:
         _require_project(src)
     outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
@@ -95,7 +93,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
             sdist = one.run(src, "sdist", backend_out)
             built.append((sdist, one.origin))
         if want_wheel:
-            tree = stack.enter_context(_unpacked(sdist)) if sdist is not None else src
+            tree = stack.enter_context(sdist_archive.unpacked(sdist)) if sdist is not None else src
             if interpreters:
                 def one_for(interp: pythons.Interpreter) -> _OneBuild:
                     other = stack.enter_context(buildenv.env_pool(
@@ -303,12 +301,11 @@ def _tree_lock(src: Path, reporter: Reporter) -> Iterator[None]:
         lock.release()
 
 
-_NO_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def _write_error(exc: OSError, what: str, hint: str) -> ToolkitError:
     """A folder that cannot be written: the user's choice (exit 2), unless the disk is full (exit 6)."""
-    if exc.errno in _NO_SPACE_ERRNOS:
+    if exc.errno in NO_SPACE_ERRNOS:
         return EnvironmentFailure(f"{what}: {exc.strerror}", hint="free space there, or pass another folder with -o")
     return ConfigError(f"{what}: {exc.strerror}", hint=hint)
 
@@ -319,86 +316,6 @@ def _no_space(logger: Logger, outdir: Path, who: str) -> EnvironmentFailure:
     where = f" ({', '.join(full)} {'is' if len(full) == 1 else 'are'} full)" if full else ""
     return EnvironmentFailure(f"{who}: {NO_SPACE}{where}",
                               hint=f"free some space and build again; the output is in {logger.path}")
-
-
-def _require_sdist_file(src: Path) -> None:
-    if not src.name.endswith(".tar.gz"):
-        raise ConfigError(f"{src.name}: not an sdist (expected a .tar.gz)", hint="pass a project folder or an sdist .tar.gz")
-    try:
-        with tarfile.open(src, "r:gz") as tar:
-            tar.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ConfigError(f"{src.name}: not a readable gzip tar archive ({exc})", hint="rebuild the sdist") from None
-
-
-@contextlib.contextmanager
-def _unpacked(sdist: Path) -> Iterator[Path]:
-    """The sdist unpacked in a temporary folder; yields its single top folder.
-
-    The folder's path depends only on the sdist's name (one build at a time holds it,
-    under a lock), because compilers and some backends write the build path into the
-    wheel (debug info, SBOMs): a random path would make every rebuild differ.
-    """
-    from filelock import FileLock
-
-    tmp = Path(tempfile.gettempdir()) / "toolkit-sdist" / sdist.name.removesuffix(".tar.gz")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(tmp) + ".lock"):
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            try:
-                with tarfile.open(sdist, "r:gz") as tar:
-                    _refuse_unsafe(tar.getmembers(), sdist.name)
-                    if hasattr(tarfile, "data_filter"):
-                        tar.extractall(tmp, filter="data")
-                    else:  # pragma: no cover - Python without PEP 706
-                        tar.extractall(tmp)
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                if isinstance(exc, OSError) and exc.errno in _NO_SPACE_ERRNOS:
-                    raise EnvironmentFailure(f"cannot unpack {sdist.name} in {tmp.parent}: {exc.strerror}",
-                                             hint="free some space there, or set TMPDIR to another folder") from None
-                raise BuildError(f"cannot unpack {sdist.name}: {exc}", hint="the sdist is damaged or unsafe") from None
-            tops = os.listdir(tmp)
-            if len(tops) != 1 or not (tmp / tops[0]).is_dir():
-                raise BuildError(f"{sdist.name} does not hold exactly one top folder", hint="rebuild the sdist")
-            yield tmp / tops[0]
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _refuse_unsafe(members: list[tarfile.TarInfo], name: str) -> None:
-    """Refuse an sdist whose members would land outside the folder it is unpacked in.
-
-    tarfile's "data" filter (PEP 706) refuses `../` and links that leave the folder, but it
-    strips a leading `/` rather than refusing it, and older Pythons lack it: this check names
-    the member first, whatever the Python.
-    """
-    for member in members:
-        parts = member.name.replace("\\", "/").split("/")
-        if member.name.startswith(("/", "\\")) or (len(parts[0]) == 2 and parts[0][1] == ":"):
-            why = "an absolute path"
-        elif ".." in parts:
-            why = "a path that leaves the sdist's folder"
-        elif (member.issym() or member.islnk()) and _link_leaves(member):
-            why = f"a link to {member.linkname!r}, outside the sdist's folder"
-        else:
-            continue
-        raise BuildError(f"{name}: member {member.name!r} has {why}", hint="the sdist is unsafe to unpack; rebuild it")
-
-
-def _link_leaves(member: tarfile.TarInfo) -> bool:
-    target = member.linkname.replace("\\", "/")
-    if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
-        return True
-    # A symlink's target is relative to its folder; a hard link's to the archive's root.
-    base = member.name.replace("\\", "/").split("/")[:-1] if member.issym() else []
-    depth = len(base)
-    for part in target.split("/"):
-        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
-        if depth < 0:
-            return True
-    return False
 
 
 def source_date_epoch(src: Path | None, environ: Mapping[str, str], reporter: Reporter) -> str | None:

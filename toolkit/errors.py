@@ -6,6 +6,7 @@ hint and exits with its code; anything else is a bug and may show a traceback.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,3 +90,4 @@ class EnvironmentFailure(ToolkitError):
 
 
 NO_SPACE = "No space left on device"  # os.strerror(errno.ENOSPC) on Linux and macOS; how logs say it
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})  # the OS errors that say it
