@@ -2,6 +2,10 @@
 installers) and `uv build`, cold and warm, on the bundled example projects.
 
     python benchmarks/build.py [--runs N] [--project examples/pure ...] [--profile] [--keep]
+
+`--project hatchling-20` is a project the script writes (hatchling, 20 modules); it is built by
+default too. The `toolkit -n` row (no isolation) needs the projects' backends installed in this
+interpreter (pip install hatchling setuptools); without them that row is FAILED.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from _common import Timed, command_output, machine_lines, median, ratio, run_tim
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROJECTS = ("examples/pure", "examples/native")
+GENERATED = "hatchling-20"  # a project written into the scratch folder: 20 modules, hatchling
+GENERATED_MODULES = 20
 PHASES = ("cold", "warm")
 # "{python}" is this interpreter, "{uv}" the binary of the `uv` package, "{src}" a fresh
 # copy of the project, "{out}" a fresh output folder.
@@ -32,6 +38,9 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "build (pip)": ("{python}", "-m", "build", "-q", "{src}", "-o", "{out}"),
     "build (uv)": ("{python}", "-m", "build", "-q", "--installer", "uv", "{src}", "-o", "{out}"),
     "uv build": ("{uv}", "build", "-q", "--python", "{python}", "{src}", "-o", "{out}"),
+    # The same build without isolation (the backend installed in this interpreter): the floor
+    # that an environment cache can approach.
+    "toolkit -n": ("{python}", "-m", "toolkit", "build", "{src}", "-o", "{out}", "-q", "-n"),
 }
 OURS = "toolkit"
 DEFINITIONS = """\
@@ -165,6 +174,8 @@ def newest_log(cache: Path) -> str:
 
 
 def display(project: Path) -> str:
+    if project.name == GENERATED and not project.is_relative_to(ROOT):
+        return GENERATED
     try:
         return str(project.relative_to(ROOT))
     except ValueError:
@@ -182,11 +193,28 @@ def find_uv() -> str:
         raise BenchError(f"the `uv` package has no binary: {exc}") from None
 
 
-def projects_from(args: argparse.Namespace) -> list[Path]:
+def write_generated(scratch: Path) -> Path:
+    """The hatchling-20 project: hatchling, 20 small modules, a README (the issue's measuring input)."""
+    project = scratch / GENERATED
+    package = project / "src" / "hatch20"
+    package.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
+        '[project]\nname = "hatch20"\nversion = "1.0.0"\ndescription = "A 20-module hatchling project"\n'
+        'readme = "README.md"\nrequires-python = ">=3.9"\n', encoding="utf-8")
+    (project / "README.md").write_text("# hatch20\n\nA benchmark input.\n", encoding="utf-8")
+    (package / "__init__.py").write_text('"""hatch20."""\n', encoding="utf-8")
+    for i in range(1, GENERATED_MODULES + 1):
+        (package / f"mod{i:02d}.py").write_text(f'"""Module {i}."""\n\n\ndef f{i}(x: int) -> int:\n    return x + {i}\n',
+                                                encoding="utf-8")
+    return project
+
+
+def projects_from(args: argparse.Namespace, scratch: Path) -> list[Path]:
     if args.project:
-        chosen = [Path(p).resolve() for p in args.project]
+        chosen = [write_generated(scratch) if p == GENERATED else Path(p).resolve() for p in args.project]
     else:
-        chosen = [ROOT / p for p in DEFAULT_PROJECTS if (ROOT / p).is_dir()]
+        chosen = [ROOT / p for p in DEFAULT_PROJECTS if (ROOT / p).is_dir()] + [write_generated(scratch)]
     for project in chosen:
         if not ((project / "pyproject.toml").is_file() or (project / "setup.py").is_file()):
             raise BenchError(f"{project}: not a Python project (no pyproject.toml or setup.py)")
@@ -298,7 +326,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmarks/build.py", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--runs", type=int, default=5, help="timed rounds per tool (default: 5)")
     parser.add_argument("--project", action="append", metavar="DIR",
-                        help=f"project to build (repeatable; default: {', '.join(DEFAULT_PROJECTS)} that exist)")
+                        help=f"project to build, or {GENERATED} (repeatable; default: {', '.join(DEFAULT_PROJECTS)} that exist, "
+                        f"and {GENERATED})")
     parser.add_argument("--profile", action="store_true", help="also break down a warm toolkit build")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (outputs, caches, logs)")
     args = parser.parse_args(argv)
@@ -311,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="toolkit-bench-build-"))
     try:
-        projects = projects_from(args)
+        projects = projects_from(args, scratch)
         bench = Bench(sys.executable, find_uv(), scratch, args.runs)
         print_header(bench, projects)
         for project in projects:

@@ -252,10 +252,27 @@ def only_results(proc: subprocess.CompletedProcess[str]) -> list[re.Match[str]]:
 
 
 def one_line_error(stderr: str) -> str:
-    """The single `error:` line; nothing else on stderr but a hint and progress lines."""
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    """The single `error:` line; nothing else on stderr but a hint, progress lines and the
+    error's detail (a tool's own output, indented under it: it may quote a traceback)."""
+    lines = stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1, stderr
-    others = [line for line in stderr.splitlines() if not line.startswith(("error:", "hint:", "• "))]
+    own = [line for line in lines if line not in error_detail(stderr)]
+    assert "Traceback" not in "\n".join(own), stderr
+    others = [line for line in own if not line.startswith(("error:", "hint:", "• "))]
     assert others == [], stderr
     return errors[0]
+
+
+def error_detail(stderr: str) -> list[str]:
+    """The indented lines right under the `error:` line (the cause, in the tool's own words)."""
+    lines = stderr.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    if not starts:
+        return []
+    detail = []
+    for line in lines[starts[0] + 1:]:
+        if not line.startswith("    "):
+            break
+        detail.append(line)
+    return detail

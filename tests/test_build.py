@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from projects import (
+    error_detail,
     git_commit,
     kept_log,
     listing,
@@ -96,8 +97,9 @@ def test_json_document_describes_the_files(pure_json: tuple) -> None:
     assert doc["dists"][1]["tags"] == ["py3-none-any"]
     assert Path(doc["manifest"]) == outdir.resolve() / ".toolkit-manifest.json"
     assert Path(doc["log"]).is_file()
-    # examples/ is in toolkit's git checkout: the epoch is its last commit's time.
-    git = subprocess.run(["git", "-C", str(EXAMPLES), "log", "-1", "--format=%ct"], capture_output=True, text=True)
+    # examples/ is in toolkit's git checkout: the epoch is the time of the last commit that touched the project.
+    git = subprocess.run(["git", "-C", str(EXAMPLES / "pure"), "log", "-1", "--format=%ct", "--", "."],
+                         capture_output=True, text=True)
     assert doc["source_date_epoch"] == (git.stdout.strip() or None)
 
 
@@ -308,6 +310,7 @@ def test_failing_backend_leaves_outdir_as_it_was(hook: str, how: str, tmp_path: 
     assert f"toy-backend: running {hook}" in log.read_text(encoding="utf-8")
     if how == "raise":
         assert f"toy-backend: {hook} fails on purpose" in log.read_text(encoding="utf-8")
+        assert any(f"RuntimeError: toy-backend: {hook} fails on purpose" in line for line in error_detail(proc.stderr))
     assert listing(outdir) == before
     assert not (tmp_path / "escape.whl").exists()
 

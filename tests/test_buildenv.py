@@ -55,3 +55,17 @@ def test_an_expired_resolution_is_done_again_and_the_same_environment_reused(tmp
     assert "pip compile" in log, "the TTL had passed: the requirements must be resolved again"
     assert " venv " not in log, "the pins did not change: the environment must be reused, not made again"
     assert sorted(p for p in (cache / "envs").glob("*/*") if p.is_dir()) == envs_before
+
+
+def test_a_cold_build_resolves_once_and_a_warm_one_not_at_all(tmp_path: Path) -> None:
+    src = write_project(tmp_path / "proj", "hatchling")
+    env = {"TOOLKIT_CACHE_DIR": str(tmp_path / "cache")}
+    logs = []
+    for out in ("cold", "warm"):
+        proc = run_toolkit("build", src, "-o", tmp_path / out, "--wheel", "--format", "json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        logs.append(Path(json.loads(proc.stdout)["log"]).read_text(encoding="utf-8"))
+    cold, warm = logs
+    assert "pip compile" not in cold, "the first environment is installed from the requirements: no separate resolution"
+    assert cold.count("uv pip install") == 1
+    assert "pip compile" not in warm and "pip install" not in warm and " venv " not in warm

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,10 @@ from toolkit import _fs
 LEAKY_PREFIXES = ("PIP_", "UV_")
 LEAKY_NAMES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
 _KEEP_LOGS = 30
+TAIL_LINES = 15  # how much of a failed command's own output an error shows
+_TRACEBACK = "Traceback (most recent call last):"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_URL_CREDENTIALS = re.compile(r"(://)[^/\s@]+@")
 
 Command = list[str | Path]
 
@@ -45,12 +50,26 @@ def clean_environ(
     }
 
 
+def output_tail(output: str, max_lines: int = TAIL_LINES) -> list[str]:
+    """The end of a command's output that says why it failed: its last `max_lines` lines,
+    from the last traceback's start when one begins among them.
+
+    Colours are removed and credentials in URLs (an index URL with a token) masked, since
+    these lines are printed under the error.
+    """
+    lines = [_URL_CREDENTIALS.sub(r"\1***@", _ANSI.sub("", line)).rstrip() for line in output.splitlines()]
+    lines = [line for line in lines if line.strip()][-max_lines:]
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(_TRACEBACK)]
+    return lines[starts[-1]:] if starts else lines
+
+
 class ProcessFailed(Exception):
-    def __init__(self, cmd: Sequence[str | Path], returncode: int, log: Path) -> None:
+    def __init__(self, cmd: Sequence[str | Path], returncode: int, log: Path, tail: Sequence[str] = ()) -> None:
         super().__init__(f"{Path(cmd[0]).name} exited with {returncode}")
         self.cmd = [str(c) for c in cmd]
         self.returncode = returncode
         self.log = log
+        self.tail = list(tail)  # the last lines of the command's own output (output_tail)
 
 
 @dataclass
@@ -98,6 +117,7 @@ class Logger:
         """
         self.note("$ " + " ".join(str(c) for c in cmd) + (f"  (in {cwd})" if cwd else ""))
         with open(self.path, "ab") as log:
+            start = log.tell()
             with _tracked(subprocess.Popen(
                 [str(c) for c in cmd],
                 cwd=cwd,
@@ -116,7 +136,15 @@ class Logger:
                         sys.stderr.flush()
                 returncode = proc.wait()
         if returncode:
-            raise ProcessFailed(cmd, returncode, self.path)
+            raise ProcessFailed(cmd, returncode, self.path, self._output_since(start))
+
+    def _output_since(self, offset: int) -> list[str]:
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(offset)
+                return output_tail(log.read().decode("utf-8", errors="replace"))
+        except OSError:
+            return []
 
     def capture(self, cmd: Sequence[str | Path], *, timeout: float = 60) -> tuple[int, str]:
         """Run a short command; its exit status (127: it cannot start, -1: no answer in `timeout`

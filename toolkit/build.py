@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import errno
 import os
-import shutil
 import stat
 import subprocess
-import tarfile
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -23,11 +20,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from toolkit import _fs, buildenv
+from toolkit import _fs, buildenv, matrix, pythons
+from toolkit import sdist as sdist_archive
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, record
-from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
+from toolkit.errors import NO_SPACE, NO_SPACE_ERRNOS, BuildError, ConfigError, EnvironmentFailure, ToolkitError
 from toolkit.reporter import PlainReporter, Reporter
 
 Distribution = Literal["sdist", "wheel"]
@@ -52,19 +50,17 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     src = src.resolve()
     from_sdist = _is_regular(src)
     if from_sdist:
-        _require_sdist_file(src)
+        sdist_archive.require_sdist_file(src)
     else:
         _require_project(src)
     outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
     if (info := _fs.stat_or_none(outdir)) is not None and not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{outdir}: the output folder is a file", hint="pass another folder with -o")
-    if options.python:
-        raise ConfigError("--python is not supported yet: build with one interpreter",
-                          hint="run toolkit with each interpreter in turn (`python3.13 -m toolkit build`)")
     want_sdist = options.sdist and not from_sdist
     want_wheel = options.wheel or from_sdist
     if not (want_sdist or want_wheel):
         raise ConfigError("nothing to build: both --sdist and --wheel are off")
+    interpreters = matrix.interpreters(options) if want_wheel else []
 
     environ = dict(os.environ)
     epoch = source_date_epoch(src if not from_sdist else None, environ, reporter)
@@ -73,9 +69,8 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     logger = _open_log(echo, reporter)
     installer = buildenv.make_installer(options.installer, logger, environ)
     hook_environ = clean_environ(environ, options.pass_env)
-    runner = _runner(logger, hook_environ)
 
-    built: list[Path] = []
+    built: list[tuple[Path, dict[str, str]]] = []
     with contextlib.ExitStack() as stack:
         if not from_sdist:
             stack.enter_context(_tree_lock(src, reporter))
@@ -91,18 +86,26 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         # even a file it writes to `../name` stays out of OUTDIR.
         backend_out = staging / "backend"
         backend_out.mkdir()
+        runner = _runner(logger, hook_environ)
         one = _OneBuild(options, pool, runner, logger, reporter)
         sdist = src if from_sdist else None
         if want_sdist:
             sdist = one.run(src, "sdist", backend_out)
-            built.append(sdist)
+            built.append((sdist, one.origin))
         if want_wheel:
-            if sdist is not None:
-                tree = stack.enter_context(_unpacked(sdist))
+            tree = stack.enter_context(sdist_archive.unpacked(sdist)) if sdist is not None else src
+            if interpreters:
+                def one_for(interp: pythons.Interpreter) -> _OneBuild:
+                    other = stack.enter_context(buildenv.env_pool(
+                        installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
+                        interpreter=interp))
+                    other.warn = reporter.warn
+                    return _OneBuild(options, other, runner, logger, reporter, label=f"wheel ({interp.label})")
+
+                built.extend(matrix.wheels(tree, interpreters, one_for, backend_out, reporter))
             else:
-                tree = src
-            built.append(one.run(tree, "wheel", backend_out))
-        dists = [Dist.from_path(p, origin=one.origin) for p in built]
+                built.append((one.run(tree, "wheel", backend_out), one.origin))
+        dists = [Dist.from_path(p, origin=origin) for p, origin in built]
         dists = [_published(d, outdir) for d in dists]
     try:
         manifest = record(outdir, dists, {"source_date_epoch": epoch})
@@ -120,9 +123,10 @@ class _OneBuild:
     """Runs one distribution's hooks: requirements, environment, build."""
 
     def __init__(self, options: BuildOptions, pool: buildenv.EnvPool, runner: Callable[..., None],
-                 logger: Logger, reporter: Reporter) -> None:
+                 logger: Logger, reporter: Reporter, label: str | None = None) -> None:
         self.options, self.pool, self.runner, self.logger, self.reporter = options, pool, runner, logger, reporter
         self.origin: dict[str, str] = {}
+        self.label = label  # what the steps call the distribution (default: "sdist", "wheel")
 
     def run(self, srcdir: Path, distribution: Distribution, outdir: Path) -> Path:
         import build as pypa_build
@@ -145,11 +149,12 @@ class _OneBuild:
                 ) from None
             if self.logger.mentions(NO_SPACE):
                 raise _no_space(self.logger, outdir, f"backend {backend} hook {self._hook}") from None
-            reason = str(exc)
+            reason, detail = str(exc), []
             if isinstance(cause, subprocess.CalledProcessError):
                 code = cause.returncode
                 reason = f"the backend was killed by signal {-code}" if code < 0 else f"the backend failed (exit {code})"
-            raise BuildError(reason, backend=backend, hook=self._hook, log=self.logger.path) from None
+                detail = list(cause.output or [])
+            raise BuildError(reason, backend=backend, hook=self._hook, log=self.logger.path, detail=detail) from None
         except pypa_build.BuildException as exc:  # the [build-system] table is invalid: nothing ran
             raise ConfigError(f"{srcdir / 'pyproject.toml'}: {exc}", hint="fix the [build-system] table") from None
         self._check_output(path, wrote_to, backend, distribution)
@@ -170,11 +175,11 @@ class _OneBuild:
             self._hook = f"build_{distribution}"
             with self.reporter.step(f"{distribution}: running {backend}"):
                 return Path(builder.build(distribution, outdir, settings)), None, outdir
-        with self.reporter.step(f"{distribution}: preparing the build environment"):
+        with self.reporter.step(f"{self.label or distribution}: preparing the build environment"):
             static = list(builder.build_system_requires)
             env = self.pool.get(static)
             builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
-        with self.reporter.step(f"{distribution}: running {backend}"):
+        with self.reporter.step(f"{self.label or distribution}: running {backend}"):
             if backend.split(":")[0] in SPECULATIVE_BACKENDS:
                 # Both hooks run at once, each in its own process; the build's result is kept
                 # only if the requirements hook then asks for nothing the environment lacks.
@@ -226,8 +231,10 @@ def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
         try:
             logger.run(cmd, cwd=cwd, env=env, umask=BUILD_UMASK)
         except Exception as exc:
-            # pypa/build expects CalledProcessError from a runner when a hook process fails.
-            raise subprocess.CalledProcessError(getattr(exc, "returncode", 1), cmd) from None
+            # pypa/build expects CalledProcessError from a runner when a hook process fails;
+            # its `output` carries the end of the hook's output (the cause) to the error.
+            raise subprocess.CalledProcessError(getattr(exc, "returncode", 1), cmd,
+                                                output=getattr(exc, "tail", None)) from None
 
     return run
 
@@ -294,12 +301,11 @@ def _tree_lock(src: Path, reporter: Reporter) -> Iterator[None]:
         lock.release()
 
 
-_NO_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def _write_error(exc: OSError, what: str, hint: str) -> ToolkitError:
     """A folder that cannot be written: the user's choice (exit 2), unless the disk is full (exit 6)."""
-    if exc.errno in _NO_SPACE_ERRNOS:
+    if exc.errno in NO_SPACE_ERRNOS:
         return EnvironmentFailure(f"{what}: {exc.strerror}", hint="free space there, or pass another folder with -o")
     return ConfigError(f"{what}: {exc.strerror}", hint=hint)
 
@@ -312,53 +318,9 @@ def _no_space(logger: Logger, outdir: Path, who: str) -> EnvironmentFailure:
                               hint=f"free some space and build again; the output is in {logger.path}")
 
 
-def _require_sdist_file(src: Path) -> None:
-    if not src.name.endswith(".tar.gz"):
-        raise ConfigError(f"{src.name}: not an sdist (expected a .tar.gz)", hint="pass a project folder or an sdist .tar.gz")
-    try:
-        with tarfile.open(src, "r:gz") as tar:
-            tar.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ConfigError(f"{src.name}: not a readable gzip tar archive ({exc})", hint="rebuild the sdist") from None
-
-
-@contextlib.contextmanager
-def _unpacked(sdist: Path) -> Iterator[Path]:
-    """The sdist unpacked in a temporary folder; yields its single top folder.
-
-    The folder's path depends only on the sdist's name (one build at a time holds it,
-    under a lock), because compilers and some backends write the build path into the
-    wheel (debug info, SBOMs): a random path would make every rebuild differ.
-    """
-    from filelock import FileLock
-
-    tmp = Path(tempfile.gettempdir()) / "toolkit-sdist" / sdist.name.removesuffix(".tar.gz")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(tmp) + ".lock"):
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            try:
-                with tarfile.open(sdist, "r:gz") as tar:
-                    if hasattr(tarfile, "data_filter"):
-                        tar.extractall(tmp, filter="data")
-                    else:  # pragma: no cover - Python without PEP 706
-                        tar.extractall(tmp)
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                if isinstance(exc, OSError) and exc.errno in _NO_SPACE_ERRNOS:
-                    raise EnvironmentFailure(f"cannot unpack {sdist.name} in {tmp.parent}: {exc.strerror}",
-                                             hint="free some space there, or set TMPDIR to another folder") from None
-                raise BuildError(f"cannot unpack {sdist.name}: {exc}", hint="the sdist is damaged or unsafe") from None
-            tops = os.listdir(tmp)
-            if len(tops) != 1 or not (tmp / tops[0]).is_dir():
-                raise BuildError(f"{sdist.name} does not hold exactly one top folder", hint="rebuild the sdist")
-            yield tmp / tops[0]
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def source_date_epoch(src: Path | None, environ: Mapping[str, str], reporter: Reporter) -> str | None:
-    """SOURCE_DATE_EPOCH: the user's (validated, clamped), else the last git commit's time."""
+    """SOURCE_DATE_EPOCH: the user's (validated, clamped), else the time of the last git
+    commit that touched the project's folder (in a monorepo, a commit elsewhere changes nothing)."""
     raw = environ.get("SOURCE_DATE_EPOCH")
     if raw is None and src is not None:
         raw = _git_commit_time(src)
@@ -379,7 +341,7 @@ def source_date_epoch(src: Path | None, environ: Mapping[str, str], reporter: Re
 def _git_commit_time(src: Path) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(src), "log", "-1", "--format=%ct"],
+            ["git", "-C", str(src), "log", "-1", "--format=%ct", "--", "."],
             capture_output=True, text=True, timeout=30, check=False,
         )
     except (OSError, subprocess.TimeoutExpired):

@@ -15,12 +15,12 @@ a warning, when it is damaged. The environment is a `build.env.IsolatedEnv`
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
 import shutil
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,9 +31,10 @@ from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from toolkit import _fs
+from toolkit import _fs, pythons
 from toolkit._proc import Command, Logger, ProcessFailed
-from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure
+from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
+from toolkit.pythons import Interpreter
 
 _SCRIPTS = "Scripts" if sys.platform == "win32" else "bin"
 _EXE = "python.exe" if sys.platform == "win32" else "python"
@@ -71,21 +72,30 @@ class BuildEnv:
 
 
 class Installer:
-    """Creates a venv and installs pinned requirements into it (uv or pip)."""
+    """Creates a venv of `python` (default: this interpreter) and installs pinned requirements into it (uv or pip)."""
 
     name = "pip"
 
     def __init__(self, logger: Logger, environ: Mapping[str, str]) -> None:
         self.logger = logger
         self.environ = dict(environ)
+        self.python = sys.executable  # the interpreter whose environments this installer makes
+
+    def for_python(self, python: str) -> Installer:
+        """The same installer, making environments of another interpreter (a wheel matrix)."""
+        other = copy.copy(self)
+        other.python = python
+        return other
 
     def create(self, path: Path) -> None:
-        self.logger.run([sys.executable, "-m", "venv", "--without-pip", path], env=self.environ)
+        self.logger.run([self.python, "-m", "venv", "--without-pip", path], env=self.environ)
 
     def resolve(self, requirements: Sequence[str], constraints: Path | None) -> list[str]:
+        # pip resolves for another interpreter when run with --python (pip >= 22.3).
+        target: Command = ["--python", self.python] if self.python != sys.executable else []
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "report.json"
-            cmd: Command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q",
+            cmd: Command = [sys.executable, "-m", "pip", *target, "install", "--dry-run", "--ignore-installed", "-q",
                    "--report", report, *_constraint_args(constraints), *requirements]
             self.logger.run(cmd, env=self.environ)
             data = json.loads(report.read_text(encoding="utf-8"))
@@ -105,23 +115,33 @@ class UvInstaller(Installer):
         self.uv = uv
 
     def create(self, path: Path) -> None:
-        self.logger.run([self.uv, "venv", "-q", "--python", sys.executable, path], env=self.environ)
+        self.logger.run([self.uv, "venv", "-q", "--python", self.python, path], env=self.environ)
 
     def resolve(self, requirements: Sequence[str], constraints: Path | None) -> list[str]:
         with tempfile.TemporaryDirectory() as tmp:
             reqs, out = Path(tmp) / "requirements.in", Path(tmp) / "pins.txt"
             reqs.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-            cmd: Command = [self.uv, "pip", "compile", "-q", "--python", sys.executable, "--no-header",
+            cmd: Command = [self.uv, "pip", "compile", "-q", "--python", self.python, "--no-header",
                    "--no-annotate", *_constraint_args(constraints), reqs, "-o", out]
             self.logger.run(cmd, env=self.environ)
             lines = out.read_text(encoding="utf-8").splitlines()
         return sorted(_pin_line(line) for line in lines if line.strip() and not line.startswith(("#", "-")))
 
     def install(self, python: str, pins: Sequence[str]) -> None:
-        # Bytecode compiled once here, not by every hook process (uv skips it by default,
-        # and PYTHONDONTWRITEBYTECODE, common in CI images, would make each hook compile again).
-        cmd: Command = [self.uv, "pip", "install", "-q", "--compile-bytecode", "--python", python, "--no-deps", *pins]
+        cmd: Command = [self.uv, "pip", "install", "-q", *self._bytecode(), "--python", python, "--no-deps", *pins]
         self.logger.run(cmd, env=self.environ)
+
+    def install_requirements(self, python: str, requirements: Sequence[str], constraints: Path | None) -> None:
+        """Resolve and install in one step (a new environment's first install: one resolution, not two)."""
+        cmd: Command = [self.uv, "pip", "install", "-q", *self._bytecode(), "--python", python,
+                        *_constraint_args(constraints), *requirements]
+        self.logger.run(cmd, env=self.environ)
+
+    def _bytecode(self) -> Command:
+        # The first hook process writes the bytecode of what it imports (cheaper than compiling every
+        # module); where PYTHONDONTWRITEBYTECODE forbids that (common in CI images), every hook would
+        # compile again, so it is compiled once here.
+        return ["--compile-bytecode"] if self.environ.get("PYTHONDONTWRITEBYTECODE") else []
 
 
 def _pin_line(line: str) -> str:
@@ -164,8 +184,9 @@ def _uv_cache(environ: Mapping[str, str]) -> Mapping[str, str]:
     return {**environ, "UV_CACHE_DIR": str(fallback / "uv")}
 
 
-def _interpreter_id() -> str:
-    return "|".join([sys.executable, sys.version, sysconfig.get_platform(), sys.implementation.cache_tag or ""])
+def _interpreter_id(interpreter: Interpreter | None = None) -> str:
+    """The cache key's interpreter part: which Python, which build of it, which platform and ABI."""
+    return (interpreter or pythons.current()).identity
 
 
 def _digest(*parts: str) -> str:
@@ -175,8 +196,11 @@ def _digest(*parts: str) -> str:
 class EnvPool:
     """Hands out build environments: cached under the cache folder, or throwaway."""
 
-    def __init__(self, installer: Installer, *, cache: bool, ttl: int, constraints: Path | None) -> None:
-        self.installer = installer
+    def __init__(self, installer: Installer, *, cache: bool, ttl: int, constraints: Path | None,
+                 interpreter: Interpreter | None = None) -> None:
+        # The environments are of `interpreter` (default: this one); the installer makes them with it.
+        self.interpreter = interpreter
+        self.installer = installer if interpreter is None else installer.for_python(interpreter.executable)
         self.cache = cache
         self.ttl = ttl
         self.constraints = constraints
@@ -201,7 +225,7 @@ class EnvPool:
             path = Path(tempfile.mkdtemp(prefix="toolkit-env-"))
             self._scratch.append(path)
             return self._make(path / "env", pins)
-        group = self.root / _digest(_interpreter_id(), self.installer.name, *reqs, "--", self._constraints_text)
+        group = self.root / _digest(_interpreter_id(self.interpreter), self.installer.name, *reqs, "--", self._constraints_text)
         current = group / "current.json"
         with contextlib.suppress(OSError, ValueError, KeyError):
             state = json.loads(current.read_text(encoding="utf-8"))
@@ -210,8 +234,10 @@ class EnvPool:
             if fresh and self._intact(env):
                 self.installer.logger.note(f"reusing build environment {env.path}")
                 return env
+        if isinstance(self.installer, UvInstaller) and reqs and not current.exists():
+            return self._make_direct(group, reqs)
         pins = self._resolve(reqs)
-        path = group / _digest(*pins)
+        path = _env_with(group, pins) or group / _digest(*pins)
         self._discard_if_damaged(BuildEnv(path, tuple(pins)))
         if not (path / "ready").exists():
             group.mkdir(parents=True, exist_ok=True)
@@ -229,6 +255,32 @@ class EnvPool:
                     (path / "ready").write_text("\n".join(pins) + "\n", encoding="utf-8")
         with contextlib.suppress(OSError):  # a note to skip resolving next time: not worth failing the build
             _fs.atomic_write(current, json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
+        return BuildEnv(path, tuple(pins))
+
+    def _make_direct(self, group: Path, reqs: list[str]) -> BuildEnv:
+        """A new group's first environment, installed from the requirements; its pins are read after."""
+        assert isinstance(self.installer, UvInstaller)
+        path = group / f"first-{_digest(*reqs)}"
+        group.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            if not (path / "ready").exists():
+                shutil.rmtree(path, ignore_errors=True)  # a half-made one from a killed run
+                try:
+                    self.installer.create(path)
+                    self.installer.install_requirements(BuildEnv(path, ()).python_executable, reqs, self.constraints)
+                except ProcessFailed as exc:
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise self._failed(exc, path, f"cannot install build requirements {', '.join(reqs)} with "
+                                       f"{self.installer.name}", "check the requirement names and your index; the "
+                                       f"installer's output is in {exc.log}") from None
+                except BaseException:
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise
+                (path / "ready").write_text("\n".join(installed_pins(path)) + "\n", encoding="utf-8")
+            pins = (path / "ready").read_text(encoding="utf-8").split()
+        with contextlib.suppress(OSError):  # a note to skip resolving next time: not worth failing the build
+            _fs.atomic_write(group / "current.json", json.dumps({"env": path.name, "pins": pins, "resolved_at": time.time()}))
+        self._checked[path] = None
         return BuildEnv(path, tuple(pins))
 
     def _intact(self, env: BuildEnv) -> bool:
@@ -272,6 +324,7 @@ class EnvPool:
             raise BuildError(
                 f"cannot resolve build requirements {', '.join(reqs)} with {self.installer.name}",
                 log=exc.log, hint=f"check the requirement names and your index; the installer's output is in {exc.log}",
+                detail=exc.tail,
             ) from None
 
     def _make(self, path: Path, pins: list[str]) -> BuildEnv:
@@ -281,16 +334,34 @@ class EnvPool:
             if pins:
                 self.installer.install(env.python_executable, pins)
         except ProcessFailed as exc:
-            if self.installer.logger.mentions(NO_SPACE):
-                full = ", ".join(_fs.full_folders([path.parent, Path(tempfile.gettempdir())])) or "a disk"
-                raise EnvironmentFailure(f"cannot create the build environment with {self.installer.name}: "
-                                         f"{NO_SPACE} ({full})", hint=f"free some space; its output is in {exc.log}",
-                                         ) from None
-            raise BuildError(
-                f"cannot create the build environment with {self.installer.name}",
-                log=exc.log, hint=f"the installer's output is in {exc.log}",
-            ) from None
+            raise self._failed(exc, path, f"cannot create the build environment with {self.installer.name}",
+                               f"the installer's output is in {exc.log}") from None
         return env
+
+    def _failed(self, exc: ProcessFailed, path: Path, message: str, hint: str) -> ToolkitError:
+        """The error for an installer that failed making `path`: a full disk, or its own reason."""
+        if self.installer.logger.mentions(NO_SPACE):
+            full = ", ".join(_fs.full_folders([path.parent, Path(tempfile.gettempdir())])) or "a disk"
+            return EnvironmentFailure(f"{message}: {NO_SPACE} ({full})", hint=f"free some space; its output is in {exc.log}")
+        return BuildError(message, log=exc.log, hint=hint, detail=exc.tail)
+
+
+def installed_pins(env: Path) -> list[str]:
+    """`name==version` of every distribution installed in the environment at `env`."""
+    from importlib.metadata import distributions
+
+    sites = [env / "Lib" / "site-packages"] if sys.platform == "win32" else list(env.glob("lib/*/site-packages"))
+    found = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions(path=[str(p) for p in sites])}
+    return sorted(f"{name}=={version}" for name, version in found.items())
+
+
+def _env_with(group: Path, pins: Sequence[str]) -> Path | None:
+    """An environment of the group that holds exactly `pins` already (made by an earlier resolution)."""
+    for ready in sorted(group.glob("*/ready")):
+        with contextlib.suppress(OSError):
+            if ready.read_text(encoding="utf-8").split() == list(pins):
+                return ready.parent
+    return None
 
 
 # Run by the environment's own interpreter, with site (which is what reads pyvenv.cfg): where it
@@ -352,8 +423,9 @@ def _parse(text: str) -> Requirement:
 
 
 @contextlib.contextmanager
-def env_pool(installer: Installer, *, cache: bool, ttl: int, constraints: Path | None) -> Iterator[EnvPool]:
-    pool = EnvPool(installer, cache=cache, ttl=ttl, constraints=constraints)
+def env_pool(installer: Installer, *, cache: bool, ttl: int, constraints: Path | None,
+             interpreter: Interpreter | None = None) -> Iterator[EnvPool]:
+    pool = EnvPool(installer, cache=cache, ttl=ttl, constraints=constraints, interpreter=interpreter)
     try:
         yield pool
     finally:

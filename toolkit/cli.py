@@ -491,6 +491,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return int(func(args))
     except ToolkitError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        for line in exc.detail:
+            print(f"    {line}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code

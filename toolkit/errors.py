@@ -6,18 +6,25 @@ hint and exits with its code; anything else is a bug and may show a traceback.
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Sequence
 from pathlib import Path
 
 
 class ToolkitError(Exception):
-    """An expected failure: one line that says what is wrong, and what to do."""
+    """An expected failure: one line that says what is wrong, and what to do.
+
+    `detail`: a few lines of a tool's own output that show the cause (the end of a
+    backend's traceback, the installer's reason), printed indented under the error.
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, detail: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.detail = list(detail)
 
     def __str__(self) -> str:
         return self.message
@@ -42,12 +49,13 @@ class BuildError(ToolkitError):
         hook: str | None = None,
         log: Path | None = None,
         hint: str | None = None,
+        detail: Sequence[str] = (),
     ) -> None:
         where = " ".join(p for p in (f"backend {backend}" if backend else "", f"hook {hook}" if hook else "") if p)
         full = f"{where}: {message}" if where else message
         if log is not None and hint is None:
             hint = f"the backend's output is kept in {log}"
-        super().__init__(full, hint=hint)
+        super().__init__(full, hint=hint, detail=detail)
         self.backend = backend
         self.hook = hook
         self.log = log
@@ -82,3 +90,4 @@ class EnvironmentFailure(ToolkitError):
 
 
 NO_SPACE = "No space left on device"  # os.strerror(errno.ENOSPC) on Linux and macOS; how logs say it
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})  # the OS errors that say it
