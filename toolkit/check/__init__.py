@@ -8,17 +8,19 @@ are several (the work is CPU-bound: inflating, hashing, parsing).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.check.report import FileReport, Finding, Report
 from toolkit.config import CheckOptions
 from toolkit.dist import Dist, expand_paths
 from toolkit.errors import ConfigError
 from toolkit.reporter import PlainReporter, Reporter
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 INTERNAL = "K000"  # a rule crashed: a bug of toolkit's, reported as a finding
 UNREADABLE = "K001"  # the file could not be read at all
@@ -88,6 +90,8 @@ def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
         if jobs > 1 and sum(sizes) >= _PARALLEL_MIN_BYTES:
             # Largest files first, so that no worker is left with a big one at the end.
             order = sorted(range(len(files)), key=lambda i: -sizes[i])
+            from concurrent.futures import as_completed
+
             with _workers(jobs) as pool:
                 futures = {pool.submit(check_file, files[i], ignore, strict): i for i in order}
                 for future in as_completed(futures):
@@ -103,7 +107,13 @@ def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
 @contextlib.contextmanager
 def _workers(jobs: int) -> Iterator[ProcessPoolExecutor]:
     """A process pool whose workers end at once when the check is interrupted (SIGTERM, Ctrl-C):
-    leaving the pool normally would wait for every running file, minutes on large ones."""
+    leaving the pool normally would wait for every running file, minutes on large ones.
+
+    multiprocessing is imported here, not with the module: repair and publish check one or two small
+    files in-process, and its import is a tenth of their fixed cost."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(max_workers=jobs)
     try:
