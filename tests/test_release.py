@@ -10,7 +10,6 @@ import venv
 from pathlib import Path
 
 import pytest
-from distfactory import make_wheel
 from indexes import Index, creds, publish_env, pypiserver
 from projects import write_project
 
@@ -108,13 +107,20 @@ def test_a_wrong_repository_name_fails_before_anything_is_built(tmp_path: Path) 
 
 
 def test_stage_options_come_from_each_stages_table(tmp_path: Path, index: Index) -> None:
+    # The in-tree backend writes no description: a warning (D101), which [tool.toolkit.check] strict makes an error.
     src = write_project(tmp_path / "proj", "intree", name="tabled-release",
                         toolkit_table='\n[tool.toolkit.build]\noutdir = "wheelhouse"\n\n[tool.toolkit.check]\nstrict = true\n')
-    make_wheel(tmp_path)  # unrelated
     proc = release("--repository-url", index.url, home=tmp_path, cwd=src)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.count("D101 error") == 2 and "nothing was uploaded" in proc.stderr
+    assert sorted(p.name for p in (src / "wheelhouse").iterdir() if not p.name.startswith(".")) == [
+        "tabled_release-0.1.0-py3-none-any.whl", "tabled_release-0.1.0.tar.gz"]
+    assert not [f for f in index.files() if f.startswith("tabled_release")]
+    # The same setting on the command line wins over the table.
+    proc = release("--repository-url", index.url, "--no-strict", home=tmp_path, cwd=src)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert sorted(p.name for p in (src / "wheelhouse").iterdir() if not p.name.startswith(".")) == sorted(
-        f for f in index.files() if f.startswith("tabled_release"))
+    assert sorted(f for f in index.files() if f.startswith("tabled_release")) == [
+        "tabled_release-0.1.0-py3-none-any.whl", "tabled_release-0.1.0.tar.gz"]
 
 
 @pytest.mark.slow
