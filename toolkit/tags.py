@@ -40,27 +40,19 @@ _TOOLS: dict[Family, RepairTool] = {
 }
 
 
+# Platform tag prefixes and the family each starts; the first that matches wins.
+_FAMILY_PREFIXES: tuple[tuple[str, Family], ...] = (
+    ("manylinux", "manylinux"), ("musllinux", "musllinux"), ("linux_", "linux"), ("macosx_", "macos"),
+    ("ios_", "ios"), ("android_", "android"), ("win", "windows"),
+    ("emscripten_", "emscripten"), ("pyemscripten_", "emscripten"), ("pyodide_", "emscripten"),
+)
+
+
 def platform_family(platform: str) -> Family:
     """The family of one platform tag (`manylinux_2_17_x86_64` -> "manylinux")."""
     if platform == "any":
         return "any"
-    if platform.startswith("manylinux"):
-        return "manylinux"
-    if platform.startswith("musllinux"):
-        return "musllinux"
-    if platform.startswith("linux_"):
-        return "linux"
-    if platform.startswith("macosx_"):
-        return "macos"
-    if platform.startswith("ios_"):
-        return "ios"
-    if platform.startswith("android_"):
-        return "android"
-    if platform.startswith("win"):
-        return "windows"
-    if platform.startswith(("emscripten_", "pyemscripten_", "pyodide_")):
-        return "emscripten"
-    return "other"
+    return next((family for prefix, family in _FAMILY_PREFIXES if platform.startswith(prefix)), "other")
 
 
 def wheel_platforms(tags: Iterable[Tag]) -> frozenset[str]:
