@@ -80,7 +80,7 @@ def _reporter(args: argparse.Namespace) -> Any:
 # -- the parser ----------------------------------------------------------------------------------------
 
 def make_parser() -> argparse.ArgumentParser:
-    from toolkit.config import BuildOptions, CheckOptions, PublishOptions, RepairOptions
+    from toolkit.config import BuildOptions, CheckOptions, RepairOptions
 
     parser = _Parser(prog="toolkit", description="Build, repair, check, attest and publish Python distributions.")
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
@@ -119,8 +119,14 @@ def make_parser() -> argparse.ArgumentParser:
     _common(c, formats=("text", "json", "github", "markdown"))
     c.set_defaults(func=cmd_check)
     _attest_parsers(sub)
+    _publish_parser(sub)
     _release_parser(sub)
     _add_ci(sub)
+    return parser
+
+
+def _publish_parser(sub: Any) -> None:
+    from toolkit.config import PublishOptions
 
     p = sub.add_parser("publish", help="upload wheels and sdists to an index (PyPI, TestPyPI, devpi, pypiserver...)",
                        description="Check, then upload wheels first and the sdist last. With no FILE: the files of the "
@@ -131,7 +137,6 @@ def make_parser() -> argparse.ArgumentParser:
     add_options(p, PublishOptions)
     _common(p)
     p.set_defaults(func=cmd_publish)
-    return parser
 
 
 # Options that `toolkit release` sets itself: it builds both, repairs in the build folder, always checks,
