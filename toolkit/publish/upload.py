@@ -1,0 +1,305 @@
+"""The publish stage's policy (`toolkit.publish.publish`): order, checks, uploads, settling unclear answers."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from toolkit import __version__
+from toolkit.config import CheckOptions, PublishOptions
+from toolkit.dist import Dist, expand_paths
+from toolkit.errors import PublishError
+from toolkit.publish import answers, index, transport
+from toolkit.publish.prepare import Prepared, prepare
+from toolkit.publish.target import Target
+from toolkit.reporter import PlainReporter, Reporter
+
+Outcome = Literal["uploaded", "exists", "failed", "dry-run"]
+_PROCESS_MIN_BYTES = 4 << 20  # below this, worker processes cost more than the checks they share
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    path: Path
+    outcome: Outcome
+    reason: str = ""
+    sha256: str = ""
+    hint: str = ""  # what to do about a failure that stopped the run
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+    def line(self) -> str:
+        text = {"uploaded": "uploaded", "exists": "already there, identical", "dry-run": "would upload",
+                "failed": f"failed: {self.reason}"}[self.outcome]
+        return f"{self.path.name}: {text}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": str(self.path), "outcome": self.outcome, "reason": self.reason, "sha256": self.sha256}
+
+
+class _Stop(Exception):
+    """A failure that every following file would meet too (TLS, credentials, a redirect, no connection)."""
+
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+def order(paths: Sequence[Path]) -> list[Path]:
+    """Wheels first, then sdists, each group in the order given."""
+    return sorted(paths, key=lambda p: 0 if p.name.endswith(".whl") else 1)
+
+
+def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOptions | None = None, *,
+            reporter: Reporter | None = None, check_options: CheckOptions | None = None,
+            prechecked: bool = False) -> list[UploadResult]:
+    """Upload every file; the results say, file by file, what happened (nothing is skipped in silence).
+
+    `prechecked`: the caller (toolkit release) has just checked every file and refused to go on on any error.
+    """
+    options = options or PublishOptions()
+    reporter = reporter or PlainReporter()
+    paths = order(expand_paths(dists))
+    pinned = {d.path: (d.sha256, d.size) for d in dists if isinstance(d, Dist)}  # hashed once, by the stage before
+    if not options.check and not prechecked:
+        reporter.warn("--no-check: the files are uploaded without toolkit check; the index may still refuse them")
+    checks = (check_options or CheckOptions()) if options.check and not prechecked else None
+    results: list[UploadResult] = []
+    stopped: _Stop | None = None
+    uploader = _Uploader(target, options, reporter)
+    try:
+        with _prepared(paths, checks, options.attestations, pinned) as ready:
+            for path, future in zip(paths, ready, strict=True):
+                prep = _result(future, path)
+                if stopped is not None:
+                    results.append(UploadResult(path, "failed", f"not tried: {stopped.reason}", prep.sha256))
+                elif prep.problem is not None:
+                    results.append(UploadResult(path, "failed", prep.problem, prep.sha256))
+                elif options.dry_run:
+                    results.append(UploadResult(path, "dry-run", "", prep.sha256))
+                else:
+                    try:
+                        results.append(uploader.upload(prep))
+                    except _Stop as stop:
+                        stopped = stop
+                        results.append(UploadResult(path, "failed", stop.reason, prep.sha256, stop.hint or ""))
+    finally:
+        uploader.close()
+    return results
+
+
+@contextmanager
+def _prepared(paths: list[Path], checks: CheckOptions | None, attestations: bool,
+              pinned: dict[Path, tuple[str, int]]) -> Iterator[list[Future[Prepared]]]:
+    """Each file's preparation, started now in upload order, so that the next is ready when the wire is free.
+
+    Checking is CPU work in Python: several files share worker processes; hashing alone (or a small
+    set) runs in one thread, since hashlib and file reads release the GIL while the upload waits on I/O.
+    """
+    executor: Executor
+    total = sum(_size(p) for p in paths)
+    if checks is not None and len(paths) > 1 and total >= _PROCESS_MIN_BYTES and (os.cpu_count() or 1) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        from toolkit.check.rules import load_all
+
+        load_all()  # loaded once here, inherited by the workers
+        executor = ProcessPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1))
+    else:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolkit-prepare")
+    with executor:
+        futures = [executor.submit(prepare, p, checks, attestations, pinned.get(p)) for p in paths]
+        try:
+            yield futures
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def _result(future: Future[Prepared], path: Path) -> Prepared:
+    try:
+        return future.result()
+    except BrokenExecutor:  # a worker killed from outside (out of memory...): this file only
+        return Prepared(path, problem="the process that checked it ended abruptly (out of memory?)")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class _Uploader:
+    """Sends one file at a time over the target's connection; retries, settles, reports."""
+
+    def __init__(self, target: Target, options: PublishOptions, reporter: Reporter) -> None:
+        self.target = target
+        self.options = options
+        self.reporter = reporter
+        timeouts = transport.Timeouts(connect=options.timeout, send=options.timeout, response=options.timeout)
+        self.http = transport.Transport(timeouts, options.cacert)
+        self.origin = transport.origin_of(target.upload_url)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def upload(self, prep: Prepared) -> UploadResult:
+        try:
+            return self._upload(prep)
+        except _Settled as settled:
+            return settled.result
+
+    def _upload(self, prep: Prepared) -> UploadResult:
+        deadline = time.monotonic() + self.options.deadline
+        attempts = self.options.retries + 1
+        why = ""
+        for attempt in range(1, attempts + 1):
+            self._unchanged(prep)
+            why, wait, unsure, unreachable = self._attempt(prep)
+            if unsure:  # the index may hold the file now: look before sending it again
+                found, theirs = self.lookup(prep)
+                if found == "identical":
+                    return UploadResult(prep.path, "uploaded", f"confirmed on the index after: {why}", prep.sha256)
+                if found != "absent":
+                    return self._unsettled(prep, found, theirs, why)
+            if attempt == attempts:
+                break
+            pause = wait if wait is not None else answers.backoff(attempt)  # the index's Retry-After, if it said
+            if time.monotonic() + pause > deadline:
+                return UploadResult(prep.path, "failed", f"{why}; no time left before the deadline "
+                                    f"({self.options.deadline:g} s) for another try", prep.sha256)
+            self.reporter.warn(f"{prep.path.name}: {why}; trying again in {pause:.1f} s "
+                               f"(attempt {attempt + 1} of {attempts})")
+            time.sleep(pause)
+        if unreachable:
+            raise _Stop(f"{why} (after {attempts} attempt(s))", "check the upload URL and the network")
+        return UploadResult(prep.path, "failed", f"{why} (after {attempts} attempt(s)); run again to finish", prep.sha256)
+
+    def _attempt(self, prep: Prepared) -> tuple[str, float | None, bool, bool]:
+        """One POST. Returns (why it must be tried again, Retry-After, whether the index may hold the file now,
+        whether the index could not be reached at all);
+        raises _Settled when the file's fate is known, _Stop when every file would fail the same way."""
+        content_type, body = transport.multipart(list(prep.form), prep.path.name, prep.path, prep.size)
+        headers = {"Content-Type": content_type, "User-Agent": f"toolkit/{__version__}", "Accept": "*/*",
+                   **self._authorization()}
+        try:
+            with self.reporter.progress(f"uploading {prep.path.name}", len(body)) as advance:
+                answer = self.http.request("POST", self.target.upload_url, headers, body, advance)
+        except transport.WireError as exc:
+            why = self.target.redact(str(exc))
+            if exc.fatal:
+                raise _Stop(why, exc.hint) from None
+            return why, None, exc.body_sent, exc.phase == "connect"
+        return self._answered(prep, answer)
+
+    def _answered(self, prep: Prepared, answer: transport.Response) -> tuple[str, float | None, bool, bool]:
+        reason = self.target.redact(answer.reason)
+        detail = self.target.redact(answer.text())
+        said = f"{answer.status} {reason}".strip() + (f": {detail}" if detail and detail not in reason else "")
+        verdict = answers.verdict(answer.status, answer.reason, answer.text(2000))
+        if verdict == "uploaded":
+            raise _Settled(UploadResult(prep.path, "uploaded", "", prep.sha256))
+        if verdict == "exists":
+            found, theirs = self.lookup(prep)
+            if found == "identical":
+                raise _Settled(UploadResult(prep.path, "exists", "", prep.sha256))
+            raise _Settled(self._unsettled(prep, found, theirs, f"the index answered {said}"))
+        if verdict == "retry":
+            return said, answers.retry_after(answer.headers.get("retry-after")), answer.status >= 500, False
+        if verdict == "redirect":
+            raise _Stop(f"the index answered {answer.status} {reason} (a redirect; uploads never follow one)",
+                        _redirect_hint(self.target.upload_url, answer.headers.get("location", "")))
+        if verdict == "auth":
+            raise _Stop(f"the index refused the credentials: {said}",
+                        f"toolkit used {self.target.describe()}; check them, or the account's rights on the project")
+        raise _Settled(UploadResult(prep.path, "failed", f"the index refused it: {said}", prep.sha256))
+
+    def _unsettled(self, prep: Prepared, found: answers.Found, theirs: str | None, why: str) -> UploadResult:
+        if found == "different":
+            return UploadResult(prep.path, "failed", f"the index holds other bytes under this name (sha256 {theirs} "
+                                f"there, {prep.sha256} here); a file name can be used once", prep.sha256)
+        if found == "unknown":
+            return UploadResult(prep.path, "failed", f"{why}; the index lists the file without a sha256 to compare",
+                                prep.sha256)
+        return UploadResult(prep.path, "failed", f"{why}; and the index does not list the file (a name once used, "
+                            "then deleted, cannot be used again; or give --index-url, where to look)", prep.sha256)
+
+    def lookup(self, prep: Prepared) -> tuple[answers.Found, str | None]:
+        """What the index lists under the file's name: absent, identical, different, or unknown."""
+        headers = {"Accept": index.ACCEPT, "Cache-Control": "max-age=0", "User-Agent": f"toolkit/{__version__}",
+                   **self._authorization()}
+        last = ""
+        for attempt in range(1, 4):
+            for simple in self.target.simple_urls:
+                try:
+                    answer = self.http.get(index.project_url(simple, prep.project), headers, self.origin)
+                except transport.WireError as exc:
+                    last = self.target.redact(str(exc))
+                    break
+                if answer.status == 404:
+                    continue
+                if answer.status != 200:
+                    last = f"{answer.status} {self.target.redact(answer.reason)}"
+                    break
+                try:
+                    listed = index.parse_listing(answer.body, answer.headers.get("content-type", ""))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    last = f"{answer.url} is not a simple API page"
+                    break
+                return answers.compare(listed, prep.path.name, prep.sha256)
+            else:
+                return "absent", None
+            time.sleep(answers.backoff(attempt))
+        raise _Settled(UploadResult(prep.path, "failed", f"cannot see whether the index holds the file ({last}); "
+                                    "run again to finish", prep.sha256))
+
+    def _authorization(self) -> dict[str, str]:
+        """The Authorization header; a trusted-publishing exchange that fails stops the run (every file needs it)."""
+        before = self.target.creds
+        try:
+            header = self.target.authorization()
+        except PublishError as exc:
+            raise _Stop(self.target.redact(exc.message), exc.hint) from None
+        if self.target.creds is not before and self.target.creds.expires is not None:
+            until = time.strftime("%H:%M:%S UTC", time.gmtime(self.target.creds.expires))
+            self.reporter.info(f"trusted publishing: a new upload token, valid until {until}")
+        return header
+
+    def _unchanged(self, prep: Prepared) -> None:
+        try:
+            info = os.stat(prep.path)
+        except OSError as exc:
+            raise _Settled(UploadResult(prep.path, "failed", f"cannot read the file ({exc.strerror})", prep.sha256)) from None
+        if info.st_size != prep.size or info.st_mtime_ns != prep.mtime_ns:
+            raise _Settled(UploadResult(prep.path, "failed", "the file changed after it was checked and hashed", prep.sha256))
+
+
+class _Settled(Exception):
+    def __init__(self, result: UploadResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+def _redirect_hint(url: str, location: str) -> str:
+    from urllib.parse import urljoin
+
+    if location and urljoin(url, location) == url.rstrip("/") + "/" != url:
+        return f"the index wants the upload URL with a trailing slash: {url}/"
+    return "give the index's upload URL itself (toolkit does not follow redirects on upload)"
+
+
+def failed(results: Sequence[UploadResult]) -> list[UploadResult]:
+    return [r for r in results if not r.ok]
+
+
+__all__ = ["PublishError", "UploadResult", "order", "publish", "failed"]
