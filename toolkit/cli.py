@@ -96,28 +96,19 @@ def make_parser() -> argparse.ArgumentParser:
     _common(b)
     b.set_defaults(func=cmd_build)
 
-    r = sub.add_parser("repair", help="vendor external shared libraries into native wheels and retag them",
-                       description="Copy the external shared libraries that native wheels need into them, patch "
-                                   "the binaries to find them, and give each wheel the most compatible platform tag "
-                                   "its binaries allow (auditwheel, delocate, delvewheel). With no WHEEL: the wheels "
-                                   "of the build manifest.")
-    r.add_argument("paths", nargs="*", type=Path, metavar="WHEEL",
-                   help="wheels, folders of them, or quoted globs; default: the build manifest's wheels")
-    add_options(r, RepairOptions)
+    r = _stage_parser(sub, "repair", RepairOptions, cmd_repair, "WHEEL", "wheels",
+                      help="vendor external shared libraries into native wheels and retag them",
+                      description="Copy the external shared libraries that native wheels need into them, patch the "
+                                  "binaries to find them, and give each wheel the most compatible platform tag its "
+                                  "binaries allow (auditwheel, delocate, delvewheel).")
     r.add_argument("--show", action="store_true",
                    help="only show what each binary needs, what would be vendored and the best tag")
-    _common(r)
-    r.set_defaults(func=cmd_repair)
 
-    c = sub.add_parser("check", help="check wheels and sdists as PyPI, twine and pip would, and stricter",
-                       description="Check wheels and sdists. With no PATH: the files of the build manifest "
-                                   "in the build output folder ([tool.toolkit.build] outdir, default dist/).")
-    c.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                   help="files, folders of them, or quoted globs ('dist/*'); default: the build manifest's files")
-    add_options(c, CheckOptions)
+    c = _stage_parser(sub, "check", CheckOptions, cmd_check, "PATH", "files",
+                      help="check wheels and sdists as PyPI, twine and pip would, and stricter",
+                      description="Check wheels and sdists as PyPI, the uploaders and the installers would.",
+                      formats=("text", "json", "github", "markdown"))
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
-    _common(c, formats=("text", "json", "github", "markdown"))
-    c.set_defaults(func=cmd_check)
     _attest_parsers(sub)
     _publish_parser(sub)
     _release_parser(sub)
@@ -125,18 +116,27 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stage_parser(sub: Any, name: str, cls: type, func: Callable[[argparse.Namespace], int], metavar: str,
+                  what: str, *, help: str, description: str, formats: Sequence[str] = ("text", "json")) -> Any:
+    """A stage that reads the build manifest when given no paths: its paths, its options' flags, -q/-v/--format."""
+    parser = sub.add_parser(name, help=help, description=f"{description} With no {metavar}: the {what} of the build "
+                                                          "manifest (the newest of each lineage) in the build output folder "
+                                                          "([tool.toolkit.build] outdir, default dist/).")
+    parser.add_argument("paths", nargs="*", type=Path, metavar=metavar,
+                        help=f"{what}, folders of them, or quoted globs ('dist/*'); default: the build manifest's {what}")
+    add_options(parser, cls)
+    _common(parser, formats=formats)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _publish_parser(sub: Any) -> None:
     from toolkit.config import PublishOptions
 
-    p = sub.add_parser("publish", help="upload wheels and sdists to an index (PyPI, TestPyPI, devpi, pypiserver...)",
-                       description="Check, then upload wheels first and the sdist last. With no FILE: the files of the "
-                                   "build manifest (the newest of each lineage). A file already on the index with the "
-                                   "same sha256 counts as done, so running again finishes what is missing.")
-    p.add_argument("paths", nargs="*", type=Path, metavar="FILE",
-                   help="files, folders of them, or quoted globs; default: the build manifest's files")
-    add_options(p, PublishOptions)
-    _common(p)
-    p.set_defaults(func=cmd_publish)
+    _stage_parser(sub, "publish", PublishOptions, cmd_publish, "FILE", "files",
+                  help="upload wheels and sdists to an index (PyPI, TestPyPI, devpi, pypiserver...)",
+                  description="Check, then upload wheels first and the sdist last. A file already on the index with "
+                              "the same sha256 counts as done, so running again finishes what is missing.")
 
 
 # Options that `toolkit release` sets itself: it builds both, repairs in the build folder, always checks,
@@ -169,15 +169,10 @@ def _release_parser(sub: Any) -> None:
 def _attest_parsers(sub: Any) -> None:
     from toolkit.config import AttestOptions, VerifyOptions
 
-    a = sub.add_parser("attest", help="sign PEP 740 publish attestations with Sigstore (in CI)",
-                       description="In a CI job with an OIDC identity (GitHub Actions, GitLab CI), sign each wheel and "
-                                   "sdist with Sigstore and write FILE.publish.attestation beside it. With no PATH: the "
-                                   "files of the build manifest (the newest of each lineage).")
-    a.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                   help="files, folders of them, or quoted globs; default: the build manifest's files")
-    add_options(a, AttestOptions)
-    _common(a)
-    a.set_defaults(func=cmd_attest)
+    _stage_parser(sub, "attest", AttestOptions, cmd_attest, "PATH", "files",
+                  help="sign PEP 740 publish attestations with Sigstore (in CI)",
+                  description="In a CI job with an OIDC identity (GitHub Actions, GitLab CI), sign each wheel and sdist "
+                              "with Sigstore and write FILE.publish.attestation beside it.")
 
     v = sub.add_parser("verify", help="verify PEP 740 attestations against the files and their publisher",
                        description="Verify that each FILE's attestation was signed through Sigstore by PUBLISHER for "
