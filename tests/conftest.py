@@ -3,12 +3,41 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests run under .ci/run (TOOLKIT_TESTS_SLOW=1) or when asked for by `-m slow`; the default run skips them."""
+    if os.environ.get("TOOLKIT_TESTS_SLOW") == "1" or "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run by .ci/run, or with TOOLKIT_TESTS_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a system tool a test needs. Missing, the test is skipped, naming the Debian package that brings
+    it; under .ci/run (TOOLKIT_TESTS_REQUIRE_TOOLS=1, after it installed .ci/system-packages) it fails instead."""
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed: apt-get install {package} (.ci/install-system-packages installs it)"
+    if os.environ.get("TOOLKIT_TESTS_REQUIRE_TOOLS") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def mingw() -> str:
+    """mingw-w64's C compiler, which cross-compiles the Windows extensions and DLLs of the repair tests."""
+    return require_tool("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64")
 
 
 @pytest.fixture(scope="session", autouse=True)

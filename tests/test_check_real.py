@@ -86,19 +86,6 @@ def test_expected_rejections_are_pinned() -> None:
     assert set(EXPECTED_REJECTIONS) <= {p.filename for p in PINS}
 
 
-@pytest.mark.parametrize(("filename", "selectors"), [
-    ("six-1.10.0-py2.py3-none-any.whl", "--implementation py --python-version 3 --abi none --platform any"),
-    ("numpy-2.5.5-cp314-cp314t-macosx_14_0_arm64.whl",
-     "--implementation cp --python-version 3.14 --abi cp314t --platform macosx_14_0_arm64"),
-    ("rpds_py-2026.9.1-pp311-pypy311_pp73-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-     "--implementation pp --python-version 3.11 --abi pypy311_pp73 "
-     "--platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64"),
-])
-def test_pip_is_told_the_tags_of_the_pinned_wheel(filename: str, selectors: str) -> None:
-    pin = next(p for p in PINS if p.filename == filename)
-    assert pin.pip_selectors() == ("--only-binary", ":all:", *selectors.split())
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("pin", PINS, ids=[p.filename for p in PINS])
 def test_real_file_has_errors_only_where_pypi_refuses_it(pin: Pin, corpus: list[Path]) -> None:

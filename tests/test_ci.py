@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import require_tool
 
 from toolkit import ci, cli
 
@@ -48,7 +49,7 @@ def tool(name: str) -> str:
 def lint(*files: Path) -> None:
     """actionlint (with shellcheck on the run: scripts) and zizmor, offline, pedantic: no finding at all."""
     if sys.platform.startswith("linux"):
-        assert shutil.which("shellcheck"), "shellcheck is missing: .ci/run installs it (apt-get install shellcheck)"
+        require_tool("shellcheck", "shellcheck")
     proc = subprocess.run([tool("actionlint"), "-no-color", "-oneline", "-verbose", *map(str, files)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
