@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from projects import listing, run_toolkit, sha256
 from test_repair_support import (
     HOST_TAG,
     NEW_GLIBC_C,
+    build_library,
+    gcc,
     install_and_call,
     make_wheel,
     native_wheel,
@@ -187,6 +190,57 @@ def test_a_patchelf_older_than_0_14_5_is_refused(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(linux, "patchelf", lambda: old)  # as if only Debian's were installed
     with pytest.raises(RepairError, match=r"is patchelf 0\.14\.3, older than 0\.14\.5"):
         linux._patcher(f"manylinux_2_17_{HOST_TAG.platform[6:]}")
+
+
+# An extension that links and installs but cannot be imported: a symbol no library provides (dlopen with RTLD_NOW
+# refuses it), or an init function that raises. Both link libdemomath, so repair has a library to vendor.
+UNRESOLVED_C = """
+#include <Python.h>
+int demomath_add(int a, int b);
+int nowhere_to_be_found(int a);
+static PyObject *add(PyObject *self, PyObject *args) {
+    return PyLong_FromLong(nowhere_to_be_found(demomath_add(1, 2)));
+}
+static PyMethodDef methods[] = {{"add", add, METH_NOARGS, "add"}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+"""
+RAISING_INIT_C = """
+#include <Python.h>
+int demomath_add(int a, int b);
+PyMODINIT_FUNC PyInit__native(void) {
+    PyErr_Format(PyExc_RuntimeError, "init fails on purpose (%d)", demomath_add(1, 2));
+    return NULL;
+}
+"""
+
+
+def unimportable_wheel(tmp: Path, source: str) -> tuple[Path, Path]:
+    """(a linux_* wheel whose demo._native, built from `source`, needs libdemomath.so.1, the library's folder)."""
+    libdir = tmp / "libs"
+    build_library(libdir, "demomath")
+    (tmp / "build").mkdir()
+    (tmp / "build" / "_native.c").write_text(source)
+    ext = tmp / "build" / f"_native{sysconfig.get_config_var('EXT_SUFFIX')}"
+    gcc("-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}", "-o", ext, "_native.c", f"-L{libdir}",
+        "-ldemomath", cwd=tmp / "build")
+    files = {"demo/__init__.py": b"", f"demo/{ext.name}": ext}
+    return make_wheel(tmp / "dist", "demo", "1.0", str(HOST_TAG), files), libdir
+
+
+@needs_gcc
+@pytest.mark.parametrize(("source", "why"), [(UNRESOLVED_C, "undefined symbol: nowhere_to_be_found"),
+                                             (RAISING_INIT_C, "RuntimeError: init fails on purpose (3)")],
+                         ids=["unresolved-symbol", "raising-init"])
+def test_a_wheel_that_installs_but_does_not_import_is_refused_and_outdir_stays_as_it_was(
+        tmp_path: Path, source: str, why: str) -> None:
+    from toolkit.dist import Dist, record
+
+    wheel, libdir = unimportable_wheel(tmp_path, source)
+    record(wheel.parent, [Dist.from_path(wheel)])  # OUTDIR holds a manifest, as after `toolkit build`
+    error = refused(wheel, "-L", libdir)  # exit 4, one line, OUTDIR (the wheel's folder) and manifest unchanged
+    assert error.startswith("error: the repaired demo-1.0-") and " installs but does not import: " in error
+    assert "demo._native: " in error and error.endswith(why), error
 
 
 # -- the example project and `toolkit build --repair` ---------------------------------------------------------------
