@@ -3,6 +3,7 @@ with gcc, repaired with `toolkit repair`, installed in a clean venv with the lib
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from projects import listing, run_toolkit, sha256
 from test_repair_support import (
     HOST_TAG,
     NEW_GLIBC_C,
+    build_extension,
     build_library,
     gcc,
     install_and_call,
@@ -62,6 +64,28 @@ def test_a_wheel_needing_a_library_is_repaired_to_manylinux_and_imports_without_
     shutil.rmtree(libdir)  # the library is gone from the machine: only the vendored copy can load
     called = install_and_call(repaired, tmp_path / "venv", "import demo; print(demo.add(2, 3))")
     assert called.stdout.strip() == "105", called.stderr
+
+
+@needs_gcc
+def test_each_sbom_component_hashes_the_library_file_it_was_vendored_from(tmp_path: Path) -> None:
+    libdir = tmp_path / "libs"
+    build_library(libdir, "demobase")  # libdemomath needs libdemobase: two libraries to vendor
+    build_library(libdir, "demomath", extra="int demobase_add(int a, int b);\nint twice(int a) { return demobase_add(a, a); }\n",
+                  flags=(f"-L{libdir}", "-ldemobase"))
+    ext = build_extension(tmp_path / "build", "_native", "demomath", libdir)
+    wheel = make_wheel(tmp_path / "dist", "demo", "1.0", str(HOST_TAG), {"demo/__init__.py": b"", f"demo/{ext.name}": ext})
+    proc = run_toolkit("repair", wheel, "-L", libdir)
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(only(wheel.parent, "*manylinux*.whl")) as zf:
+        sbom = json.loads(zf.read("demo-1.0.dist-info/sboms/toolkit.cdx.json"))
+        members = {n: hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist()}
+    assert sorted(c["name"] for c in sbom["components"]) == ["libdemobase.so.1", "libdemomath.so.1"]
+    for component in sbom["components"]:
+        props = {p["name"]: p["value"] for p in component["properties"]}
+        # The SBOM says which bytes it hashes: the library file as found, before repair patched its copy.
+        assert props["toolkit:hash-of"] == "vendored-from"
+        assert component["hashes"] == [{"alg": "SHA-256", "content": sha256(libdir / props["toolkit:vendored-from"])}]
+        assert props["toolkit:member"] in members
 
 
 @needs_gcc
