@@ -20,9 +20,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 from projects import one_line_error, run_toolkit, write_project
 
+from toolkit import pythons
 from toolkit.buildenv import find_uv
+from toolkit.errors import ConfigError
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the C extension is built with the POSIX toolchain")
 
@@ -168,3 +171,38 @@ def test_an_interpreter_that_is_not_found_is_one_line(spec: str, tmp_path: Path)
     assert proc.returncode == 2, proc.stderr
     assert one_line_error(proc.stderr) == f"error: --python {spec}: no such interpreter found"
     assert not (tmp_path / "out").exists()
+
+
+# -- which interpreters requires-python lets `--python all` build with (a pure choice over interpreter records) ----
+
+# What uv might find: 3.14.0rc1 and 3.15.0a1 are pre-release interpreters (sys.version_info (3, 14, 0), as pip sees it).
+FOUND = ["3.8.18", "3.9.19", "3.10.2", "3.10.14", "3.11.9", "3.12.4", "3.13.1", "3.14.0rc1", "3.15.0a1"]
+
+
+def interpreter(version: str) -> pythons.Interpreter:
+    release = Version(version).release
+    return pythons.Interpreter(executable=f"/opt/python{version}/bin/python3", version=f"{version} (main)",
+                               version_info=release, implementation="cpython", cache_tag=f"cpython-{release[0]}{release[1]}",
+                               platform="linux-x86_64")
+
+
+@pytest.mark.parametrize(("requires", "chosen"), [
+    (">=3.9,<3.12", ["3.9.19", "3.10.2", "3.10.14", "3.11.9"]),
+    (">=3.10,!=3.11.*", ["3.10.2", "3.10.14", "3.12.4", "3.13.1", "3.14.0rc1", "3.15.0a1"]),
+    ("!=3.10.2,>=3.10", ["3.10.14", "3.11.9", "3.12.4", "3.13.1", "3.14.0rc1", "3.15.0a1"]),
+    ("~=3.10", ["3.10.2", "3.10.14", "3.11.9", "3.12.4", "3.13.1", "3.14.0rc1", "3.15.0a1"]),
+    ("~=3.10.3", ["3.10.14"]),
+    ("==3.12.*", ["3.12.4"]),
+    (">=3.9, <3.14", ["3.9.19", "3.10.2", "3.10.14", "3.11.9", "3.12.4", "3.13.1"]),  # 3.14.0rc1 counts as 3.14.0
+    (">=3.14", ["3.14.0rc1", "3.15.0a1"]),
+    (None, FOUND),
+])
+def test_requires_python_chooses_the_interpreters(requires: str | None, chosen: list[str]) -> None:
+    kept = pythons.allowed([interpreter(v) for v in FOUND], requires, "proj")
+    assert [i.version.split()[0] for i in kept] == chosen
+
+
+def test_requires_python_that_allows_no_interpreter_is_one_error_naming_them() -> None:
+    with pytest.raises(ConfigError, match=r"^requires-python >=3\.9,<3\.10,!=3\.9\.19 allows none of the interpreters: "
+                                          r"cpython 3\.8\.18, cpython 3\.9\.19, cpython 3\.10\.2$"):
+        pythons.allowed([interpreter(v) for v in FOUND[:3]], ">=3.9,<3.10,!=3.9.19", "proj")

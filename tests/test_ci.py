@@ -245,6 +245,34 @@ def test_pure_runner_python_follows_requires_python(tmp_path: Path) -> None:
     assert [s["with"]["python-version"] for s in build["steps"] if "setup-python" in s.get("uses", "")] == ["3.11"]
 
 
+@pytest.mark.parametrize(("requires", "runner"), [
+    (">=3.10,!=3.14.*", "3.13"),
+    ("!=3.13.*,>=3.10,!=3.14.*", "3.12"),
+    (">=3.9,!=3.12.*,<3.13", "3.11"),
+])
+def test_pure_runner_python_leaves_out_excluded_versions(tmp_path: Path, requires: str, runner: str) -> None:
+    project = make_project(tmp_path / "p", f'[project]\nname = "p"\nversion = "1"\nrequires-python = "{requires}"\n')
+    assert run_cli("ci", "init", project)[0] == 0
+    build = load(project / WORKFLOW)["jobs"]["build"]
+    assert [s["with"]["python-version"] for s in build["steps"] if "setup-python" in s.get("uses", "")] == [runner]
+
+
+@pytest.mark.parametrize(("requires", "runner"), [
+    ("!=3.14.*", "3.13"),
+    (">=3.10, !=3.14.*, !=3.13.*, !=3.12.*", "3.11"),
+    (">=3.9,<3.12,!=3.11.*", "3.10"),
+    ("~=3.11.0", "3.11"),
+    ("==3.12.*", "3.12"),
+    (">=3.10,<3.14", "3.13"),
+])
+def test_runner_python_is_the_newest_requires_python_allows(requires: str, runner: str) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    assert ci.Project(Path("."), "p", "pure", "", SpecifierSet(requires)).runner_python == runner
+    # cibuildwheel runs on the newest Python whatever the project allows (it builds each wheel's own Python)
+    assert ci.Project(Path("."), "p", "native", "", SpecifierSet(requires)).runner_python == ci.RUNNER_PYTHONS[0]
+
+
 # --- the matrix ---------------------------------------------------------------------------------------------------
 
 def test_matrix_is_cibuildwheels_identifiers_for_a_requires_python_range(tmp_path: Path) -> None:

@@ -257,6 +257,43 @@ def test_an_http_proxy_from_the_environment_is_used(tmp_path: Path, index: Index
     assert "proxy-pw" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize(("host", "no_proxy", "proxied"), [
+    ("localhost", "localhost", False),  # the exact host
+    ("localhost", "example.org, .LocalHost", False),  # a `.suffix` entry, among others, any case
+    ("127.0.0.1", "*", False),
+    ("127.0.0.1", "127.0.0.1", False),  # an IP address
+    ("127.0.0.1", "localhost,.example.org", True),  # a name is not its address: the proxy is used
+], ids=["host", "suffix", "star", "ip", "no-match"])
+def test_no_proxy_naming_the_index_sends_the_upload_direct(tmp_path: Path, index: Index, host: str, no_proxy: str,
+                                                          proxied: bool) -> None:
+    name = f"noproxy-{host.replace('.', '-')}-{no_proxy.translate(str.maketrans('', '', ' ,.*')).lower() or 'star'}"
+    files = dists(tmp_path / "dist", name)
+    url = index.url.replace("127.0.0.1", host)
+    with FaultProxy(index.url) as proxy:
+        proxy_url = f"http://127.0.0.1:{proxy.port}"
+        proc = run_publish("--repository-url", url, "--no-check", *files, home=tmp_path,
+                           env={**creds(), "HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url, "NO_PROXY": no_proxy})
+    assert proc.returncode == 0, proc.stderr
+    assert {f.name for f in files} <= set(index.files())  # the index got them, directly or through the proxy
+    if proxied:
+        assert [r.path for r in proxy.uploads] == [url, url]
+    else:
+        assert (proxy.connections, proxy.requests) == (0, [])
+
+
+def test_no_proxy_suffix_entries_match_the_domain_and_its_subdomains_only() -> None:
+    """The `.suffix` form for names this machine cannot resolve (the test above uploads through the real ones)."""
+    from toolkit.publish.transport import _proxy_for
+
+    proxy = "http://proxy.example.net:3128"
+    for entry in (".example.org", "example.org"):
+        environ = {"HTTPS_PROXY": proxy, "NO_PROXY": f"other.test,{entry}"}
+        assert _proxy_for("https://upload.example.org/legacy/", environ) is None
+        assert _proxy_for("https://example.org/legacy/", environ) is None
+        assert _proxy_for("https://badexample.org/legacy/", environ) == proxy
+        assert _proxy_for("https://example.org.evil.test/legacy/", environ) == proxy
+
+
 def test_the_library_takes_the_dists_another_stage_returns(tmp_path: Path, index: Index) -> None:
     """`publish(dists, target, options)` from a CI script: no CLI, Dists in, results out."""
     from toolkit.config import PublishOptions

@@ -129,3 +129,22 @@ def test_the_readmes_first_command_runs_the_whole_pipeline_on_the_native_example
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "vendored libnative_math.so" in proc.stdout and "uploaded -> http://127.0.0.1:" in proc.stdout
     assert "native_demo.add(2, 3) = 5" in proc.stdout
+
+
+def test_a_release_resumes_its_built_files_only_while_the_source_is_unchanged(tmp_path: Path) -> None:
+    """The resume decision without a build: release._resumable() given release._source_state()."""
+    from distfactory import make_wheel
+
+    from toolkit.dist import Dist, record
+    from toolkit.release import _resumable, _source_state
+    from toolkit.reporter import PlainReporter
+
+    src = write_project(tmp_path / "proj", "intree")
+    outdir = src / "dist"
+    outdir.mkdir()
+    wheel = make_wheel(outdir, "toy_pkg", "0.1.0")
+    record(outdir, [Dist.from_path(wheel)], {"release": {"source": _source_state(src, outdir), "files": [wheel.name]}})
+    resumed = _resumable(outdir, _source_state(src, outdir), PlainReporter())
+    assert resumed is not None and list(resumed) == [wheel.name]  # a re-run goes on with the file already built
+    (src / "README.md").write_text("# toy-pkg\n\nChanged since the release was interrupted.\n", encoding="utf-8")
+    assert _resumable(outdir, _source_state(src, outdir), PlainReporter()) is None  # a new release: built again

@@ -3,9 +3,11 @@ with gcc, repaired with `toolkit repair`, installed in a clean venv with the lib
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -14,6 +16,9 @@ from projects import listing, run_toolkit, sha256
 from test_repair_support import (
     HOST_TAG,
     NEW_GLIBC_C,
+    build_extension,
+    build_library,
+    gcc,
     install_and_call,
     make_wheel,
     native_wheel,
@@ -59,6 +64,28 @@ def test_a_wheel_needing_a_library_is_repaired_to_manylinux_and_imports_without_
     shutil.rmtree(libdir)  # the library is gone from the machine: only the vendored copy can load
     called = install_and_call(repaired, tmp_path / "venv", "import demo; print(demo.add(2, 3))")
     assert called.stdout.strip() == "105", called.stderr
+
+
+@needs_gcc
+def test_each_sbom_component_hashes_the_library_file_it_was_vendored_from(tmp_path: Path) -> None:
+    libdir = tmp_path / "libs"
+    build_library(libdir, "demobase")  # libdemomath needs libdemobase: two libraries to vendor
+    build_library(libdir, "demomath", extra="int demobase_add(int a, int b);\nint twice(int a) { return demobase_add(a, a); }\n",
+                  flags=(f"-L{libdir}", "-ldemobase"))
+    ext = build_extension(tmp_path / "build", "_native", "demomath", libdir)
+    wheel = make_wheel(tmp_path / "dist", "demo", "1.0", str(HOST_TAG), {"demo/__init__.py": b"", f"demo/{ext.name}": ext})
+    proc = run_toolkit("repair", wheel, "-L", libdir)
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(only(wheel.parent, "*manylinux*.whl")) as zf:
+        sbom = json.loads(zf.read("demo-1.0.dist-info/sboms/toolkit.cdx.json"))
+        members = {n: hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist()}
+    assert sorted(c["name"] for c in sbom["components"]) == ["libdemobase.so.1", "libdemomath.so.1"]
+    for component in sbom["components"]:
+        props = {p["name"]: p["value"] for p in component["properties"]}
+        # The SBOM says which bytes it hashes: the library file as found, before repair patched its copy.
+        assert props["toolkit:hash-of"] == "vendored-from"
+        assert component["hashes"] == [{"alg": "SHA-256", "content": sha256(libdir / props["toolkit:vendored-from"])}]
+        assert props["toolkit:member"] in members
 
 
 @needs_gcc
@@ -187,6 +214,57 @@ def test_a_patchelf_older_than_0_14_5_is_refused(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(linux, "patchelf", lambda: old)  # as if only Debian's were installed
     with pytest.raises(RepairError, match=r"is patchelf 0\.14\.3, older than 0\.14\.5"):
         linux._patcher(f"manylinux_2_17_{HOST_TAG.platform[6:]}")
+
+
+# An extension that links and installs but cannot be imported: a symbol no library provides (dlopen with RTLD_NOW
+# refuses it), or an init function that raises. Both link libdemomath, so repair has a library to vendor.
+UNRESOLVED_C = """
+#include <Python.h>
+int demomath_add(int a, int b);
+int nowhere_to_be_found(int a);
+static PyObject *add(PyObject *self, PyObject *args) {
+    return PyLong_FromLong(nowhere_to_be_found(demomath_add(1, 2)));
+}
+static PyMethodDef methods[] = {{"add", add, METH_NOARGS, "add"}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+"""
+RAISING_INIT_C = """
+#include <Python.h>
+int demomath_add(int a, int b);
+PyMODINIT_FUNC PyInit__native(void) {
+    PyErr_Format(PyExc_RuntimeError, "init fails on purpose (%d)", demomath_add(1, 2));
+    return NULL;
+}
+"""
+
+
+def unimportable_wheel(tmp: Path, source: str) -> tuple[Path, Path]:
+    """(a linux_* wheel whose demo._native, built from `source`, needs libdemomath.so.1, the library's folder)."""
+    libdir = tmp / "libs"
+    build_library(libdir, "demomath")
+    (tmp / "build").mkdir()
+    (tmp / "build" / "_native.c").write_text(source)
+    ext = tmp / "build" / f"_native{sysconfig.get_config_var('EXT_SUFFIX')}"
+    gcc("-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}", "-o", ext, "_native.c", f"-L{libdir}",
+        "-ldemomath", cwd=tmp / "build")
+    files = {"demo/__init__.py": b"", f"demo/{ext.name}": ext}
+    return make_wheel(tmp / "dist", "demo", "1.0", str(HOST_TAG), files), libdir
+
+
+@needs_gcc
+@pytest.mark.parametrize(("source", "why"), [(UNRESOLVED_C, "undefined symbol: nowhere_to_be_found"),
+                                             (RAISING_INIT_C, "RuntimeError: init fails on purpose (3)")],
+                         ids=["unresolved-symbol", "raising-init"])
+def test_a_wheel_that_installs_but_does_not_import_is_refused_and_outdir_stays_as_it_was(
+        tmp_path: Path, source: str, why: str) -> None:
+    from toolkit.dist import Dist, record
+
+    wheel, libdir = unimportable_wheel(tmp_path, source)
+    record(wheel.parent, [Dist.from_path(wheel)])  # OUTDIR holds a manifest, as after `toolkit build`
+    error = refused(wheel, "-L", libdir)  # exit 4, one line, OUTDIR (the wheel's folder) and manifest unchanged
+    assert error.startswith("error: the repaired demo-1.0-") and " installs but does not import: " in error
+    assert "demo._native: " in error and error.endswith(why), error
 
 
 # -- the example project and `toolkit build --repair` ---------------------------------------------------------------

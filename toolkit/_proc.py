@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ TAIL_LINES = 15  # how much of a failed command's own output an error shows
 _TRACEBACK = "Traceback (most recent call last):"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _URL_CREDENTIALS = re.compile(r"(://)[^/\s@]+@")
+_URL_CREDENTIALS_BYTES = re.compile(_URL_CREDENTIALS.pattern.encode())
 
 Command = list[str | Path]
 
@@ -99,6 +101,7 @@ class Logger:
             return False
 
     def note(self, text: str) -> None:
+        text = _URL_CREDENTIALS.sub(r"\1***@", text)  # a command line may hold an index URL with a token
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(f"[toolkit +{time.monotonic() - self._started:.2f}s] {text}\n")
 
@@ -116,25 +119,31 @@ class Logger:
         in the archives they write do not depend on the user's umask.
         """
         self.note("$ " + " ".join(str(c) for c in cmd) + (f"  (in {cwd})" if cwd else ""))
-        with open(self.path, "ab") as log:
+        # The output reaches the kept log (and the screen) with URL credentials masked: without -v it goes to a
+        # file first (not a pipe, which a daemon the command leaves behind would hold open), then to the log.
+        with open(self.path, "ab") as log, tempfile.TemporaryFile(dir=self.path.parent) as raw:
             start = log.tell()
             with _tracked(subprocess.Popen(
                 [str(c) for c in cmd],
                 cwd=cwd,
                 env=dict(env) if env is not None else None,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if self.echo else log,
+                stdout=subprocess.PIPE if self.echo else raw,
                 stderr=subprocess.STDOUT,
                 umask=umask if os.name == "posix" else -1,
                 **_GROUP,
             )) as proc:
                 if self.echo:
                     assert proc.stdout is not None
-                    for line in proc.stdout:
+                    for line in map(_masked, proc.stdout):
                         log.write(line)
                         sys.stderr.buffer.write(line)
                         sys.stderr.flush()
                 returncode = proc.wait()
+            if not self.echo:
+                raw.seek(0)
+                start = log.seek(0, os.SEEK_END)
+                log.writelines(map(_masked, raw))
         if returncode:
             raise ProcessFailed(cmd, returncode, self.path, self._output_since(start))
 
@@ -165,6 +174,10 @@ class Logger:
         text = out.decode("utf-8", "replace").strip()
         self.note(f"exit {proc.returncode}: {text}" if text else f"exit {proc.returncode}")
         return proc.returncode, text
+
+
+def _masked(line: bytes) -> bytes:
+    return _URL_CREDENTIALS_BYTES.sub(rb"\1***@", line)
 
 
 def _prune(logs: Path) -> None:

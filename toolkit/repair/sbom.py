@@ -45,6 +45,8 @@ def make_sbom(name: str, version: str, filename: str, vendored: Sequence[Vendore
             "properties": [
                 {"name": "toolkit:vendored-from", "value": lib.source.replace("\\", "/").rsplit("/", 1)[-1]},
                 {"name": "toolkit:member", "value": lib.member},
+                # The hash is of the file named by vendored-from: the wheel's copy is renamed and patched.
+                {"name": "toolkit:hash-of", "value": "vendored-from"},
             ],
         })
     doc = {

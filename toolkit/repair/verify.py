@@ -31,16 +31,24 @@ if TYPE_CHECKING:
 # Library search variables: unset for the import test, so the vendored copies are what loads.
 _LOADER_VARIABLES = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "LD_PRELOAD")
 # The child imports each module; one that fails on a dependency the wheel does not hold is skipped.
+# Any other failure ends with one line naming the module (a traceback alone names a file in a deleted venv).
 _IMPORTER = """
-import importlib, sys
+import importlib, sys, traceback
 own = set(sys.argv[1].split(","))
 for name in sys.argv[2:]:
     try:
         importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] in own:
-            raise
-        print("skipped", name, "needs", exc.name)
+        if (exc.name or "").split(".")[0] not in own:
+            print("skipped", name, "needs", exc.name)
+            continue
+        failed = exc
+    except Exception as exc:
+        failed = exc
+    else:
+        continue
+    traceback.print_exc()
+    sys.exit(f"{name}: {type(failed).__name__}: {failed}")
 """
 
 
