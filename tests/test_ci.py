@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -97,11 +98,25 @@ requires-python = "{requires_python}"
 
 
 def cibuildwheel_ids(project: Path, platform: str, archs: str, env: dict[str, str] | None = None) -> list[str]:
-    """What cibuildwheel itself says, asked directly."""
+    """What cibuildwheel itself says, asked directly (with no `archs`: the ones its configuration names)."""
     proc = subprocess.run([sys.executable, "-m", "cibuildwheel", "--print-build-identifiers", "--platform", platform,
-                           "--archs", archs, "."], cwd=project, capture_output=True, text=True,
+                           *(["--archs", archs] if archs else []), "."], cwd=project, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, check=True)
     return proc.stdout.split()
+
+
+def real_project(filename: str, dest: Path) -> Path:
+    """A real project's source tree: its pinned sdist from PyPI (tests/pypi_corpus.py), unpacked into `dest`."""
+    from pypi_corpus import PINS, CorpusError, corpus_dir, ensure_corpus
+
+    pin = next(p for p in PINS if p.filename == filename)
+    try:
+        (archive,) = ensure_corpus(corpus_dir(), (pin,))
+    except CorpusError as exc:
+        pytest.fail(f"cannot get {filename}: {exc}", pytrace=False)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / filename.removesuffix(".tar.gz")
 
 
 @pytest.fixture
@@ -279,6 +294,48 @@ def test_free_threaded_wheels_only_when_the_project_opts_in(tmp_path: Path) -> N
     assert sorted(ids["opted"]) == sorted(cibuildwheel_ids(opted, "linux", "x86_64"))
     assert sorted(ids["plain"]) == sorted(set(ids["opted"]) - set(threaded))
     assert ids["plain"] == [i for i in ids["opted"] if i not in threaded]
+
+
+FOREIGN_ARCHS = '\n[tool.cibuildwheel.linux]\narchs = ["x86_64", "aarch64", "ppc64le", "i686"]\n'
+
+
+@pytest.mark.parametrize("free_threaded", [False, True])
+def test_matrix_keeps_the_arches_cibuildwheel_is_configured_for(tmp_path: Path, free_threaded: bool) -> None:
+    """msgpack 1.1.0 with four Linux arches: every identifier cibuildwheel would build is in the matrix (it
+    kept 28 of 56: ppc64le and i686 were dropped); a foreign arch runs under QEMU on the x86_64 runner."""
+    project = real_project("msgpack-1.1.0.tar.gz", tmp_path)
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write(FOREIGN_ARCHS)
+    flags = ["--free-threaded"] if free_threaded else []
+    code, out, err = run_cli("ci", "matrix", project, *flags)
+    assert code == 0 and err == "", err
+    include = json.loads(out)["include"]
+    linux = [e for e in include if "linux" in e["identifier"]]
+    expected = [i for i in cibuildwheel_ids(project, "linux", "") if free_threaded or not ci.is_free_threaded(i)]
+    assert sorted(e["identifier"] for e in linux) == sorted(expected)
+    assert len(linux) == (72 if free_threaded else 56)
+    assert {e["arch"] for e in linux} == {"x86_64", "aarch64", "ppc64le", "i686"}
+    for e in linux:
+        assert (e["os"], e.get("qemu")) == {"x86_64": ("ubuntu-24.04", None), "i686": ("ubuntu-24.04", None),
+                                            "aarch64": ("ubuntu-24.04-arm", None),
+                                            "ppc64le": ("ubuntu-24.04", "ppc64le")}[e["arch"]], e
+    # the other platforms keep toolkit's default arches (cibuildwheel's `auto` there is the host's)
+    assert {(e["os"], e["arch"]) for e in include if e not in linux} == {
+        ("macos-15-intel", "x86_64"), ("macos-15", "arm64"), ("windows-2025", "AMD64"), ("windows-11-arm", "ARM64")}
+
+
+def test_init_sets_up_qemu_for_a_foreign_arch(tmp_path: Path) -> None:
+    project = real_project("msgpack-1.1.0.tar.gz", tmp_path)
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write(FOREIGN_ARCHS)
+    code, out, err = run_cli("ci", "init", project)
+    assert code == 0, err
+    path = project / WORKFLOW
+    lint(path)
+    wheels = load(path)["jobs"]["wheels"]
+    (qemu,) = [s for s in wheels["steps"] if "setup-qemu-action" in s.get("uses", "")]
+    assert qemu["if"] == "matrix.qemu" and qemu["with"]["platforms"] == "${{ matrix.qemu }}"
+    assert wheels["steps"].index(qemu) < wheels["steps"].index(steps_running(wheels, "cibuildwheel")[0])
 
 
 def test_pure_matrix_is_one_entry(examples: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import re
 import string
 import sys
@@ -47,6 +48,7 @@ ACTIONS: dict[str, tuple[str, str, str]] = {
     "setup_python": ("actions/setup-python", "5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
     "upload_artifact": ("actions/upload-artifact", "043fb46d1a93c77aae656e7c1c64a875d1fc6a0a", "v7.0.1"),
     "download_artifact": ("actions/download-artifact", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    "setup_qemu": ("docker/setup-qemu-action", "29109295f81e9208d7d86ff1c6c12d2833863392", "v3.6.0"),
 }
 
 
@@ -66,6 +68,21 @@ TARGETS: dict[str, Target] = {
     "macos-arm64": Target("macos", "arm64", "macos-15"),
     "windows-amd64": Target("windows", "AMD64", "windows-2025"),
     "windows-arm64": Target("windows", "ARM64", "windows-11-arm"),
+}
+PLATFORMS = ("linux", "macos", "windows")
+
+# Every arch cibuildwheel builds on the three platforms -> (runner, QEMU platform). Arches with no runner of their
+# own build on the x86_64 Linux runner under QEMU (docker/setup-qemu-action), as cibuildwheel's docs set it up;
+# i686 and win32 run natively on the 64-bit runners, universal2 on the arm64 Mac.
+RUNNERS: dict[tuple[str, str], tuple[str, str]] = {
+    **{(t.platform, t.arch): (t.runner, "") for t in TARGETS.values()},
+    ("linux", "i686"): (LINUX_RUNNER, ""),
+    ("linux", "armv7l"): (LINUX_RUNNER, "arm"),
+    ("linux", "ppc64le"): (LINUX_RUNNER, "ppc64le"),
+    ("linux", "s390x"): (LINUX_RUNNER, "s390x"),
+    ("linux", "riscv64"): (LINUX_RUNNER, "riscv64"),
+    ("macos", "universal2"): ("macos-15", ""),
+    ("windows", "x86"): ("windows-2025", ""),
 }
 
 # What makes a project "native" (rules as data: what to look for -> why it means compiled code).
@@ -166,13 +183,14 @@ def detect(root: Path, kind: str = "auto") -> Project:
 
 # --- the matrix -------------------------------------------------------------------------------------------------
 
-IdentifierSource = Callable[[Path, str, list[str]], list[str]]
+IdentifierSource = Callable[[Path, str, "list[str] | None"], list[str]]
 
 
-def build_identifiers(root: Path, platform: str, archs: list[str]) -> list[str]:
-    """cibuildwheel's own list of wheels for one platform: it reads requires-python and [tool.cibuildwheel]."""
+def build_identifiers(root: Path, platform: str, archs: list[str] | None) -> list[str]:
+    """cibuildwheel's own list of wheels for one platform: it reads requires-python and [tool.cibuildwheel]
+    (and its `archs` too when `archs` is None)."""
     cmd = [sys.executable, "-m", "cibuildwheel", "--print-build-identifiers", "--platform", platform,
-           "--archs", ",".join(archs), "."]
+           *(["--archs", ",".join(archs)] if archs is not None else []), "."]
     try:
         proc = _proc.output(cmd, cwd=root)
     except OSError as exc:
@@ -184,30 +202,58 @@ def build_identifiers(root: Path, platform: str, archs: list[str]) -> list[str]:
     return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
 
 
+def configured_archs(root: Path, platform: str) -> str | None:
+    """The `archs` that [tool.cibuildwheel] or CIBW_ARCHS* set for `platform`, as cibuildwheel resolves them;
+    None for its default, `auto`, which means the host's arches (the plan job's, not the project's wish).
+
+    cibuildwheel's command line cannot print a resolved option, so its option reader is asked directly.
+    """
+    from cibuildwheel.errors import ConfigurationError
+    from cibuildwheel.options import ListFormat, OptionsReader
+
+    config = root / "pyproject.toml"
+    try:
+        reader = OptionsReader(config if config.is_file() else None, platform=platform, env=os.environ)  # type: ignore[arg-type]
+        value = reader.get("archs", option_format=ListFormat(sep=" "), ignore_empty=True)
+    except (ConfigurationError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cibuildwheel cannot read its options: {exc}",
+                          hint="fix [tool.cibuildwheel] in pyproject.toml (or the CIBW_* variables)") from None
+    return None if value.split() == ["auto"] else value
+
+
 def is_free_threaded(identifier: str) -> bool:
     """cp314t-manylinux_x86_64 is a free-threaded build: its interpreter part ends in `t`."""
     return identifier.split("-", 1)[0].endswith("t")
 
 
-def _arch_of(identifier: str) -> str:
-    # cp312-manylinux_x86_64 -> x86_64, cp312-win_amd64 -> amd64, cp312-macosx_arm64 -> arm64
-    return identifier.split("-", 1)[1].split("_", 1)[1].lower()
+WINDOWS_ARCHS = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}
 
 
-def matrix_entries(identifiers: Mapping[str, list[str]], targets: Iterable[str], free_threaded: bool) -> list[dict[str, str]]:
-    """One entry per wheel: the runner that builds it natively, its identifier and its arch.
+def arch_of(platform: str, identifier: str) -> str:
+    """cibuildwheel's arch of an identifier: cp312-manylinux_x86_64 -> x86_64, cp312-win32 -> x86."""
+    tail = identifier.split("-", 1)[1]
+    if platform == "windows":
+        return WINDOWS_ARCHS.get(tail, tail)
+    return tail.split("_", 1)[1] if "_" in tail else tail
 
-    `identifiers` maps each platform to cibuildwheel's identifiers for the targets' archs.
-    """
-    entries = []
-    chosen = [TARGETS[t] for t in targets]
+
+def matrix_entries(identifiers: Mapping[str, list[str]], free_threaded: bool,
+                   warn: Callable[[str], None] = lambda text: None) -> list[dict[str, str]]:
+    """One entry per wheel: the runner that builds it, its identifier and arch, and the QEMU platform a foreign
+    arch needs. `identifiers` maps each platform to cibuildwheel's identifiers."""
+    entries, unknown = [], []
     for platform, ids in identifiers.items():
-        by_arch = {t.arch.lower(): t for t in chosen if t.platform == platform}
         for identifier in ids:
-            target = by_arch.get(_arch_of(identifier))
-            if target is None or (is_free_threaded(identifier) and not free_threaded):
+            if is_free_threaded(identifier) and not free_threaded:
                 continue
-            entries.append({"os": target.runner, "identifier": identifier, "arch": target.arch})
+            arch = arch_of(platform, identifier)
+            if (platform, arch) not in RUNNERS:
+                unknown.append(identifier)
+                continue
+            runner, qemu = RUNNERS[platform, arch]
+            entries.append({"os": runner, "identifier": identifier, "arch": arch, **({"qemu": qemu} if qemu else {})})
+    if unknown:
+        warn(f"left out {len(unknown)} wheel(s) no GitHub-hosted runner can build: {', '.join(unknown)}")
     return entries
 
 
@@ -221,16 +267,27 @@ def check_platforms(platforms: Iterable[str]) -> list[str]:
     return names
 
 
-def matrix(project: Project, options: Any, source: IdentifierSource = build_identifiers) -> dict[str, list[dict[str, str]]]:
+def platform_archs(root: Path, targets: list[str]) -> dict[str, list[str] | None]:
+    """For each platform the targets name: toolkit's arches for it, or None where cibuildwheel's own `archs`
+    option is set (then cibuildwheel's choice is the one built, foreign arches included)."""
+    archs: dict[str, list[str] | None] = {}
+    for platform in PLATFORMS:
+        chosen = [TARGETS[t].arch for t in targets if TARGETS[t].platform == platform]
+        if chosen:
+            archs[platform] = None if configured_archs(root, platform) else chosen
+    return archs
+
+
+def matrix(project: Project, options: Any, source: IdentifierSource = build_identifiers,
+           warn: Callable[[str], None] = lambda text: None) -> dict[str, list[dict[str, str]]]:
     """The `strategy.matrix` for the wheel jobs: `{"include": [...]}`; a pure project has one entry."""
     if project.kind == "pure":
         return {"include": [{"os": LINUX_RUNNER, "identifier": "py3-none-any", "arch": "any"}]}
-    targets = check_platforms(options.platforms)
-    archs = {p: [TARGETS[t].arch for t in targets if TARGETS[t].platform == p] for p in ("linux", "macos", "windows")}
+    archs = platform_archs(project.root, check_platforms(options.platforms))
     with ThreadPoolExecutor() as pool:  # three cibuildwheel processes at once: a third of the wait
-        pending = {p: pool.submit(source, project.root, p, a) for p, a in archs.items() if a}
+        pending = {p: pool.submit(source, project.root, p, a) for p, a in archs.items()}
         identifiers = {p: future.result() for p, future in pending.items()}
-    entries = matrix_entries(identifiers, targets, options.free_threaded)
+    entries = matrix_entries(identifiers, options.free_threaded, warn)
     if not entries:
         raise ConfigError("no wheel to build: cibuildwheel selects no build identifier for these platforms",
                           hint="check requires-python and [tool.cibuildwheel] build/skip, or [tool.toolkit.ci] platforms")
@@ -378,7 +435,7 @@ def matrix_flags(options: Any, given: Iterable[str]) -> list[str]:
 
 
 def init(project: Project, options: Any, force: bool = False, given: Iterable[str] = (),
-         source: IdentifierSource = build_identifiers) -> Change:
+         source: IdentifierSource = build_identifiers, warn: Callable[[str], None] = lambda text: None) -> Change:
     """Render the workflow and write it unless it was edited (then only with `force`).
 
     For a native project the matrix is computed once here too, so that a configuration cibuildwheel
@@ -386,7 +443,7 @@ def init(project: Project, options: Any, force: bool = False, given: Iterable[st
     """
     check_platforms(options.platforms)
     if project.kind == "native":
-        matrix(project, options, source)
+        matrix(project, options, source, warn)
     change = plan(project.root, render(project, matrix_flags=matrix_flags(options, given)))
     write(project.root, change, force)
     return change

@@ -345,6 +345,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_ci(args: argparse.Namespace) -> int:
     from toolkit import ci
     from toolkit.config import CiOptions
+    from toolkit.reporter import PlainReporter
 
     if args.ci_action == "repository":
         _out(ci.repository_for_tag(args.tag))
@@ -352,10 +353,10 @@ def cmd_ci(args: argparse.Namespace) -> int:
     options = load_options(args, CiOptions, args.project)
     project = ci.detect(args.project, options.kind)
     if args.ci_action == "matrix":
-        _out(ci.to_json(ci.matrix(project, options)))
+        _out(ci.to_json(ci.matrix(project, options, warn=PlainReporter().warn)))
         return 0
     given = [f.name for f in dataclasses.fields(CiOptions) if getattr(args, f.name) is not None]
-    change = ci.init(project, options, force=args.force, given=given)
+    change = ci.init(project, options, force=args.force, given=given, warn=PlainReporter().warn)
     if change.diff:
         print(change.diff, end="", flush=True)
     if change.action == "edited" and not args.force:
