@@ -133,6 +133,10 @@ def examples(tmp_path: Path) -> Path:
     ('[build-system]\nbuild-backend = "hatchling.build"\nrequires = ["hatchling"]', {}, "pure", "no compiled code"),
     ('[build-system]\nbuild-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]', {}, "native",
      "scikit-build-core"),
+    ('[build-system]\nbuild-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]\n'
+     '[tool.scikit-build.wheel]\ncmake = false', {}, "pure", "wheel.cmake = false"),
+    ('[build-system]\nbuild-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]\n'
+     '[tool.scikit-build]\nwheel.platlib = true', {}, "native", "scikit-build-core"),
     ('[build-system]\nbuild-backend = "mesonpy"\nrequires = ["meson-python"]', {}, "native", "meson-python"),
     ('[build-system]\nbuild-backend = "maturin"\nrequires = ["maturin>=1,<2"]', {}, "native", "maturin"),
     ('[build-system]\nrequires = ["setuptools", "setuptools-rust>=1.9"]', {}, "native", "setuptools-rust"),
@@ -147,6 +151,30 @@ def test_detect_reads_the_kind_from_the_project(tmp_path: Path, pyproject: str, 
     found = ci.detect(project)
     assert (found.kind, found.name) == (kind, "p")
     assert why in found.reason
+
+
+def test_a_pure_scikit_build_core_project_gets_the_pure_workflow(tmp_path: Path) -> None:
+    """pybind11 3.0.1 builds with scikit-build-core and `wheel.platlib = false`: one py3-none-any wheel, so the
+    pure workflow (it got the native one: 56 cibuildwheel jobs, each failing "a pure Python wheel was generated")."""
+    project = real_project("pybind11-3.0.1.tar.gz", tmp_path)
+    code, out, err = run_cli("ci", "init", project)
+    assert code == 0, err
+    assert "pure: scikit-build-core builds a pure wheel ([tool.scikit-build] wheel.platlib = false)" in out
+    path = project / WORKFLOW
+    lint(path)
+    assert set(load(path)["jobs"]) == {"build", "publish"}
+    code, out, _ = run_cli("ci", "matrix", project)
+    assert json.loads(out)["include"] == [{"os": "ubuntu-24.04", "identifier": "py3-none-any", "arch": "any"}]
+
+
+@pytest.mark.slow
+def test_pybind11_builds_the_pure_wheel_the_workflow_expects(tmp_path: Path) -> None:
+    """The oracle for the test above: the backend itself builds pybind11 3.0.1 into a py3-none-any wheel."""
+    project = real_project("pybind11-3.0.1.tar.gz", tmp_path)
+    code, _, err = run_cli("build", project, "-o", tmp_path / "dist", "-q")
+    assert code == 0, err
+    assert [w.name for w in (tmp_path / "dist").glob("*.whl")] == ["pybind11-3.0.1-py3-none-any.whl"]
+    assert ci.detect(project).kind == "pure"
 
 
 def test_detect_examples_and_the_kind_override() -> None:

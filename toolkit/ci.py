@@ -135,6 +135,21 @@ def read_pyproject(root: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read it: {exc}", hint="fix the TOML syntax") from None
 
 
+def pure_reason(pyproject: Mapping[str, Any]) -> str | None:
+    """Why a backend that usually builds platform wheels builds a pure one here, or None.
+
+    scikit-build-core puts the files in purelib, and tags the wheel py3-none-any, when `wheel.platlib` is false
+    (or `wheel.cmake` is: no CMake build at all); pybind11 itself ships that way.
+    """
+    if pyproject.get("build-system", {}).get("build-backend") != "scikit_build_core.build":
+        return None
+    wheel = pyproject.get("tool", {}).get("scikit-build", {}).get("wheel", {})
+    for key in ("platlib", "cmake"):
+        if wheel.get(key) is False:
+            return f"scikit-build-core builds a pure wheel ([tool.scikit-build] wheel.{key} = false)"
+    return None
+
+
 def native_reason(root: Path, pyproject: Mapping[str, Any]) -> str | None:
     """Why the project builds platform wheels, or None for a pure-Python one."""
     system = pyproject.get("build-system", {})
@@ -172,10 +187,11 @@ def detect(root: Path, kind: str = "auto") -> Project:
         requires = SpecifierSet(table["requires-python"]) if "requires-python" in table else None
     except InvalidSpecifier:
         raise ConfigError(f"{root / 'pyproject.toml'}: requires-python {table['requires-python']!r} is not a specifier set") from None
-    reason = native_reason(root, pyproject)
+    pure = pure_reason(pyproject)
+    reason = None if pure else native_reason(root, pyproject)
     if kind == "auto":
         kind = "native" if reason else "pure"
-        reason = reason or "no compiled code found (no native build backend, build requirement or extension module)"
+        reason = reason or pure or "no compiled code found (no native build backend, build requirement or extension module)"
     else:
         reason = "[tool.toolkit.ci] kind says so"
     return Project(root, canonicalize_name(str(name)), "native" if kind == "native" else "pure", reason, requires)
