@@ -188,11 +188,36 @@ def test_a_setup_py_only_project_and_the_environment_override(tmp_path: Path) ->
     legacy = tmp_path / "Legacy_Ext"
     legacy.mkdir()
     (legacy / "setup.py").write_text("from setuptools import setup, Extension\nsetup(ext_modules=[Extension('x', ['x.c'])])\n")
-    found = ci.detect(legacy)
+    warnings: list[str] = []
+    found = ci.detect(legacy, warn=warnings.append)
     assert (found.kind, found.name) == ("native", "legacy-ext")  # the folder's name, for the index URL
+    assert warnings == ["the project's name is not in pyproject.toml, setup.cfg or a literal setup(name=...): "
+                        "the workflow uses the folder's name, 'legacy-ext'"]
     proc = subprocess.run([sys.executable, "-m", "toolkit", "ci", "matrix", legacy], capture_output=True, text=True,
                           env={**os.environ, "TOOLKIT_CI_KIND": "pure"})
     assert json.loads(proc.stdout)["include"][0]["identifier"] == "py3-none-any"
+
+
+def test_a_project_named_only_in_setup_cfg_is_published_under_that_name(tmp_path: Path) -> None:
+    """wrapt 1.17.2 names itself in setup.cfg only; checked out in a folder named otherwise, its workflow's
+    environment URL and trusted-publisher comment name wrapt (they named the folder)."""
+    project = real_project("wrapt-1.17.2.tar.gz", tmp_path).rename(tmp_path / "my-fork")
+    code, out, err = run_cli("ci", "init", project, "--platforms", "linux-x86_64")
+    assert code == 0 and "warning" not in err, err
+    assert "for wrapt, a native project: setup.py declares extension modules" in (project / WORKFLOW).read_text()
+    lint(project / WORKFLOW)
+    publish = load(project / WORKFLOW)["jobs"]["publish"]
+    assert publish["environment"]["url"] == ("${{ needs.plan.outputs.repository == 'pypi' && "
+                                             "'https://pypi.org/p/wrapt' || 'https://test.pypi.org/p/wrapt' }}")
+    assert "register this workflow as a trusted publisher of wrapt on PyPI" in (project / WORKFLOW).read_text()
+    assert "my-fork" not in (project / WORKFLOW).read_text()
+
+
+def test_a_literal_setup_name_is_read_without_running_setup_py(tmp_path: Path) -> None:
+    project = tmp_path / "src"
+    project.mkdir()
+    (project / "setup.py").write_text("import setuptools\nsetuptools.setup(name='Real.Name', version='1')\n")
+    assert ci.detect(project).name == "real-name"
 
 
 def test_project_errors_are_one_line(tmp_path: Path) -> None:

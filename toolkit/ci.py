@@ -7,6 +7,8 @@ edges: `build_identifiers` runs cibuildwheel, `write` writes the workflow.
 
 from __future__ import annotations
 
+import ast
+import configparser
 import difflib
 import hashlib
 import json
@@ -176,13 +178,51 @@ def native_reason(root: Path, pyproject: Mapping[str, Any]) -> str | None:
     return None
 
 
-def detect(root: Path, kind: str = "auto") -> Project:
+def _setup_cfg_name(root: Path) -> str | None:
+    """setuptools' declarative config: `[metadata] name`."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(root / "setup.cfg", encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    return parser.get("metadata", "name", fallback=None) or None
+
+
+def _setup_py_name(root: Path) -> str | None:
+    """A literal `setup(name="...")` in setup.py, read without running it."""
+    try:
+        tree = ast.parse((root / "setup.py").read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        func = getattr(node, "func", None)
+        if isinstance(node, ast.Call) and getattr(func, "id", getattr(func, "attr", None)) == "setup":
+            for keyword in node.keywords:
+                if keyword.arg == "name" and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
+                    return keyword.value.value
+    return None
+
+
+def project_name(root: Path, table: Mapping[str, Any], warn: Callable[[str], None]) -> str:
+    """The distribution's name, for the index URLs: [project] name, setup.cfg's [metadata] name, or a literal
+    setup(name=...); else the folder's name, with a warning (asking the backend would mean a build environment
+    on every `ci matrix`, for the one case where the name is computed at run time)."""
+    name = table.get("name") or _setup_cfg_name(root) or _setup_py_name(root)
+    if name:
+        return str(name)
+    folder = root.resolve().name
+    warn(f"the project's name is not in pyproject.toml, setup.cfg or a literal setup(name=...): the workflow uses "
+         f"the folder's name, {canonicalize_name(folder)!r}")
+    return folder
+
+
+def detect(root: Path, kind: str = "auto", warn: Callable[[str], None] = lambda text: None) -> Project:
     """Read the project at `root`: its name, requires-python, and pure or native (`kind` overrides the guess)."""
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder", hint="give the project's folder (the root of its repository)")
     pyproject = read_pyproject(root)
     table = pyproject.get("project", {})
-    name = table.get("name") or root.resolve().name  # a setup.py-only project: the folder's name, for the index URL
+    name = project_name(root, table, warn)
     try:
         requires = SpecifierSet(table["requires-python"]) if "requires-python" in table else None
     except InvalidSpecifier:

@@ -351,7 +351,7 @@ def cmd_ci(args: argparse.Namespace) -> int:
         _out(ci.repository_for_tag(args.tag))
         return 0
     options = load_options(args, CiOptions, args.project)
-    project = ci.detect(args.project, options.kind)
+    project = ci.detect(args.project, options.kind, PlainReporter().warn)
     if args.ci_action == "matrix":
         _out(ci.to_json(ci.matrix(project, options, warn=PlainReporter().warn)))
         return 0
