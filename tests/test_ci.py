@@ -434,10 +434,61 @@ def test_rerun_keeps_an_edited_workflow_and_shows_the_diff(examples: Path) -> No
 def test_rerun_updates_a_workflow_nobody_edited(examples: Path) -> None:
     project = examples / "native"
     assert run_cli("ci", "init", project, "--platforms", "linux-x86_64")[0] == 0
-    code, out, err = run_cli("ci", "init", project)  # other options: a new rendering, the file was never edited
+    # other options: a new rendering, the file was never edited
+    code, out, err = run_cli("ci", "init", project, "--platforms", "linux-x86_64,linux-aarch64")
     assert code == 0, err
     assert out.startswith("update: ")
-    assert "--platforms" not in (project / WORKFLOW).read_text(encoding="utf-8")
+    assert "toolkit ci matrix --kind native --platforms linux-x86_64,linux-aarch64)" in (project / WORKFLOW).read_text()
+
+
+def test_a_plain_rerun_keeps_the_options_the_workflow_was_rendered_with(examples: Path) -> None:
+    project = examples / "native"
+    code, _, err = run_cli("ci", "init", project, "--platforms", "linux-x86_64,macos-arm64", "--free-threaded")
+    assert code == 0, err
+    rendered = (project / WORKFLOW).read_text(encoding="utf-8")
+    assert "toolkit ci matrix --kind native --free-threaded --platforms linux-x86_64,macos-arm64)" in rendered
+    code, out, err = run_cli("ci", "init", project)  # it dropped both options, silently
+    assert (code, out.split(":")[0]) == (0, "unchanged"), err
+    assert err == ("warning: kept --free-threaded --platforms linux-x86_64,macos-arm64 from .github/workflows/release.yml"
+                   " (give the option again to change it)\n")
+    assert (project / WORKFLOW).read_text(encoding="utf-8") == rendered
+    code, out, err = run_cli("ci", "init", project, "--no-free-threaded")  # one given again, the other kept
+    assert (code, out.split(":")[0]) == (0, "update"), err
+    assert "--kind native --no-free-threaded --platforms linux-x86_64,macos-arm64)" in (project / WORKFLOW).read_text()
+
+
+def test_a_kind_change_on_rerun_is_said(examples: Path) -> None:
+    project = examples / "pure"
+    assert run_cli("ci", "init", project, "--kind", "native", "--platforms", "linux-x86_64")[0] == 0
+    code, out, err = run_cli("ci", "init", project)
+    assert (code, out.split(":")[0]) == (0, "update"), err
+    assert "was rendered for a native project; this one is pure (give --kind native to keep it)" in err
+
+
+def test_a_workflow_toolkit_did_not_render_is_called_yours(examples: Path) -> None:
+    project = examples / "pure"
+    path = project / WORKFLOW
+    path.parent.mkdir(parents=True)
+    own = "name: release\non: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n"
+    path.write_text(own, encoding="utf-8")
+    code, out, err = run_cli("ci", "init", project)
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"error: {path} was not rendered by toolkit (it has no `# toolkit-ci-sha256:` header); not overwritten",
+        "hint: rename your workflow and re-run, or run `toolkit ci init --force` to replace it"]
+    assert path.read_text(encoding="utf-8") == own
+    code, out, err = run_cli("ci", "init", project, "--force")
+    assert code == 0 and out.startswith("replaced: "), err
+
+
+def test_an_empty_folder_is_not_a_project(tmp_path: Path) -> None:
+    for action in ("init", "matrix"):
+        code, out, err = run_cli("ci", action, tmp_path)
+        assert (code, out) == (2, "")
+        assert err.splitlines() == [
+            f"error: {tmp_path}: no Python project here (no pyproject.toml, setup.py, setup.cfg)",
+            "hint: run it in the project's root folder, or give that folder: toolkit ci init PATH"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_write_is_atomic(examples: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -452,7 +503,8 @@ def test_write_is_atomic(examples: Path, monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setattr(os, "replace", fail)  # the rename that publishes the new file fails
     assert cli.main(["ci", "init", str(project)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: cannot write ") and "No space left on device" in err and "Traceback" not in err
+    assert err.splitlines()[-2].startswith("error: cannot write ") and "No space left on device" in err
+    assert "Traceback" not in err
     assert (project / WORKFLOW).read_bytes() == before
     assert sorted(p.name for p in (project / WORKFLOW).parent.iterdir()) == ["release.yml"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -105,6 +106,7 @@ NATIVE_BUILD_REQUIRES = {
     "hatch-cython": "hatch-cython",
     "hatch-mypyc": "hatch-mypyc",
 }
+PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 SETUP_PY_NATIVE = re.compile(r"\b(ext_modules|rust_extensions|cffi_modules|Extension\s*\()")
 
 
@@ -220,6 +222,9 @@ def detect(root: Path, kind: str = "auto", warn: Callable[[str], None] = lambda 
     """Read the project at `root`: its name, requires-python, and pure or native (`kind` overrides the guess)."""
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder", hint="give the project's folder (the root of its repository)")
+    if not any((root / marker).is_file() for marker in PROJECT_FILES):
+        raise ConfigError(f"{root}: no Python project here (no {', '.join(PROJECT_FILES)})",
+                          hint="run it in the project's root folder, or give that folder: toolkit ci init PATH")
     pyproject = read_pyproject(root)
     table = pyproject.get("project", {})
     name = project_name(root, table, warn)
@@ -438,10 +443,11 @@ def _body(text: str) -> tuple[str | None, str]:
 
 @dataclass(frozen=True)
 class Change:
-    """What `ci init` does to one file: create, update (unedited, re-rendered), keep (same), or conflict (edited)."""
+    """What `ci init` does to one file: create, update (unedited, re-rendered), keep (same), or conflict (edited
+    since toolkit rendered it, or foreign: a file toolkit did not render)."""
 
     path: Path
-    action: Literal["create", "update", "unchanged", "edited"]
+    action: Literal["create", "update", "unchanged", "edited", "foreign"]
     new: str
     diff: str = field(default="", compare=False)
 
@@ -458,7 +464,9 @@ def plan(root: Path, rendered: Rendered) -> Change:
     if old == rendered.text:
         return Change(rendered.path, "unchanged", rendered.text)
     recorded, body = _body(old)
-    if recorded is not None and recorded == _digest(body):
+    if recorded is None:
+        return Change(rendered.path, "foreign", rendered.text)
+    if recorded == _digest(body):
         return Change(rendered.path, "update", rendered.text)
     diff = "".join(difflib.unified_diff(
         old.splitlines(keepends=True), rendered.text.splitlines(keepends=True),
@@ -469,7 +477,7 @@ def plan(root: Path, rendered: Rendered) -> Change:
 
 def write(root: Path, change: Change, force: bool = False) -> None:
     """Write the file atomically (temporary name, then rename); an edited file only with `force`."""
-    if change.action == "unchanged" or (change.action == "edited" and not force):
+    if change.action == "unchanged" or (change.action in ("edited", "foreign") and not force):
         return
     target = root / change.path
     try:
@@ -490,6 +498,41 @@ def matrix_flags(options: Any, given: Iterable[str]) -> list[str]:
     return flags
 
 
+def rendered_options(text: str) -> tuple[str | None, dict[str, Any]]:
+    """What a workflow toolkit rendered says: the project's kind, and the options its `toolkit ci matrix`
+    repeats (those given to `ci init` on its command line)."""
+    if _body(text)[0] is None:
+        return None, {}
+    kind = re.search(r"^# Rendered by `toolkit ci init` for \S+, a (pure|native) project", text, re.MULTILINE)
+    command = re.search(r"toolkit ci matrix --kind native([^)\n]*)", text)
+    flags = command.group(1).split() if command else []
+    found: dict[str, Any] = {}
+    if "--free-threaded" in flags or "--no-free-threaded" in flags:
+        found["free_threaded"] = "--free-threaded" in flags
+    if "--platforms" in flags[:-1]:
+        found["platforms"] = (flags[flags.index("--platforms") + 1],)
+    return (kind.group(1) if kind else None), found
+
+
+def kept_options(root: Path, options: Any, given: Iterable[str], kind: str,
+                 warn: Callable[[str], None]) -> tuple[Any, list[str]]:
+    """The options of the workflow on disk that this run does not give again are kept (a plain re-run must not
+    drop `--platforms` or `--free-threaded`); a change of kind is said, not silently made."""
+    given = list(given)
+    try:
+        old_kind, recorded = rendered_options((root / WORKFLOW).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return options, list(given)
+    kept = {name: value for name, value in recorded.items() if name not in given}
+    if kept:
+        flags = " ".join(matrix_flags(dataclasses.replace(options, **kept), kept))
+        warn(f"kept {flags} from {WORKFLOW.as_posix()} (give the option again to change it)")
+    if old_kind and old_kind != kind:
+        warn(f"{WORKFLOW.as_posix()} was rendered for a {old_kind} project; this one is {kind} "
+             f"(give --kind {old_kind} to keep it)")
+    return dataclasses.replace(options, **kept), [*given, *kept]
+
+
 def init(project: Project, options: Any, force: bool = False, given: Iterable[str] = (),
          source: IdentifierSource = build_identifiers, warn: Callable[[str], None] = lambda text: None) -> Change:
     """Render the workflow and write it unless it was edited (then only with `force`).
@@ -497,6 +540,7 @@ def init(project: Project, options: Any, force: bool = False, given: Iterable[st
     For a native project the matrix is computed once here too, so that a configuration cibuildwheel
     rejects, or one that selects no wheel, fails now rather than on the first push.
     """
+    options, given = kept_options(project.root, options, given, project.kind, warn)
     check_platforms(options.platforms)
     if project.kind == "native":
         matrix(project, options, source, warn)

@@ -359,10 +359,14 @@ def cmd_ci(args: argparse.Namespace) -> int:
     change = ci.init(project, options, force=args.force, given=given, warn=PlainReporter().warn)
     if change.diff:
         print(change.diff, end="", flush=True)
+    if change.action == "foreign" and not args.force:
+        raise ToolkitError(f"{args.project / change.path} was not rendered by toolkit (it has no `{ci.HASH_MARK.strip()}` "
+                           "header); not overwritten",
+                           hint="rename your workflow and re-run, or run `toolkit ci init --force` to replace it")
     if change.action == "edited" and not args.force:
         raise ToolkitError(f"{args.project / change.path} was edited since toolkit rendered it (diff above); not overwritten",
                            hint="keep your edits, or run `toolkit ci init --force` to replace them")
-    done = "replaced" if change.action == "edited" else change.action
+    done = "replaced" if change.action in ("edited", "foreign") else change.action
     _out(f"{done}: {args.project / change.path} ({project.kind}: {project.reason})")
     return 0
 
