@@ -394,15 +394,10 @@ class Rendered:
 HASH_MARK = "# toolkit-ci-sha256: "
 
 
-def render(project: Project, install: Install = Install(), matrix_flags: Iterable[str] = ()) -> Rendered:
-    """The workflow for `project`, as text: its header records the hash of the body, so an edit shows.
-
-    `matrix_flags` are the options given to `ci init` on its command line, repeated in the workflow's
-    `toolkit ci matrix` (options from [tool.toolkit.ci] are read there at run time).
-    """
-    folder = templates_dir()
+def template_values(project: Project, install: Install) -> dict[str, str]:
+    """The placeholders every template shares (GitHub's and GitLab's)."""
     values: dict[str, str] = {key: f"{repo}@{sha} # {tag}" for key, (repo, sha, tag) in ACTIONS.items()}
-    values |= {
+    return values | {
         "python": project.runner_python,
         "linux_runner": LINUX_RUNNER,
         "name": project.name,
@@ -411,19 +406,38 @@ def render(project: Project, install: Install = Install(), matrix_flags: Iterabl
         "install_toolkit": install.build,
         "install_toolkit_publish": install.publish,
         "toolkit_requirement": install.requirement,
-        "plan_job": "plan" if project.kind == "native" else "build",
-        "publish_needs": "plan, sdist, wheels" if project.kind == "native" else "build",
-        "matrix_command": " ".join(["toolkit ci matrix --kind native", *matrix_flags]),
     }
-    values["publish_job"] = _Template((folder / "publish.yml").read_text(encoding="utf-8")).substitute(values).rstrip("\n")
-    body = _Template((folder / f"{project.kind}.yml").read_text(encoding="utf-8")).substitute(values)
+
+
+def substitute(name: str, values: Mapping[str, str]) -> str:
+    """templates/NAME with its placeholders filled."""
+    return _Template((templates_dir() / name).read_text(encoding="utf-8")).substitute(values)
+
+
+def with_header(path: Path, project: Project, body: str, command: str = "toolkit ci init") -> Rendered:
+    """The rendered file: a header that records the hash of the body (so an edit shows), then the body."""
     header = (
-        f"# Rendered by `toolkit ci init` for {project.name}, a {project.kind} project: {project.reason}.\n"
+        f"# Rendered by `{command}` for {project.name}, a {project.kind} project: {project.reason}.\n"
         "# Re-running it updates this file while it is as rendered; once edited, the file is kept\n"
         "# (the difference is shown) unless --force is given.\n"
         f"{HASH_MARK}{_digest(body)}\n"
     )
-    return Rendered(WORKFLOW, header + body)
+    return Rendered(path, header + body)
+
+
+def render(project: Project, install: Install = Install(), matrix_flags: Iterable[str] = ()) -> Rendered:
+    """The workflow for `project`, as text: its header records the hash of the body, so an edit shows.
+
+    `matrix_flags` are the options given to `ci init` on its command line, repeated in the workflow's
+    `toolkit ci matrix` (options from [tool.toolkit.ci] are read there at run time).
+    """
+    values = template_values(project, install) | {
+        "plan_job": "plan" if project.kind == "native" else "build",
+        "publish_needs": "plan, sdist, wheels" if project.kind == "native" else "build",
+        "matrix_command": " ".join(["toolkit ci matrix --kind native", *matrix_flags]),
+    }
+    values["publish_job"] = substitute("publish.yml", values).rstrip("\n")
+    return with_header(WORKFLOW, project, substitute(f"{project.kind}.yml", values))
 
 
 def _digest(body: str) -> str:
@@ -503,8 +517,8 @@ def rendered_options(text: str) -> tuple[str | None, dict[str, Any]]:
     repeats (those given to `ci init` on its command line)."""
     if _body(text)[0] is None:
         return None, {}
-    kind = re.search(r"^# Rendered by `toolkit ci init` for \S+, a (pure|native) project", text, re.MULTILINE)
-    command = re.search(r"toolkit ci matrix --kind native([^)\n]*)", text)
+    kind = re.search(r"^# Rendered by `toolkit ci init[^`]*` for \S+, a (pure|native) project", text, re.MULTILINE)
+    command = re.search(r"toolkit ci matrix --kind native((?: --[a-z-]+(?: [a-z0-9_][a-z0-9_,-]*)?)*)", text)
     flags = command.group(1).split() if command else []
     found: dict[str, Any] = {}
     if "--free-threaded" in flags or "--no-free-threaded" in flags:
@@ -514,37 +528,43 @@ def rendered_options(text: str) -> tuple[str | None, dict[str, Any]]:
     return (kind.group(1) if kind else None), found
 
 
-def kept_options(root: Path, options: Any, given: Iterable[str], kind: str,
+def kept_options(root: Path, path: Path, options: Any, given: Iterable[str], kind: str,
                  warn: Callable[[str], None]) -> tuple[Any, list[str]]:
-    """The options of the workflow on disk that this run does not give again are kept (a plain re-run must not
-    drop `--platforms` or `--free-threaded`); a change of kind is said, not silently made."""
+    """The options of the file on disk (`root/path`) that this run does not give again are kept (a plain re-run
+    must not drop `--platforms` or `--free-threaded`); a change of kind is said, not silently made."""
     given = list(given)
     try:
-        old_kind, recorded = rendered_options((root / WORKFLOW).read_text(encoding="utf-8"))
+        old_kind, recorded = rendered_options((root / path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
-        return options, list(given)
+        return options, given
     kept = {name: value for name, value in recorded.items() if name not in given}
     if kept:
         flags = " ".join(matrix_flags(dataclasses.replace(options, **kept), kept))
-        warn(f"kept {flags} from {WORKFLOW.as_posix()} (give the option again to change it)")
+        warn(f"kept {flags} from {path.as_posix()} (give the option again to change it)")
     if old_kind and old_kind != kind:
-        warn(f"{WORKFLOW.as_posix()} was rendered for a {old_kind} project; this one is {kind} "
+        warn(f"{path.as_posix()} was rendered for a {old_kind} project; this one is {kind} "
              f"(give --kind {old_kind} to keep it)")
     return dataclasses.replace(options, **kept), [*given, *kept]
 
 
 def init(project: Project, options: Any, force: bool = False, given: Iterable[str] = (),
-         source: IdentifierSource = build_identifiers, warn: Callable[[str], None] = lambda text: None) -> Change:
-    """Render the workflow and write it unless it was edited (then only with `force`).
+         source: IdentifierSource = build_identifiers, warn: Callable[[str], None] = lambda text: None,
+         gitlab: bool = False) -> Change:
+    """Render the workflow (GitHub's, or GitLab's .gitlab-ci.yml) and write it unless it was edited (then only
+    with `force`).
 
     For a native project the matrix is computed once here too, so that a configuration cibuildwheel
     rejects, or one that selects no wheel, fails now rather than on the first push.
     """
-    options, given = kept_options(project.root, options, given, project.kind, warn)
+    from toolkit.ci_gitlab import GITLAB_CI, render_gitlab
+
+    path = GITLAB_CI if gitlab else WORKFLOW
+    options, given = kept_options(project.root, path, options, given, project.kind, warn)
     check_platforms(options.platforms)
-    if project.kind == "native":
-        matrix(project, options, source, warn)
-    change = plan(project.root, render(project, matrix_flags=matrix_flags(options, given)))
+    entries = matrix(project, options, source, warn)["include"] if project.kind == "native" else []
+    flags = matrix_flags(options, given)
+    rendered = render_gitlab(project, entries, matrix_flags=flags) if gitlab else render(project, matrix_flags=flags)
+    change = plan(project.root, rendered)
     write(project.root, change, force)
     return change
 

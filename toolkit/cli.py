@@ -188,11 +188,13 @@ def _attest_parsers(sub: Any) -> None:
 def _add_ci(sub: Any) -> None:
     from toolkit.config import CiOptions
 
-    ci = sub.add_parser("ci", help="GitHub Actions: render the release workflow, print the wheel matrix")
+    ci = sub.add_parser("ci", help="GitHub Actions or GitLab CI: render the release workflow, print the wheel matrix")
     actions = ci.add_subparsers(dest="ci_action", metavar="ACTION", parser_class=_Parser, required=True,
                                 help="init, matrix or repository")
-    init = actions.add_parser("init", help="write PROJECT/.github/workflows/release.yml from toolkit's templates")
+    init = actions.add_parser("init", help="write PROJECT/.github/workflows/release.yml (or .gitlab-ci.yml) from "
+                                           "toolkit's templates")
     init.add_argument("--force", action="store_true", help="overwrite a workflow that was edited since it was rendered")
+    init.add_argument("--gitlab", action="store_true", help="write PROJECT/.gitlab-ci.yml (GitLab CI) instead")
     matrix = actions.add_parser("matrix", help="print the per-wheel build matrix as JSON, for strategy.matrix")
     for p in (init, matrix):
         p.add_argument("project", nargs="?", default=Path("."), type=Path, help="project folder (default: .)")
@@ -356,7 +358,8 @@ def cmd_ci(args: argparse.Namespace) -> int:
         _out(ci.to_json(ci.matrix(project, options, warn=PlainReporter().warn)))
         return 0
     given = [f.name for f in dataclasses.fields(CiOptions) if getattr(args, f.name) is not None]
-    change = ci.init(project, options, force=args.force, given=given, warn=PlainReporter().warn)
+    change = ci.init(project, options, force=args.force, given=given, warn=PlainReporter().warn,
+                     gitlab=args.gitlab)
     if change.diff:
         print(change.diff, end="", flush=True)
     if change.action == "foreign" and not args.force:
