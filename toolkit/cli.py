@@ -103,6 +103,9 @@ def make_parser() -> argparse.ArgumentParser:
                                   "binaries allow (auditwheel, delocate, delvewheel).")
     r.add_argument("--show", action="store_true",
                    help="only show what each binary needs, what would be vendored and the best tag")
+    r.add_argument("--fuse", action="store_true",
+                   help="join the two WHEELs, an x86_64 and an arm64 macOS wheel of one release, into one universal2 "
+                        "wheel (as delocate-merge does, on any host) in -o (default: the first wheel's folder)")
 
     c = _stage_parser(sub, "check", CheckOptions, cmd_check, "PATH", "files",
                       help="check wheels and sdists as PyPI, twine and pip would, and stricter",
@@ -251,6 +254,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
     from toolkit.dist import stage_inputs
 
     options = load_options(args, RepairOptions, Path.cwd())
+    if args.fuse:
+        return _fuse(args, options)
     reporter = _reporter(args)
     inputs = stage_inputs(args.paths, default_outdir(), reporter)
     if args.show:
@@ -265,6 +270,28 @@ def cmd_repair(args: argparse.Namespace) -> int:
         _out(json.dumps([o.to_json() for o in outcomes], indent=2))
         return 0
     _print_outcomes(outcomes)
+    return 0
+
+
+def _fuse(args: argparse.Namespace, options: Any) -> int:
+    from toolkit.repair.fuse import fuse
+
+    if len(args.paths) != 2 or args.show:
+        raise ConfigError("--fuse takes two wheels (and no --show): the x86_64 and the arm64 macOS wheel of one release",
+                          hint="toolkit repair --fuse X86_64_WHEEL ARM64_WHEEL -o OUTDIR")
+    first, second = args.paths
+    for path in (first, second):
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such wheel", hint="give the paths of two .whl files")
+    fused = fuse(first, second, options.outdir or first.parent)
+    if args.format == "json":
+        _out(json.dumps({"fused": str(fused.path), "inputs": [str(first), str(second)], "fat": list(fused.fat),
+                         "differing": list(fused.differing)}, indent=2))
+        return 0
+    _out(f"fused {first.name} + {second.name} -> {fused.path}  fat Mach-O: {', '.join(fused.fat) or 'none'}")
+    if fused.differing:
+        print(f"warning: these differ and are not Mach-O files; the arm64 wheel's are kept: {', '.join(fused.differing)}",
+              file=sys.stderr)
     return 0
 
 
