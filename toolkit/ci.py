@@ -1,48 +1,34 @@
-"""CI on top of the pipeline: render templates/ into a project's GitHub Actions
-workflow, and list the per-wheel build matrix from cibuildwheel's own identifiers.
-
-Everything here is a function of the project's files and the options, except the
-edges: `build_identifiers` runs cibuildwheel, `write` writes the workflow.
+"""CI on top of the pipeline: render templates/ into a project's GitHub Actions workflow (GitLab's is
+ci_gitlab.py), keep a user's edits and options on a re-run, and choose the index for a tag. What the
+workflow depends on is read by ci_project.py; the per-wheel matrix comes from ci_matrix.py.
 """
 
 from __future__ import annotations
 
-import ast
-import configparser
 import dataclasses
 import difflib
 import hashlib
 import json
-import os
 import re
 import string
-import sys
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from toolkit import __version__, _fs, _proc
+from toolkit import __version__, _fs
+from toolkit.ci_matrix import IdentifierSource, arch_of, build_identifiers, check_platforms, is_free_threaded, matrix
+from toolkit.ci_project import LINUX_RUNNER, Project, detect
 from toolkit.errors import ConfigError, ToolkitError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+# The API the CLI and library callers use (from the three ci modules).
+__all__ = ["ACTIONS", "HASH_MARK", "Install", "Project", "Rendered", "arch_of", "detect", "init", "is_free_threaded",
+           "matrix", "render", "repository_for_tag", "templates_dir", "to_json"]
 
 DISTRIBUTION = "wheel-toolkit"  # the name on PyPI; the import package and the command are `toolkit`
 WORKFLOW = Path(".github/workflows/release.yml")
-# The Python that runs toolkit and cibuildwheel on the runners (not the wheels' Pythons, which cibuildwheel
-# takes from requires-python): for a pure build the newest the project allows, for cibuildwheel the newest.
-RUNNER_PYTHONS = ("3.14", "3.13", "3.12", "3.11", "3.10")
-LINUX_RUNNER = "ubuntu-24.04"
-MAX_JOBS = 256  # GitHub Actions runs at most 256 jobs from one matrix
 
 # Every action the templates use, pinned by full commit SHA, with its release in a comment.
 # docs/ci.md says where each commit was verified; toolkit's own workflows use the same (a test checks).
@@ -53,309 +39,6 @@ ACTIONS: dict[str, tuple[str, str, str]] = {
     "download_artifact": ("actions/download-artifact", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
     "setup_qemu": ("docker/setup-qemu-action", "29109295f81e9208d7d86ff1c6c12d2833863392", "v3.6.0"),
 }
-
-
-@dataclass(frozen=True)
-class Target:
-    """One runner kind: cibuildwheel's platform and arch, and the GitHub-hosted runner that builds them natively."""
-
-    platform: Literal["linux", "macos", "windows"]
-    arch: str  # cibuildwheel's spelling: x86_64, aarch64, arm64, AMD64, ARM64
-    runner: str
-
-
-TARGETS: dict[str, Target] = {
-    "linux-x86_64": Target("linux", "x86_64", LINUX_RUNNER),
-    "linux-aarch64": Target("linux", "aarch64", "ubuntu-24.04-arm"),
-    "macos-x86_64": Target("macos", "x86_64", "macos-15-intel"),
-    "macos-arm64": Target("macos", "arm64", "macos-15"),
-    "windows-amd64": Target("windows", "AMD64", "windows-2025"),
-    "windows-arm64": Target("windows", "ARM64", "windows-11-arm"),
-}
-PLATFORMS = ("linux", "macos", "windows")
-
-# Every arch cibuildwheel builds on the three platforms -> (runner, QEMU platform). Arches with no runner of their
-# own build on the x86_64 Linux runner under QEMU (docker/setup-qemu-action), as cibuildwheel's docs set it up;
-# i686 and win32 run natively on the 64-bit runners, universal2 on the arm64 Mac.
-RUNNERS: dict[tuple[str, str], tuple[str, str]] = {
-    **{(t.platform, t.arch): (t.runner, "") for t in TARGETS.values()},
-    ("linux", "i686"): (LINUX_RUNNER, ""),
-    ("linux", "armv7l"): (LINUX_RUNNER, "arm"),
-    ("linux", "ppc64le"): (LINUX_RUNNER, "ppc64le"),
-    ("linux", "s390x"): (LINUX_RUNNER, "s390x"),
-    ("linux", "riscv64"): (LINUX_RUNNER, "riscv64"),
-    ("macos", "universal2"): ("macos-15", ""),
-    ("windows", "x86"): ("windows-2025", ""),
-}
-
-# What makes a project "native" (rules as data: what to look for -> why it means compiled code).
-NATIVE_BACKENDS = {
-    "scikit_build_core.build": "scikit-build-core",
-    "mesonpy": "meson-python",
-    "maturin": "maturin",
-    "py_build_cmake.build": "py-build-cmake",
-    "sipbuild.api": "sip",
-}
-NATIVE_BUILD_REQUIRES = {
-    "setuptools-rust": "setuptools-rust",
-    "cython": "Cython",
-    "pybind11": "pybind11",
-    "nanobind": "nanobind",
-    "cffi": "cffi",
-    "scikit-build": "scikit-build",
-    "hatch-cython": "hatch-cython",
-    "hatch-mypyc": "hatch-mypyc",
-}
-PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
-SETUP_PY_NATIVE = re.compile(r"\b(ext_modules|rust_extensions|cffi_modules|Extension\s*\()")
-
-
-@dataclass(frozen=True)
-class Project:
-    """What the workflow depends on, read from the project's files."""
-
-    root: Path
-    name: str
-    kind: Literal["pure", "native"]
-    reason: str  # why that kind, for the user
-    requires_python: SpecifierSet | None = None
-
-    @property
-    def runner_python(self) -> str:
-        """The newest runner Python that a pure project's requires-python allows; the newest for cibuildwheel."""
-        if self.kind == "native" or self.requires_python is None:
-            return RUNNER_PYTHONS[0]
-        allowed = [v for v in RUNNER_PYTHONS if self.requires_python.contains(f"{v}.0")]
-        return allowed[0] if allowed else RUNNER_PYTHONS[0]
-
-
-def read_pyproject(root: Path) -> dict[str, Any]:
-    path = root / "pyproject.toml"
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}", hint="fix the TOML syntax") from None
-
-
-def pure_reason(pyproject: Mapping[str, Any]) -> str | None:
-    """Why a backend that usually builds platform wheels builds a pure one here, or None.
-
-    scikit-build-core puts the files in purelib, and tags the wheel py3-none-any, when `wheel.platlib` is false
-    (or `wheel.cmake` is: no CMake build at all); pybind11 itself ships that way.
-    """
-    if pyproject.get("build-system", {}).get("build-backend") != "scikit_build_core.build":
-        return None
-    wheel = pyproject.get("tool", {}).get("scikit-build", {}).get("wheel", {})
-    for key in ("platlib", "cmake"):
-        if wheel.get(key) is False:
-            return f"scikit-build-core builds a pure wheel ([tool.scikit-build] wheel.{key} = false)"
-    return None
-
-
-def native_reason(root: Path, pyproject: Mapping[str, Any]) -> str | None:
-    """Why the project builds platform wheels, or None for a pure-Python one."""
-    system = pyproject.get("build-system", {})
-    backend = system.get("build-backend", "")
-    if backend in NATIVE_BACKENDS:
-        return f"its build backend is {NATIVE_BACKENDS[backend]}"
-    for text in system.get("requires", []):
-        try:
-            name = canonicalize_name(Requirement(text).name)
-        except InvalidRequirement:
-            continue
-        if name in NATIVE_BUILD_REQUIRES:
-            return f"it builds with {NATIVE_BUILD_REQUIRES[name]}"
-    tool = pyproject.get("tool", {})
-    if tool.get("setuptools", {}).get("ext-modules"):
-        return "[tool.setuptools] declares ext-modules"
-    setup_py = root / "setup.py"
-    if setup_py.is_file() and SETUP_PY_NATIVE.search(setup_py.read_text(encoding="utf-8", errors="replace")):
-        return "setup.py declares extension modules"
-    if (root / "Cargo.toml").is_file() and backend.startswith("setuptools"):
-        return "it has a Cargo.toml"
-    if "cibuildwheel" in tool:
-        return "it configures cibuildwheel ([tool.cibuildwheel])"
-    return None
-
-
-def _setup_cfg_name(root: Path) -> str | None:
-    """setuptools' declarative config: `[metadata] name`."""
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(root / "setup.cfg", encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
-        return None
-    return parser.get("metadata", "name", fallback=None) or None
-
-
-def _setup_py_name(root: Path) -> str | None:
-    """A literal `setup(name="...")` in setup.py, read without running it."""
-    try:
-        tree = ast.parse((root / "setup.py").read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return None
-    for node in ast.walk(tree):
-        func = getattr(node, "func", None)
-        if isinstance(node, ast.Call) and getattr(func, "id", getattr(func, "attr", None)) == "setup":
-            for keyword in node.keywords:
-                if keyword.arg == "name" and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
-                    return keyword.value.value
-    return None
-
-
-def project_name(root: Path, table: Mapping[str, Any], warn: Callable[[str], None]) -> str:
-    """The distribution's name, for the index URLs: [project] name, setup.cfg's [metadata] name, or a literal
-    setup(name=...); else the folder's name, with a warning (asking the backend would mean a build environment
-    on every `ci matrix`, for the one case where the name is computed at run time)."""
-    name = table.get("name") or _setup_cfg_name(root) or _setup_py_name(root)
-    if name:
-        return str(name)
-    folder = root.resolve().name
-    warn(f"the project's name is not in pyproject.toml, setup.cfg or a literal setup(name=...): the workflow uses "
-         f"the folder's name, {canonicalize_name(folder)!r}")
-    return folder
-
-
-def detect(root: Path, kind: str = "auto", warn: Callable[[str], None] = lambda text: None) -> Project:
-    """Read the project at `root`: its name, requires-python, and pure or native (`kind` overrides the guess)."""
-    if not root.is_dir():
-        raise ConfigError(f"{root} is not a folder", hint="give the project's folder (the root of its repository)")
-    if not any((root / marker).is_file() for marker in PROJECT_FILES):
-        raise ConfigError(f"{root}: no Python project here (no {', '.join(PROJECT_FILES)})",
-                          hint="run it in the project's root folder, or give that folder: toolkit ci init PATH")
-    pyproject = read_pyproject(root)
-    table = pyproject.get("project", {})
-    name = project_name(root, table, warn)
-    try:
-        requires = SpecifierSet(table["requires-python"]) if "requires-python" in table else None
-    except InvalidSpecifier:
-        raise ConfigError(f"{root / 'pyproject.toml'}: requires-python {table['requires-python']!r} is not a specifier set") from None
-    pure = pure_reason(pyproject)
-    reason = None if pure else native_reason(root, pyproject)
-    if kind == "auto":
-        kind = "native" if reason else "pure"
-        reason = reason or pure or "no compiled code found (no native build backend, build requirement or extension module)"
-    else:
-        reason = "[tool.toolkit.ci] kind says so"
-    return Project(root, canonicalize_name(str(name)), "native" if kind == "native" else "pure", reason, requires)
-
-
-# --- the matrix -------------------------------------------------------------------------------------------------
-
-IdentifierSource = Callable[[Path, str, "list[str] | None"], list[str]]
-
-
-def build_identifiers(root: Path, platform: str, archs: list[str] | None) -> list[str]:
-    """cibuildwheel's own list of wheels for one platform: it reads requires-python and [tool.cibuildwheel]
-    (and its `archs` too when `archs` is None)."""
-    cmd = [sys.executable, "-m", "cibuildwheel", "--print-build-identifiers", "--platform", platform,
-           *(["--archs", ",".join(archs)] if archs is not None else []), "."]
-    try:
-        proc = _proc.output(cmd, cwd=root)
-    except OSError as exc:
-        raise ToolkitError(f"cannot run cibuildwheel: {exc}", hint="reinstall toolkit (cibuildwheel is a dependency)") from None
-    if proc.returncode:
-        last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise ConfigError(f"cibuildwheel cannot list the {platform} wheels: {last}",
-                          hint="fix [tool.cibuildwheel] in pyproject.toml (or the CIBW_* variables)")
-    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
-
-
-def configured_archs(root: Path, platform: str) -> str | None:
-    """The `archs` that [tool.cibuildwheel] or CIBW_ARCHS* set for `platform`, as cibuildwheel resolves them;
-    None for its default, `auto`, which means the host's arches (the plan job's, not the project's wish).
-
-    cibuildwheel's command line cannot print a resolved option, so its option reader is asked directly.
-    """
-    from cibuildwheel.errors import ConfigurationError
-    from cibuildwheel.options import ListFormat, OptionsReader
-
-    config = root / "pyproject.toml"
-    try:
-        reader = OptionsReader(config if config.is_file() else None, platform=platform, env=os.environ)  # type: ignore[arg-type]
-        value = reader.get("archs", option_format=ListFormat(sep=" "), ignore_empty=True)
-    except (ConfigurationError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cibuildwheel cannot read its options: {exc}",
-                          hint="fix [tool.cibuildwheel] in pyproject.toml (or the CIBW_* variables)") from None
-    return None if value.split() == ["auto"] else value
-
-
-def is_free_threaded(identifier: str) -> bool:
-    """cp314t-manylinux_x86_64 is a free-threaded build: its interpreter part ends in `t`."""
-    return identifier.split("-", 1)[0].endswith("t")
-
-
-WINDOWS_ARCHS = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}
-
-
-def arch_of(platform: str, identifier: str) -> str:
-    """cibuildwheel's arch of an identifier: cp312-manylinux_x86_64 -> x86_64, cp312-win32 -> x86."""
-    tail = identifier.split("-", 1)[1]
-    if platform == "windows":
-        return WINDOWS_ARCHS.get(tail, tail)
-    return tail.split("_", 1)[1] if "_" in tail else tail
-
-
-def matrix_entries(identifiers: Mapping[str, list[str]], free_threaded: bool,
-                   warn: Callable[[str], None] = lambda text: None) -> list[dict[str, str]]:
-    """One entry per wheel: the runner that builds it, its identifier and arch, and the QEMU platform a foreign
-    arch needs. `identifiers` maps each platform to cibuildwheel's identifiers."""
-    entries, unknown = [], []
-    for platform, ids in identifiers.items():
-        for identifier in ids:
-            if is_free_threaded(identifier) and not free_threaded:
-                continue
-            arch = arch_of(platform, identifier)
-            if (platform, arch) not in RUNNERS:
-                unknown.append(identifier)
-                continue
-            runner, qemu = RUNNERS[platform, arch]
-            entries.append({"os": runner, "identifier": identifier, "arch": arch, **({"qemu": qemu} if qemu else {})})
-    if unknown:
-        warn(f"left out {len(unknown)} wheel(s) no GitHub-hosted runner can build: {', '.join(unknown)}")
-    return entries
-
-
-def check_platforms(platforms: Iterable[str]) -> list[str]:
-    """The platform names, lower-cased (an item may hold several, comma-separated); an unknown one is an error."""
-    names = [p.lower() for item in platforms for p in item.replace(",", " ").split()]
-    unknown = [p for p in names if p not in TARGETS]
-    if unknown:
-        raise ConfigError(f"unknown platform {unknown[0]!r} in [tool.toolkit.ci] platforms",
-                          hint=f"platforms are: {', '.join(TARGETS)}")
-    return names
-
-
-def platform_archs(root: Path, targets: list[str]) -> dict[str, list[str] | None]:
-    """For each platform the targets name: toolkit's arches for it, or None where cibuildwheel's own `archs`
-    option is set (then cibuildwheel's choice is the one built, foreign arches included)."""
-    archs: dict[str, list[str] | None] = {}
-    for platform in PLATFORMS:
-        chosen = [TARGETS[t].arch for t in targets if TARGETS[t].platform == platform]
-        if chosen:
-            archs[platform] = None if configured_archs(root, platform) else chosen
-    return archs
-
-
-def matrix(project: Project, options: Any, source: IdentifierSource = build_identifiers,
-           warn: Callable[[str], None] = lambda text: None) -> dict[str, list[dict[str, str]]]:
-    """The `strategy.matrix` for the wheel jobs: `{"include": [...]}`; a pure project has one entry."""
-    if project.kind == "pure":
-        return {"include": [{"os": LINUX_RUNNER, "identifier": "py3-none-any", "arch": "any"}]}
-    archs = platform_archs(project.root, check_platforms(options.platforms))
-    with ThreadPoolExecutor() as pool:  # three cibuildwheel processes at once: a third of the wait
-        pending = {p: pool.submit(source, project.root, p, a) for p, a in archs.items()}
-        identifiers = {p: future.result() for p, future in pending.items()}
-    entries = matrix_entries(identifiers, options.free_threaded, warn)
-    if not entries:
-        raise ConfigError("no wheel to build: cibuildwheel selects no build identifier for these platforms",
-                          hint="check requires-python and [tool.cibuildwheel] build/skip, or [tool.toolkit.ci] platforms")
-    if len(entries) > MAX_JOBS:
-        raise ConfigError(f"{len(entries)} wheels: GitHub Actions runs at most {MAX_JOBS} jobs from one matrix",
-                          hint="narrow [tool.cibuildwheel] build/skip, or [tool.toolkit.ci] platforms")
-    return {"include": entries}
 
 
 # --- rendering --------------------------------------------------------------------------------------------------
