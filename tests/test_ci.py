@@ -377,6 +377,29 @@ def test_matrix_keeps_the_arches_cibuildwheel_is_configured_for(tmp_path: Path, 
         ("macos-15-intel", "x86_64"), ("macos-15", "arm64"), ("windows-2025", "AMD64"), ("windows-11-arm", "ARM64")}
 
 
+def test_matrix_follows_cibw_archs_from_the_environment(tmp_path: Path) -> None:
+    """CIBW_ARCHS_LINUX is cibuildwheel's too: the same identifiers as cibuildwheel lists with it."""
+    project = native_project(tmp_path / "p", ">=3.12,<3.14")
+    env = {**os.environ, "CIBW_ARCHS_LINUX": "x86_64 s390x"}
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "ci", "matrix", project, "--platforms", "linux-x86_64"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    include = json.loads(proc.stdout)["include"]
+    expected = cibuildwheel_ids(project, "linux", "", {"CIBW_ARCHS_LINUX": "x86_64 s390x"})
+    assert sorted(e["identifier"] for e in include) == sorted(expected)
+    assert {(e["arch"], e["os"], e.get("qemu")) for e in include} == {
+        ("x86_64", "ubuntu-24.04", None), ("s390x", "ubuntu-24.04", "s390x")}
+
+
+def test_an_identifier_no_runner_builds_is_left_out_with_a_warning() -> None:
+    warnings: list[str] = []
+    entries = ci.matrix_entries({"linux": ["cp312-manylinux_x86_64", "cp312-manylinux_loongarch64"],
+                                 "windows": ["cp312-win32", "cp313t-win_amd64"]}, False, warnings.append)
+    assert [(e["identifier"], e["os"], e["arch"]) for e in entries] == [
+        ("cp312-manylinux_x86_64", "ubuntu-24.04", "x86_64"), ("cp312-win32", "windows-2025", "x86")]
+    assert warnings == ["left out 1 wheel(s) no GitHub-hosted runner can build: cp312-manylinux_loongarch64"]
+
+
 def test_init_sets_up_qemu_for_a_foreign_arch(tmp_path: Path) -> None:
     project = real_project("msgpack-1.1.0.tar.gz", tmp_path)
     with (project / "pyproject.toml").open("a", encoding="utf-8") as f:

@@ -19,13 +19,13 @@ from typing import Any, Literal
 from packaging.version import InvalidVersion, Version
 
 from toolkit import __version__, _fs
-from toolkit.ci_matrix import IdentifierSource, arch_of, build_identifiers, check_platforms, is_free_threaded, matrix
+from toolkit.ci_matrix import IdentifierSource, arch_of, build_identifiers, check_platforms, is_free_threaded, matrix, matrix_entries
 from toolkit.ci_project import LINUX_RUNNER, Project, detect
 from toolkit.errors import ConfigError, ToolkitError
 
 # The API the CLI and library callers use (from the three ci modules).
 __all__ = ["ACTIONS", "HASH_MARK", "Install", "Project", "Rendered", "arch_of", "detect", "init", "is_free_threaded",
-           "matrix", "render", "repository_for_tag", "templates_dir", "to_json"]
+           "matrix", "matrix_entries", "render", "repository_for_tag", "templates_dir", "to_json"]
 
 DISTRIBUTION = "wheel-toolkit"  # the name on PyPI; the import package and the command are `toolkit`
 WORKFLOW = Path(".github/workflows/release.yml")
