@@ -391,6 +391,14 @@ def test_matrix_follows_cibw_archs_from_the_environment(tmp_path: Path) -> None:
         ("x86_64", "ubuntu-24.04", None), ("s390x", "ubuntu-24.04", "s390x")}
 
 
+def test_archs_that_name_the_host_leave_the_choice_to_the_platforms(tmp_path: Path) -> None:
+    """`archs = ["auto64"]` means each runner's own 64-bit arch: the six default targets, not the plan job's."""
+    project = native_project(tmp_path / "p", ">=3.13,<3.14", '[tool.cibuildwheel]\narchs = ["auto64"]\n')
+    code, out, err = run_cli("ci", "matrix", project)
+    assert code == 0, err
+    assert {e["arch"] for e in json.loads(out)["include"]} == {"x86_64", "aarch64", "arm64", "AMD64", "ARM64"}
+
+
 def test_an_identifier_no_runner_builds_is_left_out_with_a_warning() -> None:
     warnings: list[str] = []
     entries = ci.matrix_entries({"linux": ["cp312-manylinux_x86_64", "cp312-manylinux_loongarch64"],

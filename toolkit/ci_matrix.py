@@ -76,9 +76,13 @@ def build_identifiers(root: Path, platform: str, archs: list[str] | None) -> lis
     return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
 
 
+HOST_ARCHS = {"auto", "auto64", "auto32", "native"}  # cibuildwheel's words for "the arches of this machine"
+
+
 def configured_archs(root: Path, platform: str) -> str | None:
     """The `archs` that [tool.cibuildwheel] or CIBW_ARCHS* set for `platform`, as cibuildwheel resolves them;
-    None for its default, `auto`, which means the host's arches (the plan job's, not the project's wish).
+    None when they only name the host's arches (`auto`, its default, `auto64`, `auto32`, `native`): on the
+    runners each host is a different arch, so toolkit's platforms choose.
 
     cibuildwheel's command line cannot print a resolved option, so its option reader is asked directly.
     """
@@ -92,7 +96,7 @@ def configured_archs(root: Path, platform: str) -> str | None:
     except (ConfigurationError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cibuildwheel cannot read its options: {exc}",
                           hint="fix [tool.cibuildwheel] in pyproject.toml (or the CIBW_* variables)") from None
-    return None if value.split() == ["auto"] else value
+    return None if set(value.replace(",", " ").split()) <= HOST_ARCHS else value
 
 
 def is_free_threaded(identifier: str) -> bool:
