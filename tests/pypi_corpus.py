@@ -220,6 +220,16 @@ PINS: tuple[Pin, ...] = (
     Pin("requests-2.34.2.tar.gz",
         "f288924cae4e29463698d6d60bc6a4da69c89185ad1e0bcc4104f584e960b9ed", 142856,
         "sdist, setuptools"),
+    # -- Sdists of real projects whose CI tests/test_ci.py renders
+    Pin("msgpack-1.1.0.tar.gz",
+        "dd432ccc2c72b914e4cb77afce64aab761c1137cc698be3984eee260bcb2896e", 167260,
+        "sdist, setuptools with a C extension: ci matrix with foreign Linux arches"),
+    Pin("pybind11-3.0.1.tar.gz",
+        "9c0f40056a016da59bab516efb523089139fcc6f2ba7e4930854c61efb932051", 546914,
+        "sdist, scikit-build-core with wheel.platlib = false: a pure wheel"),
+    Pin("wrapt-1.17.2.tar.gz",
+        "41388e9d4d1522446fe79d3213196bd9e3b301a336965b9e27ca2788ebd122f3", 55531,
+        "sdist, named only in setup.cfg (no pyproject.toml)"),
 )
 # The newest wheel and sdist of the most downloaded projects (tests/pypi_top.py), after the files above.
 PINS += tuple(Pin(filename, sha256, size, f"the newest {'wheel' if filename.endswith('.whl') else 'sdist'} of the "

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -98,11 +99,25 @@ requires-python = "{requires_python}"
 
 
 def cibuildwheel_ids(project: Path, platform: str, archs: str, env: dict[str, str] | None = None) -> list[str]:
-    """What cibuildwheel itself says, asked directly."""
+    """What cibuildwheel itself says, asked directly (with no `archs`: the ones its configuration names)."""
     proc = subprocess.run([sys.executable, "-m", "cibuildwheel", "--print-build-identifiers", "--platform", platform,
-                           "--archs", archs, "."], cwd=project, capture_output=True, text=True,
+                           *(["--archs", archs] if archs else []), "."], cwd=project, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, check=True)
     return proc.stdout.split()
+
+
+def real_project(filename: str, dest: Path) -> Path:
+    """A real project's source tree: its pinned sdist from PyPI (tests/pypi_corpus.py), unpacked into `dest`."""
+    from pypi_corpus import PINS, CorpusError, corpus_dir, ensure_corpus
+
+    pin = next(p for p in PINS if p.filename == filename)
+    try:
+        (archive,) = ensure_corpus(corpus_dir(), (pin,))
+    except CorpusError as exc:
+        pytest.fail(f"cannot get {filename}: {exc}", pytrace=False)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / filename.removesuffix(".tar.gz")
 
 
 @pytest.fixture
@@ -119,6 +134,10 @@ def examples(tmp_path: Path) -> Path:
     ('[build-system]\nbuild-backend = "hatchling.build"\nrequires = ["hatchling"]', {}, "pure", "no compiled code"),
     ('[build-system]\nbuild-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]', {}, "native",
      "scikit-build-core"),
+    ('[build-system]\nbuild-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]\n'
+     '[tool.scikit-build.wheel]\ncmake = false', {}, "pure", "wheel.cmake = false"),
+    ('[build-system]\nbuild-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]\n'
+     '[tool.scikit-build]\nwheel.platlib = true', {}, "native", "scikit-build-core"),
     ('[build-system]\nbuild-backend = "mesonpy"\nrequires = ["meson-python"]', {}, "native", "meson-python"),
     ('[build-system]\nbuild-backend = "maturin"\nrequires = ["maturin>=1,<2"]', {}, "native", "maturin"),
     ('[build-system]\nrequires = ["setuptools", "setuptools-rust>=1.9"]', {}, "native", "setuptools-rust"),
@@ -135,6 +154,30 @@ def test_detect_reads_the_kind_from_the_project(tmp_path: Path, pyproject: str, 
     assert why in found.reason
 
 
+def test_a_pure_scikit_build_core_project_gets_the_pure_workflow(tmp_path: Path) -> None:
+    """pybind11 3.0.1 builds with scikit-build-core and `wheel.platlib = false`: one py3-none-any wheel, so the
+    pure workflow (it got the native one: 56 cibuildwheel jobs, each failing "a pure Python wheel was generated")."""
+    project = real_project("pybind11-3.0.1.tar.gz", tmp_path)
+    code, out, err = run_cli("ci", "init", project)
+    assert code == 0, err
+    assert "pure: scikit-build-core builds a pure wheel ([tool.scikit-build] wheel.platlib = false)" in out
+    path = project / WORKFLOW
+    lint(path)
+    assert set(load(path)["jobs"]) == {"build", "publish"}
+    code, out, _ = run_cli("ci", "matrix", project)
+    assert json.loads(out)["include"] == [{"os": "ubuntu-24.04", "identifier": "py3-none-any", "arch": "any"}]
+
+
+@pytest.mark.slow
+def test_pybind11_builds_the_pure_wheel_the_workflow_expects(tmp_path: Path) -> None:
+    """The oracle for the test above: the backend itself builds pybind11 3.0.1 into a py3-none-any wheel."""
+    project = real_project("pybind11-3.0.1.tar.gz", tmp_path)
+    code, _, err = run_cli("build", project, "-o", tmp_path / "dist", "-q")
+    assert code == 0, err
+    assert [w.name for w in (tmp_path / "dist").glob("*.whl")] == ["pybind11-3.0.1-py3-none-any.whl"]
+    assert ci.detect(project).kind == "pure"
+
+
 def test_detect_examples_and_the_kind_override() -> None:
     assert ci.detect(EXAMPLES / "pure").kind == "pure"
     native = ci.detect(EXAMPLES / "native")
@@ -146,11 +189,36 @@ def test_a_setup_py_only_project_and_the_environment_override(tmp_path: Path) ->
     legacy = tmp_path / "Legacy_Ext"
     legacy.mkdir()
     (legacy / "setup.py").write_text("from setuptools import setup, Extension\nsetup(ext_modules=[Extension('x', ['x.c'])])\n")
-    found = ci.detect(legacy)
+    warnings: list[str] = []
+    found = ci.detect(legacy, warn=warnings.append)
     assert (found.kind, found.name) == ("native", "legacy-ext")  # the folder's name, for the index URL
+    assert warnings == ["the project's name is not in pyproject.toml, setup.cfg or a literal setup(name=...): "
+                        "the workflow uses the folder's name, 'legacy-ext'"]
     proc = subprocess.run([sys.executable, "-m", "toolkit", "ci", "matrix", legacy], capture_output=True, text=True,
                           env={**os.environ, "TOOLKIT_CI_KIND": "pure"})
     assert json.loads(proc.stdout)["include"][0]["identifier"] == "py3-none-any"
+
+
+def test_a_project_named_only_in_setup_cfg_is_published_under_that_name(tmp_path: Path) -> None:
+    """wrapt 1.17.2 names itself in setup.cfg only; checked out in a folder named otherwise, its workflow's
+    environment URL and trusted-publisher comment name wrapt (they named the folder)."""
+    project = real_project("wrapt-1.17.2.tar.gz", tmp_path).rename(tmp_path / "my-fork")
+    code, out, err = run_cli("ci", "init", project, "--platforms", "linux-x86_64")
+    assert code == 0 and "warning" not in err, err
+    assert "for wrapt, a native project: setup.py declares extension modules" in (project / WORKFLOW).read_text()
+    lint(project / WORKFLOW)
+    publish = load(project / WORKFLOW)["jobs"]["publish"]
+    assert publish["environment"]["url"] == ("${{ needs.plan.outputs.repository == 'pypi' && "
+                                             "'https://pypi.org/p/wrapt' || 'https://test.pypi.org/p/wrapt' }}")
+    assert "register this workflow as a trusted publisher of wrapt on PyPI" in (project / WORKFLOW).read_text()
+    assert "my-fork" not in (project / WORKFLOW).read_text()
+
+
+def test_a_literal_setup_name_is_read_without_running_setup_py(tmp_path: Path) -> None:
+    project = tmp_path / "src"
+    project.mkdir()
+    (project / "setup.py").write_text("import setuptools\nsetuptools.setup(name='Real.Name', version='1')\n")
+    assert ci.detect(project).name == "real-name"
 
 
 def test_project_errors_are_one_line(tmp_path: Path) -> None:
@@ -310,6 +378,79 @@ def test_free_threaded_wheels_only_when_the_project_opts_in(tmp_path: Path) -> N
     assert ids["plain"] == [i for i in ids["opted"] if i not in threaded]
 
 
+FOREIGN_ARCHS = '\n[tool.cibuildwheel.linux]\narchs = ["x86_64", "aarch64", "ppc64le", "i686"]\n'
+
+
+@pytest.mark.parametrize("free_threaded", [False, True])
+def test_matrix_keeps_the_arches_cibuildwheel_is_configured_for(tmp_path: Path, free_threaded: bool) -> None:
+    """msgpack 1.1.0 with four Linux arches: every identifier cibuildwheel would build is in the matrix (it
+    kept 28 of 56: ppc64le and i686 were dropped); a foreign arch runs under QEMU on the x86_64 runner."""
+    project = real_project("msgpack-1.1.0.tar.gz", tmp_path)
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write(FOREIGN_ARCHS)
+    flags = ["--free-threaded"] if free_threaded else []
+    code, out, err = run_cli("ci", "matrix", project, *flags)
+    assert code == 0 and err == "", err
+    include = json.loads(out)["include"]
+    linux = [e for e in include if "linux" in e["identifier"]]
+    expected = [i for i in cibuildwheel_ids(project, "linux", "") if free_threaded or not ci.is_free_threaded(i)]
+    assert sorted(e["identifier"] for e in linux) == sorted(expected)
+    assert len(linux) == (72 if free_threaded else 56)
+    assert {e["arch"] for e in linux} == {"x86_64", "aarch64", "ppc64le", "i686"}
+    for e in linux:
+        assert (e["os"], e.get("qemu")) == {"x86_64": ("ubuntu-24.04", None), "i686": ("ubuntu-24.04", None),
+                                            "aarch64": ("ubuntu-24.04-arm", None),
+                                            "ppc64le": ("ubuntu-24.04", "ppc64le")}[e["arch"]], e
+    # the other platforms keep toolkit's default arches (cibuildwheel's `auto` there is the host's)
+    assert {(e["os"], e["arch"]) for e in include if e not in linux} == {
+        ("macos-15-intel", "x86_64"), ("macos-15", "arm64"), ("windows-2025", "AMD64"), ("windows-11-arm", "ARM64")}
+
+
+def test_matrix_follows_cibw_archs_from_the_environment(tmp_path: Path) -> None:
+    """CIBW_ARCHS_LINUX is cibuildwheel's too: the same identifiers as cibuildwheel lists with it."""
+    project = native_project(tmp_path / "p", ">=3.12,<3.14")
+    env = {**os.environ, "CIBW_ARCHS_LINUX": "x86_64 s390x"}
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "ci", "matrix", project, "--platforms", "linux-x86_64"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    include = json.loads(proc.stdout)["include"]
+    expected = cibuildwheel_ids(project, "linux", "", {"CIBW_ARCHS_LINUX": "x86_64 s390x"})
+    assert sorted(e["identifier"] for e in include) == sorted(expected)
+    assert {(e["arch"], e["os"], e.get("qemu")) for e in include} == {
+        ("x86_64", "ubuntu-24.04", None), ("s390x", "ubuntu-24.04", "s390x")}
+
+
+def test_archs_that_name_the_host_leave_the_choice_to_the_platforms(tmp_path: Path) -> None:
+    """`archs = ["auto64"]` means each runner's own 64-bit arch: the six default targets, not the plan job's."""
+    project = native_project(tmp_path / "p", ">=3.13,<3.14", '[tool.cibuildwheel]\narchs = ["auto64"]\n')
+    code, out, err = run_cli("ci", "matrix", project)
+    assert code == 0, err
+    assert {e["arch"] for e in json.loads(out)["include"]} == {"x86_64", "aarch64", "arm64", "AMD64", "ARM64"}
+
+
+def test_an_identifier_no_runner_builds_is_left_out_with_a_warning() -> None:
+    warnings: list[str] = []
+    entries = ci.matrix_entries({"linux": ["cp312-manylinux_x86_64", "cp312-manylinux_loongarch64"],
+                                 "windows": ["cp312-win32", "cp313t-win_amd64"]}, False, warnings.append)
+    assert [(e["identifier"], e["os"], e["arch"]) for e in entries] == [
+        ("cp312-manylinux_x86_64", "ubuntu-24.04", "x86_64"), ("cp312-win32", "windows-2025", "x86")]
+    assert warnings == ["left out 1 wheel(s) no GitHub-hosted runner can build: cp312-manylinux_loongarch64"]
+
+
+def test_init_sets_up_qemu_for_a_foreign_arch(tmp_path: Path) -> None:
+    project = real_project("msgpack-1.1.0.tar.gz", tmp_path)
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write(FOREIGN_ARCHS)
+    code, out, err = run_cli("ci", "init", project)
+    assert code == 0, err
+    path = project / WORKFLOW
+    lint(path)
+    wheels = load(path)["jobs"]["wheels"]
+    (qemu,) = [s for s in wheels["steps"] if "setup-qemu-action" in s.get("uses", "")]
+    assert qemu["if"] == "matrix.qemu" and qemu["with"]["platforms"] == "${{ matrix.qemu }}"
+    assert wheels["steps"].index(qemu) < wheels["steps"].index(steps_running(wheels, "cibuildwheel")[0])
+
+
 def test_pure_matrix_is_one_entry(examples: Path) -> None:
     code, out, _ = run_cli("ci", "matrix", examples / "pure")
     assert code == 0
@@ -353,10 +494,61 @@ def test_rerun_keeps_an_edited_workflow_and_shows_the_diff(examples: Path) -> No
 def test_rerun_updates_a_workflow_nobody_edited(examples: Path) -> None:
     project = examples / "native"
     assert run_cli("ci", "init", project, "--platforms", "linux-x86_64")[0] == 0
-    code, out, err = run_cli("ci", "init", project)  # other options: a new rendering, the file was never edited
+    # other options: a new rendering, the file was never edited
+    code, out, err = run_cli("ci", "init", project, "--platforms", "linux-x86_64,linux-aarch64")
     assert code == 0, err
     assert out.startswith("update: ")
-    assert "--platforms" not in (project / WORKFLOW).read_text(encoding="utf-8")
+    assert "toolkit ci matrix --kind native --platforms linux-x86_64,linux-aarch64)" in (project / WORKFLOW).read_text()
+
+
+def test_a_plain_rerun_keeps_the_options_the_workflow_was_rendered_with(examples: Path) -> None:
+    project = examples / "native"
+    code, _, err = run_cli("ci", "init", project, "--platforms", "linux-x86_64,macos-arm64", "--free-threaded")
+    assert code == 0, err
+    rendered = (project / WORKFLOW).read_text(encoding="utf-8")
+    assert "toolkit ci matrix --kind native --free-threaded --platforms linux-x86_64,macos-arm64)" in rendered
+    code, out, err = run_cli("ci", "init", project)  # it dropped both options, silently
+    assert (code, out.split(":")[0]) == (0, "unchanged"), err
+    assert err == ("warning: kept --free-threaded --platforms linux-x86_64,macos-arm64 from .github/workflows/release.yml"
+                   " (give the option again to change it)\n")
+    assert (project / WORKFLOW).read_text(encoding="utf-8") == rendered
+    code, out, err = run_cli("ci", "init", project, "--no-free-threaded")  # one given again, the other kept
+    assert (code, out.split(":")[0]) == (0, "update"), err
+    assert "--kind native --no-free-threaded --platforms linux-x86_64,macos-arm64)" in (project / WORKFLOW).read_text()
+
+
+def test_a_kind_change_on_rerun_is_said(examples: Path) -> None:
+    project = examples / "pure"
+    assert run_cli("ci", "init", project, "--kind", "native", "--platforms", "linux-x86_64")[0] == 0
+    code, out, err = run_cli("ci", "init", project)
+    assert (code, out.split(":")[0]) == (0, "update"), err
+    assert "was rendered for a native project; this one is pure (give --kind native to keep it)" in err
+
+
+def test_a_workflow_toolkit_did_not_render_is_called_yours(examples: Path) -> None:
+    project = examples / "pure"
+    path = project / WORKFLOW
+    path.parent.mkdir(parents=True)
+    own = "name: release\non: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n"
+    path.write_text(own, encoding="utf-8")
+    code, out, err = run_cli("ci", "init", project)
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"error: {path} was not rendered by toolkit (it has no `# toolkit-ci-sha256:` header); not overwritten",
+        "hint: rename your workflow and re-run, or run `toolkit ci init --force` to replace it"]
+    assert path.read_text(encoding="utf-8") == own
+    code, out, err = run_cli("ci", "init", project, "--force")
+    assert code == 0 and out.startswith("replaced: "), err
+
+
+def test_an_empty_folder_is_not_a_project(tmp_path: Path) -> None:
+    for action in ("init", "matrix"):
+        code, out, err = run_cli("ci", action, tmp_path)
+        assert (code, out) == (2, "")
+        assert err.splitlines() == [
+            f"error: {tmp_path}: no Python project here (no pyproject.toml, setup.py, setup.cfg)",
+            "hint: run it in the project's root folder, or give that folder: toolkit ci init PATH"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_write_is_atomic(examples: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -371,7 +563,8 @@ def test_write_is_atomic(examples: Path, monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setattr(os, "replace", fail)  # the rename that publishes the new file fails
     assert cli.main(["ci", "init", str(project)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: cannot write ") and "No space left on device" in err and "Traceback" not in err
+    assert err.splitlines()[-2].startswith("error: cannot write ") and "No space left on device" in err
+    assert "Traceback" not in err
     assert (project / WORKFLOW).read_bytes() == before
     assert sorted(p.name for p in (project / WORKFLOW).parent.iterdir()) == ["release.yml"]
 

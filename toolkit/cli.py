@@ -103,6 +103,9 @@ def make_parser() -> argparse.ArgumentParser:
                                   "binaries allow (auditwheel, delocate, delvewheel).")
     r.add_argument("--show", action="store_true",
                    help="only show what each binary needs, what would be vendored and the best tag")
+    r.add_argument("--fuse", action="store_true",
+                   help="join the two WHEELs, an x86_64 and an arm64 macOS wheel of one release, into one universal2 "
+                        "wheel (as delocate-merge does, on any host) in -o (default: the first wheel's folder)")
 
     c = _stage_parser(sub, "check", CheckOptions, cmd_check, "PATH", "files",
                       help="check wheels and sdists as PyPI, twine and pip would, and stricter",
@@ -188,11 +191,13 @@ def _attest_parsers(sub: Any) -> None:
 def _add_ci(sub: Any) -> None:
     from toolkit.config import CiOptions
 
-    ci = sub.add_parser("ci", help="GitHub Actions: render the release workflow, print the wheel matrix")
+    ci = sub.add_parser("ci", help="GitHub Actions or GitLab CI: render the release workflow, print the wheel matrix")
     actions = ci.add_subparsers(dest="ci_action", metavar="ACTION", parser_class=_Parser, required=True,
                                 help="init, matrix or repository")
-    init = actions.add_parser("init", help="write PROJECT/.github/workflows/release.yml from toolkit's templates")
+    init = actions.add_parser("init", help="write PROJECT/.github/workflows/release.yml (or .gitlab-ci.yml) from "
+                                           "toolkit's templates")
     init.add_argument("--force", action="store_true", help="overwrite a workflow that was edited since it was rendered")
+    init.add_argument("--gitlab", action="store_true", help="write PROJECT/.gitlab-ci.yml (GitLab CI) instead")
     matrix = actions.add_parser("matrix", help="print the per-wheel build matrix as JSON, for strategy.matrix")
     for p in (init, matrix):
         p.add_argument("project", nargs="?", default=Path("."), type=Path, help="project folder (default: .)")
@@ -249,6 +254,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
     from toolkit.dist import stage_inputs
 
     options = load_options(args, RepairOptions, Path.cwd())
+    if args.fuse:
+        return _fuse(args, options)
     reporter = _reporter(args)
     inputs = stage_inputs(args.paths, default_outdir(), reporter)
     if args.show:
@@ -263,6 +270,28 @@ def cmd_repair(args: argparse.Namespace) -> int:
         _out(json.dumps([o.to_json() for o in outcomes], indent=2))
         return 0
     _print_outcomes(outcomes)
+    return 0
+
+
+def _fuse(args: argparse.Namespace, options: Any) -> int:
+    from toolkit.repair.fuse import fuse
+
+    if len(args.paths) != 2 or args.show:
+        raise ConfigError("--fuse takes two wheels (and no --show): the x86_64 and the arm64 macOS wheel of one release",
+                          hint="toolkit repair --fuse X86_64_WHEEL ARM64_WHEEL -o OUTDIR")
+    first, second = args.paths
+    for path in (first, second):
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such wheel", hint="give the paths of two .whl files")
+    fused = fuse(first, second, options.outdir or first.parent)
+    if args.format == "json":
+        _out(json.dumps({"fused": str(fused.path), "inputs": [str(first), str(second)], "fat": list(fused.fat),
+                         "differing": list(fused.differing)}, indent=2))
+        return 0
+    _out(f"fused {first.name} + {second.name} -> {fused.path}  fat Mach-O: {', '.join(fused.fat) or 'none'}")
+    if fused.differing:
+        print(f"warning: these differ and are not Mach-O files; the arm64 wheel's are kept: {', '.join(fused.differing)}",
+              file=sys.stderr)
     return 0
 
 
@@ -345,23 +374,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_ci(args: argparse.Namespace) -> int:
     from toolkit import ci
     from toolkit.config import CiOptions
+    from toolkit.reporter import PlainReporter
 
     if args.ci_action == "repository":
         _out(ci.repository_for_tag(args.tag))
         return 0
     options = load_options(args, CiOptions, args.project)
-    project = ci.detect(args.project, options.kind)
+    project = ci.detect(args.project, options.kind, PlainReporter().warn)
     if args.ci_action == "matrix":
-        _out(ci.to_json(ci.matrix(project, options)))
+        _out(ci.to_json(ci.matrix(project, options, warn=PlainReporter().warn)))
         return 0
     given = [f.name for f in dataclasses.fields(CiOptions) if getattr(args, f.name) is not None]
-    change = ci.init(project, options, force=args.force, given=given)
+    change = ci.init(project, options, force=args.force, given=given, warn=PlainReporter().warn,
+                     gitlab=args.gitlab)
     if change.diff:
         print(change.diff, end="", flush=True)
+    if change.action == "foreign" and not args.force:
+        raise ToolkitError(f"{args.project / change.path} was not rendered by toolkit (it has no `{ci.HASH_MARK.strip()}` "
+                           "header); not overwritten",
+                           hint="rename your workflow and re-run, or run `toolkit ci init --force` to replace it")
     if change.action == "edited" and not args.force:
         raise ToolkitError(f"{args.project / change.path} was edited since toolkit rendered it (diff above); not overwritten",
                            hint="keep your edits, or run `toolkit ci init --force` to replace them")
-    done = "replaced" if change.action == "edited" else change.action
+    done = "replaced" if change.action in ("edited", "foreign") else change.action
     _out(f"{done}: {args.project / change.path} ({project.kind}: {project.reason})")
     return 0
 
