@@ -23,6 +23,7 @@ import yaml
 from conftest import require_tool
 
 from toolkit import ci, cli
+from toolkit.ci.project import RUNNER_PYTHONS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -338,7 +339,7 @@ def test_runner_python_is_the_newest_requires_python_allows(requires: str, runne
 
     assert ci.Project(Path("."), "p", "pure", "", SpecifierSet(requires)).runner_python == runner
     # cibuildwheel runs on the newest Python whatever the project allows (it builds each wheel's own Python)
-    assert ci.Project(Path("."), "p", "native", "", SpecifierSet(requires)).runner_python == ci.RUNNER_PYTHONS[0]
+    assert ci.Project(Path("."), "p", "native", "", SpecifierSet(requires)).runner_python == RUNNER_PYTHONS[0]
 
 
 # --- the matrix ---------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from toolkit import _proc
-from toolkit.ci_project import LINUX_RUNNER, Project
+from toolkit.ci.project import LINUX_RUNNER, Project
 from toolkit.errors import ConfigError, ToolkitError
 
 if sys.version_info >= (3, 11):

@@ -1,6 +1,6 @@
 """CI on top of the pipeline: render templates/ into a project's GitHub Actions workflow (GitLab's is
-ci_gitlab.py), keep a user's edits and options on a re-run, and choose the index for a tag. What the
-workflow depends on is read by ci_project.py; the per-wheel matrix comes from ci_matrix.py.
+gitlab.py), keep a user's edits and options on a re-run, and choose the index for a tag. What the
+workflow depends on is read by project.py; the per-wheel matrix comes from matrix.py.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, Literal
 from packaging.version import InvalidVersion, Version
 
 from toolkit import __version__, _fs
-from toolkit.ci_matrix import IdentifierSource, arch_of, build_identifiers, check_platforms, is_free_threaded, matrix, matrix_entries
-from toolkit.ci_project import LINUX_RUNNER, Project, detect
+from toolkit.ci.matrix import IdentifierSource, arch_of, build_identifiers, check_platforms, is_free_threaded, matrix, matrix_entries
+from toolkit.ci.project import LINUX_RUNNER, Project, detect
 from toolkit.errors import ConfigError, ToolkitError
 
 # The API the CLI and library callers use (from the three ci modules).
@@ -52,7 +52,7 @@ class _Template(string.Template):
 
 def templates_dir() -> Path:
     """templates/: inside the package in a wheel (force-included), at the top of a source checkout."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the toolkit package (this is toolkit/ci/__init__.py)
     for candidate in (here / "templates", here.parent / "templates"):
         if (candidate / "pure.yml").is_file():
             return candidate
@@ -239,7 +239,7 @@ def init(project: Project, options: Any, force: bool = False, given: Iterable[st
     For a native project the matrix is computed once here too, so that a configuration cibuildwheel
     rejects, or one that selects no wheel, fails now rather than on the first push.
     """
-    from toolkit.ci_gitlab import GITLAB_CI, render_gitlab
+    from toolkit.ci.gitlab import GITLAB_CI, render_gitlab
 
     path = GITLAB_CI if gitlab else WORKFLOW
     options, given = kept_options(project.root, path, options, given, project.kind, warn)
