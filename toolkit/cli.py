@@ -109,6 +109,8 @@ def make_parser() -> argparse.ArgumentParser:
                       description="Check wheels and sdists as PyPI, the uploaders and the installers would.",
                       formats=("text", "json", "github", "markdown"))
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
+    c.add_argument("--index", metavar="INDEX", help="also predict what this index will say (pypi, testpypi, or its URL): "
+                   "a file name used before, a release older than 14 days, a name too close to another project's")
     _attest_parsers(sub)
     _publish_parser(sub)
     _release_parser(sub)
@@ -297,7 +299,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     options = load_options(args, CheckOptions, Path.cwd())
     reporter = _reporter(args)
     dists = stage_inputs(args.paths, default_outdir(), reporter)
+    if args.index:  # the HTTP client only loads when asked for
+        from toolkit.publish.remote import Where, check_against
+
+        where = Where.for_index(args.index)
     report = check(dists, options, reporter=reporter)
+    if args.index:
+        check_against(report, where)
     out = {"json": report.to_json, "github": report.to_github}.get(args.format, report.to_text)()
     if args.quiet and args.format == "text":
         out = "\n".join(line for line in out.splitlines() if not line.endswith(": PASSED"))

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
@@ -20,6 +21,10 @@ from toolkit import __version__
 from toolkit.dist import parse_dist_filename
 from toolkit.errors import ConfigError, PublishError
 from toolkit.publish import index, transport
+
+if TYPE_CHECKING:
+    from toolkit.check.indexstate import Local
+    from toolkit.check.report import Finding, Report
 
 JSON_APIS = {"upload.pypi.org": "https://pypi.org/pypi/", "test.pypi.org": "https://test.pypi.org/pypi/"}
 _ANY = (ValueError, KeyError, TypeError, AttributeError)
@@ -183,3 +188,52 @@ def _when(value: object) -> datetime | None:
     from datetime import timezone
 
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def project_names(http: transport.Transport, where: Where, *, auth: Mapping[str, str] | None = None) -> list[str]:
+    """Every project name the index lists (its simple API's root page), to find names too close to a new one.
+    Not read from PyPI and TestPyPI: their root page lists every project (tens of megabytes)."""
+    if _is_pypi(where):
+        return []
+    headers = {"User-Agent": f"toolkit/{__version__}", "Accept": index.ACCEPT, **(auth or {})}
+    for simple in where.simple:
+        try:
+            answer = http.get(simple, headers, transport.origin_of(simple))
+        except transport.WireError:
+            return []
+        if answer.status != 200:
+            continue
+        try:
+            if index.JSON_TYPE in answer.headers.get("content-type", ""):
+                return [str(p["name"]) for p in json.loads(answer.body.decode("utf-8"))["projects"]]
+            return list(index.parse_listing(answer.body, answer.headers.get("content-type", "")))
+        except _ANY:
+            return []
+    return []
+
+
+def predict(http: transport.Transport, where: Where, files: Sequence[Local], *, auth: Mapping[str, str] | None = None,
+            deadline: float = 60.0) -> dict[Path, list[Finding]]:
+    """What the index will say about each file (check/indexstate.py's verdicts on what it shows of each project)."""
+    from toolkit.check import indexstate
+
+    found: dict[Path, list[Finding]] = {}
+    for name in dict.fromkeys(f.name for f in files):
+        group = [f for f in files if f.name == name]
+        project = read_project(http, where, name, auth=auth, deadline=deadline)
+        names = project_names(http, where, auth=auth) if not project.found else []
+        found.update(indexstate.verdicts(group, project, names))
+    return found
+
+
+def check_against(report: Report, where: Where, timeout: float = 30.0) -> None:
+    """`toolkit check --index`: add what the index will say to each file's findings."""
+    from toolkit.check.indexstate import Local
+
+    http = transport.Transport(transport.Timeouts(timeout, timeout, timeout))
+    try:
+        found = predict(http, where, [Local.of(f.path) for f in report.files], deadline=timeout * 4)
+    finally:
+        http.close()
+    for f in report.files:
+        f.findings.extend(found.get(f.path, []))

@@ -1,0 +1,124 @@
+"""`toolkit check --index`: what the index will say, predicted before anything is sent, in PyPI's words; against a real
+pypiserver and a small server that speaks PyPI's JSON API (for upload times, project sizes and names)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from distfactory import make_sdist, make_wheel
+from indexes import Index, creds, pypiserver, run_publish
+from jsonapi import json_index
+
+
+def check(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "toolkit", "check", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ago(days: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+def entry(path: Path, days: float = 1, size: int | None = None) -> dict[str, object]:
+    return {"filename": path.name, "sha256": sha256(path), "size": size or path.stat().st_size, "uploaded": ago(days)}
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    with pypiserver(tmp_path_factory.mktemp("pypiserver")) as idx:
+        yield idx
+
+
+def test_a_release_older_than_14_days_takes_no_new_file(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "aged_pkg", "1.0")
+    sdist = make_sdist(tmp_path, "aged_pkg", "1.0")
+    state = {"aged-pkg": {"1.0": [entry(wheel, days=15)]}}
+    with json_index(state, tmp_path) as url:
+        proc = check("--index", url, wheel, sdist, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    # The wheel is there with the same bytes: "already there", not an error.
+    assert f"{wheel}: PASSED" in lines
+    assert any(line.startswith(f"{sdist}: I013 error [PyPI rejects]: Uploading new files to releases older than 14 "
+                               "days is not allowed.") for line in lines), proc.stdout
+    assert any(f"{sdist}: I100 warning" in line and "aged_pkg-1.0-py3-none-any.whl" in line for line in lines)
+
+
+def test_a_release_younger_than_14_days_takes_a_new_file(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "young_pkg", "1.0")
+    sdist = make_sdist(tmp_path, "young_pkg", "1.0")
+    with json_index({"young-pkg": {"1.0": [entry(wheel, days=13)]}}, tmp_path) as url:
+        proc = check("--index", url, sdist, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "I100 warning" in proc.stdout and "I013" not in proc.stdout
+
+
+def test_a_new_name_too_close_to_another_project_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "hello_world", "1.0")
+    other = make_wheel(tmp_path, "hell0_w0rld", "3.0")
+    with json_index({"Hell0.W0rld": {"3.0": [entry(other)]}}, tmp_path) as url:
+        proc = check("--index", url, wheel, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("I005 error [PyPI rejects]: The name 'hello-world' is too similar to an existing project. See "
+            "https://pypi.org/help/#project-name for more information.") in proc.stdout
+    assert "'Hell0.W0rld'" in proc.stdout
+
+
+def test_the_projects_total_size_limit(tmp_path: Path) -> None:
+    old = make_wheel(tmp_path, "big_pkg", "1.0")
+    new = make_wheel(tmp_path, "big_pkg", "2.0")
+    near_full = (10 << 30) - 10
+    with json_index({"big-pkg": {"1.0": [entry(old, size=near_full)]}}, tmp_path) as url:
+        proc = check("--index", url, new, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "I010 error [PyPI rejects]: Project size too large. Limit for project 'big-pkg' total size is 10 GB." \
+        in proc.stdout
+
+
+def test_a_file_name_on_a_real_index_with_other_bytes_same_bytes_and_a_new_name(tmp_path: Path, index: Index) -> None:
+    sent = tmp_path / "sent"
+    sent.mkdir()
+    wheel = make_wheel(sent, "reused_name", "1.0")
+    proc = run_publish("--repository-url", index.url, wheel, home=tmp_path, env=creds())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The same file: already there, no finding.
+    same = check("--index", index.url, wheel, cwd=tmp_path)
+    assert same.returncode == 0 and f"{wheel}: PASSED" in same.stdout, same.stdout + same.stderr
+    # Another file under that name (the simple page of pypiserver gives its sha256).
+    rebuilt = tmp_path / "rebuilt"
+    rebuilt.mkdir()
+    other = make_wheel(rebuilt, "reused_name", "1.0", files={"reused_name/__init__.py": b"x = 2\n"})
+    proc = check("--index", index.url, other, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{other}: I011 error [PyPI rejects]: File already exists ('reused_name-1.0-py3-none-any.whl', with " \
+           "blake2_256 hash '" in proc.stdout
+    assert "See https://pypi.org/help/#file-name-reuse for more information." in proc.stdout
+    # A project the index has never seen: a new name, fine.
+    fresh = make_wheel(rebuilt, "never_seen_here", "0.1")
+    proc = check("--index", index.url, fresh, cwd=tmp_path)
+    assert proc.returncode == 0 and f"{fresh}: PASSED" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_an_index_that_is_not_a_url_is_one_line(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "any_pkg", "1.0")
+    proc = check("--index", "ftp://example", wheel, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --index ftp://example") and "hint:" in proc.stderr
+
+
+def test_the_new_codes_are_listed_with_who_refuses() -> None:
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "check", "--list-codes"], capture_output=True, text=True,
+                          check=True)
+    listed = {line.split()[0]: line for line in proc.stdout.splitlines()}
+    for code in ("I005", "I010", "I011", "I013", "I014"):
+        assert "PyPI rejects" in listed[code]
+    assert "toolkit" in listed["I100"]
