@@ -1,6 +1,7 @@
 """A small index that speaks PyPI's JSON API (`/pypi/<name>/json`) and the PEP 691 simple API, from a state file, for
 the rules only PyPI applies (upload times, project sizes, names too close to another): run as its own process on
-127.0.0.1 (`python jsonapi.py STATE PORT`), started and stopped by `json_index`.
+127.0.0.1 (`python jsonapi.py STATE PORT`), started and stopped by `json_index`. It takes every upload (200) and
+logs the file name of each in STATE.posts, so a test sees what was sent.
 
 The state: {"Display-Name": {"1.0": [{"filename", "sha256", "size", "uploaded" (ISO 8601)}]}}.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +31,7 @@ def _file(f: dict[str, Any]) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     state: dict[str, Any] = {}
+    posts = ""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         projects = _projects(self.state)
@@ -48,6 +51,13 @@ class _Handler(BaseHTTPRequestHandler):
                    "releases": {v: [_file(f) for f in fs] for v, fs in releases.items()}, "urls": []}
             return self._send(200, doc, "application/json")
         self._send(404, {"message": "Not Found"}, "application/json")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        found = re.search(rb'name="content"; filename="([^"]+)"', body)
+        with open(self.posts, "a", encoding="utf-8") as log:
+            log.write((found.group(1).decode() if found else "?") + "\n")
+        self._send(200, {"message": "OK"}, "application/json")
 
     def _send(self, status: int, doc: object, content_type: str) -> None:
         body = json.dumps(doc).encode()
@@ -77,6 +87,7 @@ def json_index(state: dict[str, Any], folder: Path) -> Iterator[str]:
 
 def main() -> None:
     _Handler.state = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    _Handler.posts = sys.argv[1] + ".posts"
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), _Handler).serve_forever()
 
 

@@ -122,3 +122,47 @@ def test_the_new_codes_are_listed_with_who_refuses() -> None:
     for code in ("I005", "I010", "I011", "I013", "I014"):
         assert "PyPI rejects" in listed[code]
     assert "toolkit" in listed["I100"]
+
+
+# -- the same verdicts in publish (before each file is sent) and in release (before the build) ---------------------
+
+def test_publish_sends_nothing_the_index_would_refuse(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "aged_pub", "1.0")
+    sdist = make_sdist(tmp_path, "aged_pub", "1.0")
+    with json_index({"aged-pub": {"1.0": [entry(wheel, days=15)]}}, tmp_path) as url:
+        proc = run_publish("--repository-url", url, wheel, sdist, home=tmp_path, env=creds())
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert (f"{sdist.name}: failed: not sent, the index would refuse it: I013 Uploading new files to releases older "
+            "than 14 days is not allowed.") in proc.stdout
+    # The wheel the index holds goes as before (the index's answer settles it); the sdist never goes on the wire.
+    assert (tmp_path / "jsonapi-state.json.posts").read_text().split() == [wheel.name]
+
+
+def test_publish_to_a_real_index_sends_no_other_bytes_under_a_used_name(tmp_path: Path, index: Index) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    wheel = make_wheel(first, "used_name", "1.0")
+    assert run_publish("--repository-url", index.url, wheel, home=tmp_path, env=creds()).returncode == 0
+    stored = sha256(index.packages / wheel.name)
+    other = make_wheel(second, "used_name", "1.0", files={"used_name/__init__.py": b"x = 2\n"})
+    proc = run_publish("--repository-url", index.url, "--dry-run", other, home=tmp_path, env=creds())
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "not sent, the index would refuse it: I011 File already exists ('used_name-1.0-py3-none-any.whl'" \
+        in proc.stdout
+    assert sha256(index.packages / wheel.name) == stored
+
+
+@pytest.mark.slow
+def test_release_of_a_new_name_too_close_to_another_stops_before_the_build(tmp_path: Path) -> None:
+    from projects import write_project
+    from test_release_identity import release
+
+    src = write_project(tmp_path / "proj", "intree", name="hello-world")
+    other = make_wheel(tmp_path, "he11o_world", "1.0")
+    with json_index({"He11o-World": {"1.0": [entry(other)]}}, tmp_path) as url:
+        proc = release("--repository-url", url, home=tmp_path, cwd=src)
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "error: The name 'hello-world' is too similar to an existing project ('He11o-World' on the index)" \
+        in proc.stderr
+    assert not (src / "dist").exists()

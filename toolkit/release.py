@@ -149,19 +149,25 @@ def _one_release_at_a_time(outdir: Path, reporter: Reporter) -> Iterator[None]:
 def _held_by_index(target: Any, ident: identity.Identity, options: StageOptions,
                    reporter: Reporter) -> dict[str, str | None] | None:
     """file name -> sha256 of this release's files on the index; None when the index cannot be read."""
+    from toolkit.check.indexstate import similar_names
     from toolkit.publish import remote, transport
 
     timeout = options.publish.timeout
     http = transport.Transport(transport.Timeouts(timeout, timeout, timeout), options.publish.cacert)
     where = remote.Where.for_upload_url(target.upload_url, target.simple_urls)
+    auth = remote.read_authorization(target, where)
     try:
-        project = remote.read_project(http, where, ident.display, auth=remote.read_authorization(target, where),
-                                      deadline=options.publish.deadline)
+        project = remote.read_project(http, where, ident.display, auth=auth, deadline=options.publish.deadline)
+        close = similar_names(ident.display, remote.project_names(http, where, auth=auth)) if not project.found else []
     except PublishError as exc:
         reporter.warn(f"cannot see what the index holds of {ident}: {exc.message}")
         return None
     finally:
         http.close()
+    if close:  # PyPI's I005, said before the build rather than at the first upload
+        raise PublishError(f"The name {ident.display!r} is too similar to an existing project ({close[0]!r} on the "
+                           "index). See https://pypi.org/help/#project-name for more information.",
+                           hint="choose a name that no project comes close to (PyPI folds case, '-_.', 1/l/I and 0/O)")
     return {f.filename: f.sha256 for f in project.of_version(ident.name, ident.version)}
 
 

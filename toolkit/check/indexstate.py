@@ -109,7 +109,7 @@ def verdicts(files: Sequence[Local], project: Project, names: Iterable[str] = ()
         if there is not None:
             blake = _blake2_256(f.path)
             out.append(_finding("I011", f"File already exists ({f.path.name!r}, with blake2_256 hash {blake!r}). "
-                                f"{_REUSE_HELP}", f" (the index's sha256 is {there.sha256 or 'not listed'})"))
+                                f"{_REUSE_HELP}", f" (sha256 {there.sha256 or 'not listed'} there, {f.sha256} here)"))
             continue
         release = project.of_version(f.name, f.version)
         if release:

@@ -237,3 +237,45 @@ def check_against(report: Report, where: Where, timeout: float = 30.0) -> None:
         http.close()
     for f in report.files:
         f.findings.extend(found.get(f.path, []))
+
+
+class Forecast:
+    """publish's look at the index before each file is sent: each project read once, each file judged by
+    check/indexstate.py; an index that cannot be read is said once, and the upload goes on as before."""
+
+    def __init__(self, http: transport.Transport, target: Any, deadline: float, warn: Any) -> None:
+        self.http, self.warn, self.deadline = http, warn, deadline
+        self.where = Where.for_upload_url(target.upload_url, target.simple_urls)
+        self.auth = read_authorization(target, self.where)
+        self._projects: dict[str, tuple[Project, list[str]] | None] = {}
+
+    def judge(self, path: Path, sha256: str, size: int) -> tuple[str, str, str]:
+        """("send" | "there" | "refused", why, hint) for one file about to be sent."""
+        from toolkit.check import indexstate
+
+        try:
+            local = indexstate.Local.of(path, sha256, size)
+        except ConfigError:
+            return "send", "", ""
+        seen = self._project(local.name)
+        if seen is None:
+            return "send", "", ""
+        project, names = seen
+        if any(f.filename == path.name and f.sha256 == sha256 for f in project.files):
+            return "there", "", ""
+        errors = [f for f in indexstate.verdicts([local], project, names)[path] if f.level == "error"]
+        if not errors:
+            return "send", "", ""
+        why = "; ".join(f"{f.code} {f.message}" for f in errors)
+        return "refused", f"not sent, the index would refuse it: {why}", errors[0].hint or ""
+
+    def _project(self, name: str) -> tuple[Project, list[str]] | None:
+        if name not in self._projects:
+            try:
+                project = read_project(self.http, self.where, name, auth=self.auth, deadline=self.deadline)
+                names = project_names(self.http, self.where, auth=self.auth) if not project.found else []
+                self._projects[name] = (project, names)
+            except PublishError as exc:
+                self.warn(f"cannot see what the index holds of {name} before the upload: {exc.message}")
+                self._projects[name] = None
+        return self._projects[name]
