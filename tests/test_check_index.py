@@ -166,3 +166,27 @@ def test_release_of_a_new_name_too_close_to_another_stops_before_the_build(tmp_p
     assert "error: The name 'hello-world' is too similar to an existing project ('He11o-World' on the index)" \
         in proc.stderr
     assert not (src / "dist").exists()
+
+
+# -- the verdicts themselves, on what an index shows (pure: in-memory records) -------------------------------------
+
+def test_pypis_folding_of_names() -> None:
+    from toolkit.check.indexstate import similar_names, ultranormalize
+
+    assert ultranormalize("Hello_World.1") == ultranormalize("he11o-w0r1d-l") == "he110w0r1d1"
+    assert ultranormalize("pip") == ultranormalize("P1P") and ultranormalize("foo") == ultranormalize("F0O")
+    # The same project under another spelling is not "another project"; a folded twin is.
+    assert similar_names("my.pkg", ["My_Pkg", "mypkg", "my-pkq", "MY-PKG"]) == ["mypkg"]
+
+
+def test_a_second_sdist_and_the_same_bytes_are_told_apart(tmp_path: Path) -> None:
+    from toolkit.check.indexstate import Local, verdicts
+    from toolkit.publish.remote import Project, RemoteFile
+
+    sdist = make_sdist(tmp_path, "two_sdists", "1.0")
+    local = Local.of(sdist)
+    zip_there = Project("two-sdists", True, "x", "two-sdists", (RemoteFile("two_sdists-1.0.zip", "0" * 64, 10),))
+    codes = [f.code for f in verdicts([local], zip_there)[sdist]]
+    assert codes == ["I100", "I014"]
+    same_there = Project("two-sdists", True, "x", "two-sdists", (RemoteFile(sdist.name, local.sha256, local.size),))
+    assert verdicts([local], same_there)[sdist] == []
