@@ -136,6 +136,9 @@ def test_publish_sends_nothing_the_index_would_refuse(tmp_path: Path) -> None:
             "than 14 days is not allowed.") in proc.stdout
     # The wheel the index holds goes as before (the index's answer settles it); the sdist never goes on the wire.
     assert (tmp_path / "jsonapi-state.json.posts").read_text().split() == [wheel.name]
+    # The hint says what will help, and does not promise that running again finishes the job.
+    hint = proc.stderr.split("hint:", 1)[1]
+    assert "bump the version" in hint and "running the same command again" not in hint
 
 
 def test_publish_to_a_real_index_sends_no_other_bytes_under_a_used_name(tmp_path: Path, index: Index) -> None:

@@ -401,9 +401,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
             _out(r.line())
     bad = failed(results)
     if bad:
-        hint = next((r.hint for r in bad if r.hint), "the lines above say why")
+        hint = next((r.hint for r in bad if r.hint), None)  # a failure's own hint: running again may not help
         raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
-                           hint=f"{hint}; running the same command again uploads only what is missing")
+                           hint=hint or "the lines above say why; running the same command again uploads only what is missing")
     return 0
 
 
@@ -431,7 +431,8 @@ def cmd_release(args: argparse.Namespace) -> int:
             _out(f"    {', '.join(f.steps)}" + (f" -> {f.destination}" if f.destination else ""))
     if result.failed:
         raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published",
-                           hint="the lines above say why; running the same command again uploads only what is missing")
+                           hint=result.hint or "the lines above say why; running the same command again uploads only "
+                                               "what is missing")
     return 0
 
 

@@ -55,6 +55,7 @@ class ReleaseResult:
     index: str
     report: Any = None  # the check stage's Report
     failed: int = 0  # files the index did not take
+    hint: str = ""  # the first failure's own hint (when running again would not help)
 
 
 def release(src: Path, options: StageOptions, *, reporter: Reporter | None = None, echo: bool = False) -> ReleaseResult:
@@ -113,7 +114,8 @@ def _release(src: Path, from_sdist: bool, outdir: Path, target: Any, options: St
                         "failed": f"failed: {r.reason}"}[r.outcome])
         f.destination = target.upload_url
     failed = sum(1 for r in results if not r.ok)
-    return ReleaseResult(list(files.values()), target.upload_url, report, failed)
+    hint = next((r.hint for r in results if not r.ok and r.hint), "")
+    return ReleaseResult(list(files.values()), target.upload_url, report, failed, hint)
 
 
 def _warm_up() -> None:
