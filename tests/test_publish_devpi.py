@@ -46,3 +46,8 @@ def test_publish_to_devpi_install_back_publish_again_and_other_bytes(tmp_path: P
     assert line.startswith("failed: not sent, the index would refuse it: I011 File already exists")
     assert hashlib.sha256(other.read_bytes()).hexdigest() in line
     assert hashlib.sha256(paths[0].read_bytes()).hexdigest() in line
+    # `toolkit check --index` reads devpi's +simple page the same way: the file there is fine, the other bytes not.
+    seen = subprocess.run([sys.executable, "-m", "toolkit", "check", "--index", index.url, paths[0], other],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert seen.returncode == 1, seen.stdout + seen.stderr
+    assert f"{paths[0]}: PASSED" in seen.stdout and f"{other}: I011 error [PyPI rejects]" in seen.stdout
