@@ -32,11 +32,14 @@ def _file(f: dict[str, Any]) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     state: dict[str, Any] = {}
     posts = ""
+    listing = True  # whether /simple/ lists every project (PyPI's does, but too long to read: toolkit does not)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         projects = _projects(self.state)
         parts = [p for p in self.path.split("?")[0].split("/") if p]
-        if parts == ["simple"]:
+        if parts == ["health"]:
+            return self._send(200, {}, "application/json")
+        if parts == ["simple"] and self.listing:
             doc = {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n, _ in projects.values()]}
             return self._send(200, doc, "application/vnd.pypi.simple.v1+json")
         if len(parts) == 2 and parts[0] == "simple" and parts[1] in projects:
@@ -72,22 +75,25 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def json_index(state: dict[str, Any], folder: Path) -> Iterator[str]:
-    """The server's root URL (its JSON API under /pypi/, its simple API under /simple/)."""
+def json_index(state: dict[str, Any], folder: Path, *, listing: bool = True) -> Iterator[str]:
+    """The server's root URL (its JSON API under /pypi/, its simple API under /simple/; with listing False, no
+    root page that lists every project)."""
     from indexes import _server, _wait_until_up, free_port
 
     path = folder / "jsonapi-state.json"
     path.write_text(json.dumps(state), encoding="utf-8")
     port = free_port()
-    with _server([sys.executable, __file__, str(path), str(port)], folder / "jsonapi.log") as proc:
+    cmd = [sys.executable, __file__, str(path), str(port), *([] if listing else ["--no-listing"])]
+    with _server(cmd, folder / "jsonapi.log") as proc:
         url = f"http://127.0.0.1:{port}/"
-        _wait_until_up(url + "simple/", proc)
+        _wait_until_up(url + "health", proc)
         yield url
 
 
 def main() -> None:
     _Handler.state = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     _Handler.posts = sys.argv[1] + ".posts"
+    _Handler.listing = "--no-listing" not in sys.argv
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), _Handler).serve_forever()
 
 

@@ -73,6 +73,17 @@ def test_a_new_name_too_close_to_another_project_is_refused(tmp_path: Path) -> N
     assert "'Hell0.W0rld'" in proc.stdout
 
 
+def test_a_close_name_is_found_where_the_index_lists_no_names(tmp_path: Path) -> None:
+    # As on PyPI, whose list of every name toolkit does not read: the look-alike spellings are looked up one by one.
+    wheel = make_wheel(tmp_path, "hello_world", "1.0")
+    other = make_wheel(tmp_path, "hello_w0rld", "2.0")
+    with json_index({"Hello-W0rld": {"2.0": [entry(other)]}}, tmp_path, listing=False) as url:
+        proc = check("--index", url, wheel, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "I005 error [PyPI rejects]: The name 'hello-world' is too similar to an existing project." in proc.stdout
+    assert "'Hello-W0rld'" in proc.stdout
+
+
 def test_the_projects_total_size_limit(tmp_path: Path) -> None:
     old = make_wheel(tmp_path, "big_pkg", "1.0")
     new = make_wheel(tmp_path, "big_pkg", "2.0")

@@ -160,7 +160,9 @@ def _held_by_index(target: Any, ident: identity.Identity, options: StageOptions,
     auth = remote.read_authorization(target, where)
     try:
         project = remote.read_project(http, where, ident.display, auth=auth, deadline=options.publish.deadline)
-        close = similar_names(ident.display, remote.project_names(http, where, auth=auth)) if not project.found else []
+        near = [] if project.found else remote.names_near(http, where, ident.display, auth=auth,
+                                                          deadline=options.publish.deadline)
+        close = similar_names(ident.display, near)
     except PublishError as exc:
         reporter.warn(f"cannot see what the index holds of {ident}: {exc.message}")
         return None

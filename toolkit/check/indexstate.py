@@ -88,6 +88,18 @@ def similar_names(name: str, names: Iterable[str]) -> list[str]:
     return sorted({n for n in names if ultranormalize(n) == key and canonicalize_name(n) != own})
 
 
+def twins(name: str, limit: int = 16) -> list[str]:
+    """Spellings of `name` that PyPI folds to the same key and that a user may well have registered: the name
+    without its separators, and each confusable letter (1/l/i, 0/o) swapped for one of its look-alikes."""
+    base = canonicalize_name(name)
+    found = ["".join(c for c in base if c not in "._-")]
+    swaps = {"1": "li", "l": "1i", "i": "1l", "0": "o", "o": "0"}
+    for at, c in enumerate(base):
+        found += [base[:at] + other + base[at + 1:] for other in swaps.get(c, "")]
+    unique = dict.fromkeys(n for n in found if canonicalize_name(n) != base)
+    return list(unique)[:limit]
+
+
 def verdicts(files: Sequence[Local], project: Project, names: Iterable[str] = (), now: datetime | None = None,
              ) -> dict[Path, list[Finding]]:
     """Each file's findings. A file already there with the same bytes has none: it is not sent again."""

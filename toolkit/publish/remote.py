@@ -190,17 +190,36 @@ def _when(value: object) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def project_names(http: transport.Transport, where: Where, *, auth: Mapping[str, str] | None = None) -> list[str]:
-    """Every project name the index lists (its simple API's root page), to find names too close to a new one.
-    Not read from PyPI and TestPyPI: their root page lists every project (tens of megabytes)."""
-    if _is_pypi(where):
-        return []
+def names_near(http: transport.Transport, where: Where, name: str, *, auth: Mapping[str, str] | None = None,
+               deadline: float = 60.0) -> list[str]:
+    """Names of projects on the index that PyPI may call too similar to `name` (a new one): from the simple API's
+    root page, which lists every name; where there is none to read (PyPI's and TestPyPI's list tens of megabytes),
+    the few spellings of `name` a single confusable letter or the separators apart are looked up one by one."""
+    from toolkit.check.indexstate import twins
+
+    listed = None if _is_pypi(where) else _root_listing(http, where, auth)
+    if listed is not None:
+        return listed
+    end = time.monotonic() + deadline
+    for twin in twins(name):
+        if time.monotonic() > end:
+            break
+        try:
+            found = read_project(http, where, twin, auth=auth, deadline=max(end - time.monotonic(), 1.0))
+        except PublishError:
+            break
+        if found.found:
+            return [found.listed_name or twin]
+    return []
+
+
+def _root_listing(http: transport.Transport, where: Where, auth: Mapping[str, str] | None) -> list[str] | None:
     headers = {"User-Agent": f"toolkit/{__version__}", "Accept": index.ACCEPT, **(auth or {})}
     for simple in where.simple:
         try:
             answer = http.get(simple, headers, transport.origin_of(simple))
         except transport.WireError:
-            return []
+            return None
         if answer.status != 200:
             continue
         try:
@@ -208,8 +227,8 @@ def project_names(http: transport.Transport, where: Where, *, auth: Mapping[str,
                 return [str(p["name"]) for p in json.loads(answer.body.decode("utf-8"))["projects"]]
             return list(index.parse_listing(answer.body, answer.headers.get("content-type", "")))
         except _ANY:
-            return []
-    return []
+            return None
+    return None
 
 
 def predict(http: transport.Transport, where: Where, files: Sequence[Local], *, auth: Mapping[str, str] | None = None,
@@ -221,7 +240,7 @@ def predict(http: transport.Transport, where: Where, files: Sequence[Local], *, 
     for name in dict.fromkeys(f.name for f in files):
         group = [f for f in files if f.name == name]
         project = read_project(http, where, name, auth=auth, deadline=deadline)
-        names = project_names(http, where, auth=auth) if not project.found else []
+        names = names_near(http, where, name, auth=auth, deadline=deadline) if not project.found else []
         found.update(indexstate.verdicts(group, project, names))
     return found
 
@@ -273,7 +292,8 @@ class Forecast:
         if name not in self._projects:
             try:
                 project = read_project(self.http, self.where, name, auth=self.auth, deadline=self.deadline)
-                names = project_names(self.http, self.where, auth=self.auth) if not project.found else []
+                names = [] if project.found else names_near(self.http, self.where, name, auth=self.auth,
+                                                            deadline=self.deadline)
                 self._projects[name] = (project, names)
             except PublishError as exc:
                 self.warn(f"cannot see what the index holds of {name} before the upload: {exc.message}")
