@@ -124,6 +124,12 @@ def test_an_index_that_is_not_a_url_is_one_line(tmp_path: Path) -> None:
     proc = check("--index", "ftp://example", wheel, cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: --index ftp://example") and "hint:" in proc.stderr
+    # An index that does not answer, given with a password in its URL: one line, and the password nowhere.
+    from indexes import free_port
+
+    down = check("--index", f"http://reader:Pa55-Secret-77@127.0.0.1:{free_port()}/", wheel, cwd=tmp_path)
+    assert down.returncode == 5 and "Traceback" not in down.stderr, down.stderr
+    assert "error: cannot read http://127.0.0.1:" in down.stderr and "Pa55-Secret-77" not in down.stdout + down.stderr
 
 
 def test_the_new_codes_are_listed_with_who_refuses() -> None:

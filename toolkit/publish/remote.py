@@ -73,6 +73,7 @@ class Where:
 
     json_api: str | None
     simple: list[str] = field(default_factory=list)
+    auth: Mapping[str, str] = field(default_factory=dict, repr=False)  # from --index URL's userinfo
 
     @classmethod
     def for_upload_url(cls, upload_url: str, simple_urls: list[str]) -> Where:
@@ -90,7 +91,17 @@ class Where:
 
         url = PRESETS.get(given, given)
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"--index {given}: not pypi, testpypi or an http(s) URL", hint="e.g. --index pypi")
+            shown = transport.without_userinfo(given)
+            raise ConfigError(f"--index {shown}: not pypi, testpypi or an http(s) URL", hint="e.g. --index pypi")
+        user, password = transport.userinfo(url)  # a private index's reader, given in the URL as pip takes it
+        url = transport.without_userinfo(url)
+        if password is not None:
+            where = cls._for(url)
+            return cls(where.json_api, where.simple, {"Authorization": transport.basic_auth(user or "", password)})
+        return cls._for(url)
+
+    @classmethod
+    def _for(cls, url: str) -> Where:
         url = url if url.endswith("/") else url + "/"
         if url.endswith(("/simple/", "/+simple/")):
             root = url[: -len("+simple/")] if url.endswith("+simple/") else url[: -len("simple/")]
@@ -102,7 +113,7 @@ def read_project(http: transport.Transport, where: Where, project: str, *, auth:
                  deadline: float = 60.0) -> Project:
     """The project as the index shows it. PublishError when the index cannot be read (with what it answered)."""
     end = time.monotonic() + deadline
-    headers = {"User-Agent": f"toolkit/{__version__}", "Cache-Control": "max-age=0", **(auth or {})}
+    headers = {"User-Agent": f"toolkit/{__version__}", "Cache-Control": "max-age=0", **(auth or where.auth)}
     origin = transport.origin_of(where.simple[0] if where.simple else where.json_api or "")
     tried: list[str] = []
     for url, accept, parse in _candidates(where, project):
@@ -214,7 +225,7 @@ def names_near(http: transport.Transport, where: Where, name: str, *, auth: Mapp
 
 
 def _root_listing(http: transport.Transport, where: Where, auth: Mapping[str, str] | None) -> list[str] | None:
-    headers = {"User-Agent": f"toolkit/{__version__}", "Accept": index.ACCEPT, **(auth or {})}
+    headers = {"User-Agent": f"toolkit/{__version__}", "Accept": index.ACCEPT, **(auth or where.auth)}
     for simple in where.simple:
         try:
             answer = http.get(simple, headers, transport.origin_of(simple))
