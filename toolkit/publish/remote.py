@@ -280,7 +280,9 @@ class Forecast:
         self._projects: dict[str, tuple[Project, list[str]] | None] = {}
 
     def judge(self, path: Path, sha256: str, size: int) -> tuple[str, str, str]:
-        """("send" | "there" | "refused", why, hint) for one file about to be sent."""
+        """("send" | "refused", why, hint) for one file about to be sent. A file the index holds with the same
+        bytes is sent as before: the index's own answer ("already exists") settles it, and a credential problem
+        still shows."""
         from toolkit.check import indexstate
 
         try:
@@ -291,8 +293,6 @@ class Forecast:
         if seen is None:
             return "send", "", ""
         project, names = seen
-        if any(f.filename == path.name and f.sha256 == sha256 for f in project.files):
-            return "there", "", ""
         errors = [f for f in indexstate.verdicts([local], project, names)[path] if f.level == "error"]
         if not errors:
             return "send", "", ""
