@@ -44,7 +44,7 @@ def test_build_publish_and_pip_install_it_back_then_publish_again_uploads_nothin
         assert results(first.stdout) == {"pure_demo-1.0.0-py3-none-any.whl": "uploaded",
                                          "pure_demo-1.0.0.tar.gz": "uploaded"}
         assert first.stdout.index(".whl") < first.stdout.index(".tar.gz")  # wheels first, the sdist last
-        assert proxy.connections == 1  # one kept-alive connection for both files
+        assert proxy.connections == 2  # one to look at the index first, one kept alive for both files' uploads
         again = run_publish("--repository-url", proxy.url, home=tmp_path, env=creds())
     assert again.returncode == 0, again.stderr
     assert set(results(again.stdout).values()) == {"already there, identical"}
@@ -101,7 +101,9 @@ def test_other_bytes_under_a_published_name_are_fatal_and_both_hashes_shown(tmp_
     assert proc.returncode == 5
     line = results(proc.stdout)[second.name]
     ours, theirs = (hashlib.sha256(p.read_bytes()).hexdigest() for p in (second, first))
-    assert line.startswith("failed: the index holds other bytes under this name") and ours in line and theirs in line
+    # Known from the index's page before anything is sent: PyPI's words (I011), and both hashes.
+    assert line.startswith("failed: not sent, the index would refuse it: I011 File already exists")
+    assert ours in line and theirs in line
 
 
 def test_dry_run_does_everything_but_the_upload(tmp_path: Path) -> None:

@@ -42,6 +42,12 @@ def test_publish_to_devpi_install_back_publish_again_and_other_bytes(tmp_path: P
     clash = run_publish("--repository-url", index.url, other, home=tmp_path, env=env)
     assert clash.returncode == 5
     line = results(clash.stdout)[other.name]
-    assert line.startswith("failed: the index holds other bytes under this name")
+    # Seen on devpi's +simple page before anything is sent: PyPI's words (I011), and both hashes.
+    assert line.startswith("failed: not sent, the index would refuse it: I011 File already exists")
     assert hashlib.sha256(other.read_bytes()).hexdigest() in line
     assert hashlib.sha256(paths[0].read_bytes()).hexdigest() in line
+    # `toolkit check --index` reads devpi's +simple page the same way: the file there is fine, the other bytes not.
+    seen = subprocess.run([sys.executable, "-m", "toolkit", "check", "--index", index.url, paths[0], other],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert seen.returncode == 1, seen.stdout + seen.stderr
+    assert f"{paths[0]}: PASSED" in seen.stdout and f"{other}: I011 error [PyPI rejects]" in seen.stdout

@@ -124,7 +124,9 @@ def test_dry_run_says_trusted_publishing_would_be_used_without_exchanging(tmp_pa
     with github_oidc(OIDC, REQUEST_TOKEN) as gh, FaultProxy(index.url, minted=minted) as proxy:
         proc = run_publish("--repository-url", proxy.url, "--dry-run", "-v", *paths, home=tmp_path,
                            env=github_env(gh.origin))
-        assert gh.requests == [] and proxy.requests == []
+        # Nothing exchanged, nothing sent: only the index's public pages were read (what it will say).
+        assert gh.requests == [] and all(r.method == "GET" and not r.path.startswith("/_/") for r in proxy.requests)
+        assert all("authorization" not in r.headers for r in proxy.requests)
     assert proc.returncode == 0, proc.stderr
     assert set(results(proc.stdout).values()) == {"would upload"}
     assert "trusted publishing (not exchanged: dry run)" in proc.stderr

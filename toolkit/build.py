@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import email.message
+import email.parser
 import os
 import stat
 import subprocess
@@ -115,6 +117,26 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     return BuildResult(dists, manifest, logger.path, epoch)
 
 
+def backend_metadata(src: Path, options: BuildOptions, *, reporter: Reporter | None = None) -> email.message.Message:
+    """The core metadata the backend gives the project `src` before anything is built (its
+    prepare_metadata_for_build_wheel hook, or a wheel built for it where the backend lacks the hook, as pypa/build
+    does), in the isolated environment the build then reuses: a version from git tags is known this way."""
+    reporter = reporter or PlainReporter()
+    src = src.resolve()
+    _require_project(src)
+    environ = dict(os.environ)
+    logger = _open_log(False, reporter)
+    installer = buildenv.make_installer(options.installer, logger, environ)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_tree_lock(src, reporter))
+        pool = stack.enter_context(
+            buildenv.env_pool(installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints)
+        )
+        out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="toolkit-metadata-")))
+        one = _OneBuild(options, pool, _runner(logger, clean_environ(environ, options.pass_env)), logger, reporter)
+        return one.metadata(src, out)
+
+
 def _published(dist: Dist, outdir: Path) -> Dist:
     return replace(dist, path=_fs.publish_file(dist.path, outdir))
 
@@ -162,6 +184,34 @@ class _OneBuild:
             path = _fs.publish_file(path, outdir)
         self.origin = {"backend": backend, "build_requires": " ".join(env.pins) if env else "(no isolation)"}
         return path
+
+    def metadata(self, srcdir: Path, outdir: Path) -> email.message.Message:
+        """The backend's core metadata for the wheel of `srcdir`, its errors told as the build's are."""
+        import build as pypa_build
+
+        backend = backend_name(srcdir)
+        settings = dict(self.options.config_settings) or None
+        self._hook = "prepare_metadata_for_build_wheel"
+        try:
+            with warnings.catch_warnings(), self.reporter.step(f"metadata: asking {backend} for the version"):
+                warnings.simplefilter("ignore")
+                builder = pypa_build.ProjectBuilder(srcdir, runner=self.runner)
+                if self.options.isolation:
+                    env = self.pool.get(list(builder.build_system_requires))
+                    builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
+                    extra = list(builder.get_requires_for_build("wheel", settings))
+                    if extra and not env.satisfies(extra):
+                        env = self.pool.get([*builder.build_system_requires, *extra])
+                        builder = pypa_build.ProjectBuilder.from_isolated_env(env, srcdir, runner=self.runner)
+                dist_info = Path(builder.prepare("wheel", outdir, settings) or builder.metadata_path(outdir))
+            return email.parser.BytesParser().parsebytes((dist_info / "METADATA").read_bytes(), headersonly=True)
+        except pypa_build.BuildBackendException as exc:
+            raise BuildError(f"the backend failed ({exc})", backend=backend, hook=self._hook, log=self.logger.path) from None
+        except pypa_build.BuildException as exc:
+            raise ConfigError(f"{srcdir / 'pyproject.toml'}: {exc}", hint="fix the [build-system] table") from None
+        except OSError as exc:
+            raise BuildError(f"no METADATA from the backend ({exc.strerror or exc})", backend=backend, hook=self._hook,
+                             log=self.logger.path) from None
 
     def _hooks(self, srcdir: Path, distribution: Distribution, outdir: Path, settings: dict | None,
                backend: str) -> tuple[Path, buildenv.BuildEnv | None, Path]:

@@ -112,6 +112,8 @@ def make_parser() -> argparse.ArgumentParser:
                       description="Check wheels and sdists as PyPI, the uploaders and the installers would.",
                       formats=("text", "json", "github", "markdown"))
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
+    c.add_argument("--index", metavar="INDEX", help="also predict what this index will say (pypi, testpypi, or its URL): "
+                   "a file name used before, a release older than 14 days, a name too close to another project's")
     _attest_parsers(sub)
     _publish_parser(sub)
     _release_parser(sub)
@@ -326,7 +328,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     options = load_options(args, CheckOptions, Path.cwd())
     reporter = _reporter(args)
     dists = stage_inputs(args.paths, default_outdir(), reporter)
+    if args.index:  # the HTTP client only loads when asked for
+        from toolkit.publish.remote import Where, check_against
+
+        where = Where.for_index(args.index)
     report = check(dists, options, reporter=reporter)
+    if args.index:
+        check_against(report, where)
     out = {"json": report.to_json, "github": report.to_github}.get(args.format, report.to_text)()
     if args.quiet and args.format == "text":
         out = "\n".join(line for line in out.splitlines() if not line.endswith(": PASSED"))
@@ -428,9 +436,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
             _out(r.line())
     bad = failed(results)
     if bad:
-        hint = next((r.hint for r in bad if r.hint), "the lines above say why")
+        hint = next((r.hint for r in bad if r.hint), None)  # a failure's own hint: running again may not help
         raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
-                           hint=f"{hint}; running the same command again uploads only what is missing")
+                           hint=hint or "the lines above say why; running the same command again uploads only what is missing")
     return 0
 
 
@@ -458,7 +466,8 @@ def cmd_release(args: argparse.Namespace) -> int:
             _out(f"    {', '.join(f.steps)}" + (f" -> {f.destination}" if f.destination else ""))
     if result.failed:
         raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published",
-                           hint="the lines above say why; running the same command again uploads only what is missing")
+                           hint=result.hint or "the lines above say why; running the same command again uploads only "
+                                               "what is missing")
     return 0
 
 

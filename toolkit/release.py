@@ -9,18 +9,18 @@ a wrong repository name fails in a second, not after the build.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import hashlib
-import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit import _fs
+from toolkit import _fs, identity
 from toolkit.config import AttestOptions, BuildOptions, CheckOptions, PublishOptions, ReleaseOptions, RepairOptions
 from toolkit.dist import Dist, current, read_manifest, read_manifest_doc, record
-from toolkit.errors import CheckFailed
+from toolkit.errors import BuildError, CheckFailed, ConfigError, PublishError
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import repair_tool
 
@@ -55,27 +55,39 @@ class ReleaseResult:
     index: str
     report: Any = None  # the check stage's Report
     failed: int = 0  # files the index did not take
+    hint: str = ""  # the first failure's own hint (when running again would not help)
 
 
 def release(src: Path, options: StageOptions, *, reporter: Reporter | None = None, echo: bool = False) -> ReleaseResult:
-    from toolkit.build import build
-    from toolkit.check import check
-    from toolkit.publish import publish
     from toolkit.publish.target import resolve
 
     reporter = reporter or PlainReporter()
     target = resolve(options.publish, dry_run=options.publish.dry_run)
     src = src.resolve()
-    outdir = (options.build.outdir or src / "dist").resolve()
-    state = _source_state(src, outdir)
-    files = _resumable(outdir, state, reporter)
+    from_sdist = _fs.stat_or_none(src) is not None and src.is_file()
+    outdir = (options.build.outdir or (src.parent if from_sdist else src / "dist")).resolve()
+    with _one_release_at_a_time(outdir, reporter):
+        return _release(src, from_sdist, outdir, target, options, reporter, echo)
+
+
+def _release(src: Path, from_sdist: bool, outdir: Path, target: Any, options: StageOptions, reporter: Reporter,
+             echo: bool) -> ReleaseResult:
+    from toolkit.build import build
+    from toolkit.check import check
+    from toolkit.publish import publish
+
     warm = threading.Thread(target=_warm_up, name="toolkit-warm-up", daemon=True)
     warm.start()
+    ident = identity.of_source(src, options.build, reporter)
+    on_index = _held_by_index(target, ident, options, reporter)
+    files = _resumable(outdir, ident, on_index, reporter)
     if files is None:
-        built = build(src, dataclasses.replace(options.build, repair=False), reporter=reporter, echo=echo)
-        files = {d.path.name: Released(d, ["built"]) for d in built.dists}
+        built = build(src, dataclasses.replace(options.build, repair=False, outdir=outdir), reporter=reporter, echo=echo)
+        made = [Dist.from_path(src)] + built.dists if from_sdist else built.dists
+        files = {d.path.name: Released(d, ["built"] if d.path != src else ["given"]) for d in made}
         _repair(built.dists, options.repair, files, reporter)
-        record(outdir, [], {"release": {"source": state, "files": sorted(files)}})
+        _same_release(ident, [f.dist for f in files.values()])
+        record(outdir, [d for d in made if d.path == src], {"release": _state(ident, files, checked=False)})
 
     dists = [f.dist for f in files.values()]
     warm.join()
@@ -85,6 +97,7 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
         failure = CheckFailed(f"check found {errors} error(s): nothing was uploaded", hint="the report above says what to fix")
         failure.report = report
         raise failure
+    record(outdir, [], {"release": _state(ident, files, checked=True)})
     for f in files.values():
         f.steps.append("checked")
 
@@ -101,7 +114,8 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
                         "failed": f"failed: {r.reason}"}[r.outcome])
         f.destination = target.upload_url
     failed = sum(1 for r in results if not r.ok)
-    return ReleaseResult(list(files.values()), target.upload_url, report, failed)
+    hint = next((r.hint for r in results if not r.ok and r.hint), "")
+    return ReleaseResult(list(files.values()), target.upload_url, report, failed, hint)
 
 
 def _warm_up() -> None:
@@ -116,44 +130,121 @@ def _warm_up() -> None:
     load_all()
 
 
-def _source_state(src: Path, outdir: Path) -> str:
-    """A fingerprint of the source tree (names, sizes, modification times), to know a re-run from a new release.
+@contextlib.contextmanager
+def _one_release_at_a_time(outdir: Path, reporter: Reporter) -> Iterator[None]:
+    """Two releases into one folder at once would build over each other's files: the second waits, then
+    finds the first one's files (on the index, or checked and not yet sent) and goes on from them."""
+    from filelock import Timeout
 
-    Builds are not all reproducible (setuptools' sdists, or any build outside git without SOURCE_DATE_EPOCH),
-    so a release that was interrupted during the upload must send the files it built, not new ones whose
-    bytes differ from those already on the index under the same names.
-    """
-    digest = hashlib.sha256()
-    skip = {"build", "dist", "__pycache__", "node_modules"}
-    for root, dirs, names in os.walk(src):
-        here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in skip and not d.endswith(".egg-info")
-                         and (here / d).resolve() != outdir)
-        for name in sorted(names):
+    lock = _fs.path_lock("release", outdir)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        with reporter.step(f"waiting for another release into {outdir} to finish"):
+            lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _held_by_index(target: Any, ident: identity.Identity, options: StageOptions,
+                   reporter: Reporter) -> dict[str, str | None] | None:
+    """file name -> sha256 of this release's files on the index; None when the index cannot be read."""
+    from toolkit.check.indexstate import similar_names
+    from toolkit.publish import remote, transport
+
+    timeout = options.publish.timeout
+    http = transport.Transport(transport.Timeouts(timeout, timeout, timeout), options.publish.cacert)
+    where = remote.Where.for_upload_url(target.upload_url, target.simple_urls)
+    auth = remote.read_authorization(target, where)
+    try:
+        project = remote.read_project(http, where, ident.display, auth=auth, deadline=options.publish.deadline)
+        near = [] if project.found else remote.names_near(http, where, ident.display, auth=auth,
+                                                          deadline=options.publish.deadline)
+        close = similar_names(ident.display, near)
+    except PublishError as exc:
+        reporter.warn(f"cannot see what the index holds of {ident}: {exc.message}")
+        return None
+    finally:
+        http.close()
+    if close:  # PyPI's I005, said before the build rather than at the first upload
+        raise PublishError(f"The name {ident.display!r} is too similar to an existing project ({close[0]!r} on the "
+                           "index). See https://pypi.org/help/#project-name for more information.",
+                           hint="choose a name that no project comes close to (PyPI folds case, '-_.', 1/l/I and 0/O)")
+    return {f.filename: f.sha256 for f in project.of_version(ident.name, ident.version)}
+
+
+def _resumable(outdir: Path, ident: identity.Identity, on_index: dict[str, str | None] | None,
+               reporter: Reporter) -> dict[str, Released] | None:
+    """The files of this release already in `outdir` that go on, instead of a new build: all of them when the index
+    holds some (byte for byte); or, the index holding none yet, those an earlier run built and checked.
+    A build would put other bytes under names the index holds (the builds of setuptools and of most backends outside
+    git are not reproducible): when the index holds a file of this release that the folder does not, stop here."""
+    local = _local_files(outdir, ident)
+    held = on_index or {}
+    other = sorted(n for n, sha in held.items() if n in local and sha and sha != local[n].sha256)
+    missing = sorted(n for n in held if n not in local)
+    if other or missing:
+        names = ", ".join(other or missing)
+        why = f"with other bytes than {outdir}" if other else f"and {outdir} does not hold {'it' if len(missing) == 1 else 'them'}"
+        raise PublishError(f"the index already holds {ident} ({names}) {why}: a new build cannot go under those names",
+                           hint="a file name can be used once on an index: bump the version to release the source "
+                                "as it is now")
+    if held:
+        ours = local
+    else:
+        earlier = _earlier(outdir, ident)
+        if earlier is None or not earlier["checked"] or not set(earlier["files"]) <= set(local):
+            return None
+        ours = {n: local[n] for n in earlier["files"]}
+    if not ours:
+        return None
+    reporter.info(f"{ident}: its {len(ours)} file(s) in {outdir} go on from an earlier run "
+                  "(a change to the source since is released under a new version)")
+    return {n: Released(d, ["built (by the earlier run)"]) for n, d in ours.items()}
+
+
+def _local_files(outdir: Path, ident: identity.Identity) -> dict[str, Dist]:
+    """This release's files that the folder's manifest lists as current, each still as it was recorded."""
+    try:
+        dists = current(read_manifest(outdir, missing_ok=True))
+    except ConfigError:
+        return {}
+    found = {}
+    for d in dists:
+        if ident.owns(d.name, d.version):
             try:
-                info = (here / name).stat()
+                if _fs.sha256_file(d.path)[0] == d.sha256:
+                    found[d.path.name] = d
             except OSError:
                 continue
-            digest.update(f"{(here / name).relative_to(src)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    return found
 
 
-def _resumable(outdir: Path, state: str, reporter: Reporter) -> dict[str, Released] | None:
-    """The files of an earlier release run of the same source, when all are still there, unchanged."""
-    from toolkit.errors import ConfigError
-
+def _earlier(outdir: Path, ident: identity.Identity) -> dict[str, Any] | None:
     try:
         earlier = read_manifest_doc(outdir).get("release")
-        if not isinstance(earlier, dict) or earlier.get("source") != state:
-            return None
-        names = set(earlier.get("files", []))
-        dists = [d for d in current(read_manifest(outdir)) if d.path.name in names]
-        if {d.path.name for d in dists} != names or any(_fs.sha256_file(d.path)[0] != d.sha256 for d in dists):
-            return None
-    except (ConfigError, OSError):
+    except ConfigError:
         return None
-    reporter.info(f"the source has not changed since the last release run: its {len(dists)} file(s) go on from here")
-    return {d.path.name: Released(d, ["built (by the earlier run)"]) for d in dists}
+    if not isinstance(earlier, dict) or earlier.get("name") != ident.name or earlier.get("version") != str(ident.version):
+        return None
+    files = earlier.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    return {"files": files, "checked": earlier.get("checked") is True}
+
+
+def _state(ident: identity.Identity, files: dict[str, Released], *, checked: bool) -> dict[str, Any]:
+    return {"name": ident.name, "version": str(ident.version), "files": sorted(files), "checked": checked}
+
+
+def _same_release(ident: identity.Identity, dists: list[Dist]) -> None:
+    """The build made files of the release that was looked for on the index (a version from git can move)."""
+    for d in dists:
+        if not ident.owns(d.name, d.version):
+            raise BuildError(f"{d.path.name} is not {ident}, which the backend said before the build",
+                             hint="keep the version steady during the build (a clean git tree, a tag on the commit)")
 
 
 def _repair(dists: list[Dist], options: RepairOptions, files: dict[str, Released], reporter: Reporter) -> None:

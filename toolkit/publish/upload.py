@@ -15,7 +15,7 @@ from toolkit import __version__
 from toolkit.config import CheckOptions, PublishOptions
 from toolkit.dist import Dist, expand_paths
 from toolkit.errors import PublishError
-from toolkit.publish import answers, index, transport
+from toolkit.publish import answers, index, remote, transport
 from toolkit.publish.prepare import Prepared, prepare
 from toolkit.publish.target import Target
 from toolkit.reporter import PlainReporter, Reporter
@@ -76,6 +76,9 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     results: list[UploadResult] = []
     stopped: _Stop | None = None
     uploader = _Uploader(target, options, reporter)
+    # Its own connection: the upload's stays fresh, so a drop on it is never taken for an idle keep-alive's end.
+    forecast = remote.Forecast(transport.Transport(uploader.http.timeouts, options.cacert), target, options.timeout * 4,
+                               reporter.warn)
     try:
         with _prepared(paths, checks, options.attestations, pinned) as ready:
             for path, future in zip(paths, ready, strict=True):
@@ -84,6 +87,8 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
                     results.append(UploadResult(path, "failed", f"not tried: {stopped.reason}", prep.sha256))
                 elif prep.problem is not None:
                     results.append(UploadResult(path, "failed", prep.problem, prep.sha256))
+                elif (seen := forecast.judge(path, prep.sha256, prep.size))[0] == "refused":  # known before sending
+                    results.append(UploadResult(path, "failed", seen[1], prep.sha256, seen[2]))
                 elif options.dry_run:
                     results.append(UploadResult(path, "dry-run", "", prep.sha256))
                 else:
@@ -94,6 +99,7 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
                         results.append(UploadResult(path, "failed", stop.reason, prep.sha256, stop.hint or ""))
     finally:
         uploader.close()
+        forecast.http.close()
     return results
 
 

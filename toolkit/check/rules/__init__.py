@@ -74,6 +74,7 @@ def rule(
 
 def load_all() -> dict[str, Rule]:
     """Import every rule module (registration happens at import) and return the registry."""
+    from toolkit.check import indexstate  # noqa: F401 - the codes of the index's verdicts
     from toolkit.check.rules import (  # noqa: F401
         archive,
         binaries,
