@@ -133,20 +133,29 @@ def test_the_readmes_first_command_runs_the_whole_pipeline_on_the_native_example
     assert "native_demo.add(2, 3) = 5" in proc.stdout
 
 
-def test_a_release_resumes_its_built_files_only_while_the_source_is_unchanged(tmp_path: Path) -> None:
-    """The resume decision without a build: release._resumable() given release._source_state()."""
+def test_a_release_resumes_only_the_checked_files_of_its_own_name_and_version(tmp_path: Path) -> None:
+    """The resume decision without a build (release._resumable): the files an earlier run built and checked go on
+    while the source is still that name and version; a new version, an unchecked run or the index holding other
+    bytes under one of the names never reuse them."""
     from distfactory import make_wheel
+    from packaging.version import Version
 
     from toolkit.dist import Dist, record
-    from toolkit.release import _resumable, _source_state
+    from toolkit.errors import PublishError
+    from toolkit.identity import Identity
+    from toolkit.release import _resumable
     from toolkit.reporter import PlainReporter
 
-    src = write_project(tmp_path / "proj", "intree")
-    outdir = src / "dist"
+    outdir = tmp_path / "dist"
     outdir.mkdir()
     wheel = make_wheel(outdir, "toy_pkg", "0.1.0")
-    record(outdir, [Dist.from_path(wheel)], {"release": {"source": _source_state(src, outdir), "files": [wheel.name]}})
-    resumed = _resumable(outdir, _source_state(src, outdir), PlainReporter())
-    assert resumed is not None and list(resumed) == [wheel.name]  # a re-run goes on with the file already built
-    (src / "README.md").write_text("# toy-pkg\n\nChanged since the release was interrupted.\n", encoding="utf-8")
-    assert _resumable(outdir, _source_state(src, outdir), PlainReporter()) is None  # a new release: built again
+    v010, v011 = Identity("toy-pkg", Version("0.1.0")), Identity("toy-pkg", Version("0.1.1"))
+    state = {"name": "toy-pkg", "version": "0.1.0", "files": [wheel.name]}
+    record(outdir, [Dist.from_path(wheel)], {"release": {**state, "checked": False}})
+    assert _resumable(outdir, v010, None, PlainReporter()) is None  # built but never checked: built again
+    record(outdir, [], {"release": {**state, "checked": True}})
+    resumed = _resumable(outdir, v010, None, PlainReporter())
+    assert resumed is not None and list(resumed) == [wheel.name]  # a re-run goes on with the checked file
+    assert _resumable(outdir, v011, None, PlainReporter()) is None  # the source is a new version now: a new build
+    with pytest.raises(PublishError, match="other bytes"):
+        _resumable(outdir, v010, {wheel.name: "0" * 64}, PlainReporter())
