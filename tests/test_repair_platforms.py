@@ -316,3 +316,19 @@ def test_a_macos_wheel_whose_dylib_is_nowhere_is_refused_in_one_line(unvendored:
     assert refused(wheel) == (
         f"error: {wheel.name}: zmq/backend/cython/_zmq.abi3.so loads @loader_path/../../.dylibs/libzmq.5.dylib, "
         "which is neither in the wheel nor in the library folders")
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS delocate re-signs with codesign")
+def test_a_dylib_signed_with_a_certificate_is_refused_off_macos(tmp_path: Path) -> None:
+    from toolkit.check.binaries.codesign import slice_signature
+
+    wheel, libs = unvendor(pinned(ARM_PIN), tmp_path)
+    relink_here(wheel, libs, "arm64")
+    lib = bytearray((libs / "libzmq.5.dylib").read_bytes())
+    (header,) = slices(bytes(lib))
+    directory = slice_signature(header, lib).directories[0]  # type: ignore[union-attr]
+    lib[directory.offset + 12:directory.offset + 16] = bytes(4)  # flags: no longer ad hoc, as a Developer ID one
+    (libs / "libzmq.5.dylib").write_bytes(lib)
+    assert refused(wheel, "-L", libs) == (
+        f"error: {wheel.name}: zmq/.dylibs/libzmq.5.dylib is signed with a certificate, which an edit of its load "
+        "commands breaks")

@@ -88,6 +88,8 @@ def edit(member: str, data: bytes, renames: dict[str, str], new_id: str | None) 
     out = io.BytesIO(data)
     for header in macho.headers:
         header.write(out)
+    if out.getvalue() == data:  # the names were already right (a copy's id): its signature stays as it is
+        return data
     edited = bytearray(out.getvalue())
     for header in read_macho(bytes(edited)).headers:
         resign_adhoc(edited, header, member)
@@ -125,7 +127,8 @@ def repair(wheel: Path, out: Path, dirs: list[str], options: RepairOptions) -> d
         return None
     for member in sorted(set(todo.copied) | set(todo.renames)):
         new_id = DLC_PREFIX + member if member in todo.copied else None
-        todo.members[member] = edit(member, todo.members[member], todo.renames.get(member, {}), new_id)
+        todo.members[member] = edit(f"{wheel.name}: {member}", todo.members[member], todo.renames.get(member, {}),
+                                    new_id)
     write_wheel(wheel, out, todo)
     return todo.copied
 
