@@ -332,3 +332,30 @@ def test_a_dylib_signed_with_a_certificate_is_refused_off_macos(tmp_path: Path) 
     assert refused(wheel, "-L", libs) == (
         f"error: {wheel.name}: zmq/.dylibs/libzmq.5.dylib is signed with a certificate, which an edit of its load "
         "commands breaks")
+
+
+def built_for_macos(data: bytes, major: int) -> bytes:
+    """The x86_64 slice's LC_BUILD_VERSION says macOS `major`.0, as a dylib built on a newer Mac would."""
+    macho = read_macho(data)
+    out = io.BytesIO(data)
+    for header in macho.headers:
+        for lc, cmd, _data in header.commands:
+            if lc.cmd == 0x32 and header.header.cputype == 0x01000007:  # LC_BUILD_VERSION, x86_64
+                cmd.minos = major << 16
+        header.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS delocate repairs macOS wheels")
+def test_a_dylib_built_for_a_newer_macos_raises_the_tag_off_macos(tmp_path: Path) -> None:
+    wheel, libs = unvendor(pinned(MAC_PIN), tmp_path)
+    relink_here(wheel, libs, "universal2")
+    lib = libs / "libsodium.26.dylib"
+    lib.write_bytes(built_for_macos(lib.read_bytes(), 12))
+    proc = run_toolkit("repair", wheel, "-L", libs, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    (repaired,) = (tmp_path / "out").glob("*.whl")
+    assert repaired.name == "pyzmq-27.3.0-cp312-abi3-macosx_12_0_universal2.whl"  # as delocate names it
+    members = members_of(repaired)
+    assert "Tag: cp312-abi3-macosx_12_0_universal2" in members["pyzmq-27.3.0.dist-info/WHEEL"].decode()
+    assert macho_problems(members) == []

@@ -118,10 +118,10 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
 def _anyhost(wheel: Path, workdir: Path, options: RepairOptions) -> Repaired | None:
     from toolkit.repair import macos_anyhost
 
-    out = workdir / wheel.name
-    copied = macos_anyhost.repair(wheel, out, search_path(options, "DYLD_LIBRARY_PATH"), options)
-    if copied is None:
+    done = macos_anyhost.repair(wheel, workdir, search_path(options, "DYLD_LIBRARY_PATH"), options)
+    if done is None:
         return None
+    out, copied = done
     vendored = tuple(Vendored(Path(src).name, src, member, sha256_file(Path(src))[0])
                      for member, src in sorted(copied.items()))
     return Repaired(out, vendored, tool_version(TOOL))

@@ -3,7 +3,8 @@ instead of install_name_tool, and each edited slice re-signed ad hoc in place (m
 
 The dylibs the wheel's binaries load from outside it (found in -L/--lib-dir or DYLD_LIBRARY_PATH)
 go to <package>/.dylibs/, each load command points at them by @loader_path, each copy's id
-becomes /DLC/<package>/.dylibs/<name> (as delocate sets it); verify() then reads the result back.
+becomes /DLC/<package>/.dylibs/<name> and the tag rises to what a copy needs (as delocate does);
+verify() then reads the result back.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import io
 import posixpath
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,9 +36,10 @@ class Plan:
     libdir: str  # where copies go, e.g. "zmq/.dylibs"
     copied: dict[str, str] = field(default_factory=dict)  # member of a copy -> the file it comes from
     renames: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> old install name -> new one
+    rewritten: set[str] = field(default_factory=set)  # other members changed (WHEEL, when the tag rises)
 
 
-def plan(wheel: Path, members: dict[str, bytes], dirs: list[str], skip: object) -> Plan:
+def plan(wheel: Path, members: dict[str, bytes], dirs: list[str], skip: Callable[[str], bool]) -> Plan:
     """What to copy in and which install names to change; the libraries the copies load are followed too."""
     from toolkit.repair.macos import locate
 
@@ -48,7 +51,7 @@ def plan(wheel: Path, members: dict[str, bytes], dirs: list[str], skip: object) 
             found = rpaths(header)
             for _kind, name in loads(header):
                 base = posixpath.basename(name)
-                if is_system(name) or resolve(name, member, found, todo.members) or skip(base):  # type: ignore[operator]
+                if is_system(name) or resolve(name, member, found, todo.members) or skip(base):
                     continue
                 target = f"{todo.libdir}/{base}"
                 if target not in todo.members:
@@ -99,7 +102,7 @@ def edit(member: str, data: bytes, renames: dict[str, str], new_id: str | None) 
 def write_wheel(wheel: Path, out: Path, todo: Plan) -> None:
     """The wheel with its edited and added members; RECORD keeps only lines of unchanged members (the
     stage's finish() hashes the others)."""
-    changed = set(todo.copied) | set(todo.renames)
+    changed = set(todo.copied) | set(todo.renames) | todo.rewritten
     with zipfile.ZipFile(wheel) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
         record_name = next(n for n in zin.namelist() if n.endswith(".dist-info/RECORD"))
         for info in zin.infolist():
@@ -116,8 +119,39 @@ def write_wheel(wheel: Path, out: Path, todo: Plan) -> None:
             zout.writestr(info, todo.members[member], zipfile.ZIP_DEFLATED)
 
 
-def repair(wheel: Path, out: Path, dirs: list[str], options: RepairOptions) -> dict[str, str] | None:
-    """Write the repaired wheel to `out`; the copies made (member -> source), None when nothing changes."""
+def raised_platform(wheel: Path, todo: Plan) -> str | None:
+    """delocate's rule: a copied dylib built for a newer macOS than the tag allows raises the tag to it."""
+    from packaging.utils import parse_wheel_filename
+
+    from toolkit.check.binaries.macho import parse_macho, too_new
+    from toolkit.tags import macos_version
+
+    platforms = {t.platform for t in parse_wheel_filename(wheel.name)[3]}
+    platform = platforms.pop() if len(platforms) == 1 else ""
+    version = macos_version(platform)
+    if version is None:
+        return None
+    needs = [s.minos for m in todo.copied for s in parse_macho(m, todo.members[m], python_imports=False).slices
+             if s.minos is not None and too_new(s.minos, version, s.arch)]
+    if not needs:
+        return None
+    top = max(needs)
+    return f"macosx_{top[0]}_{0 if top[0] >= 11 else top[1]}_{platform.split('_', 3)[3]}"
+
+
+def retag(wheel: Path, todo: Plan, platform: str) -> str:
+    """The new file name; the WHEEL file's Tag lines say the new platform too."""
+    stem, old = wheel.name[:-len(".whl")].rsplit("-", 1)
+    meta = next(m for m in todo.members if m.count("/") == 1 and m.endswith(".dist-info/WHEEL"))
+    lines = todo.members[meta].decode().splitlines(keepends=True)
+    todo.members[meta] = "".join(line.replace(f"-{old}", f"-{platform}") if line.startswith("Tag:") else line
+                                 for line in lines).encode()
+    todo.rewritten.add(meta)
+    return f"{stem}-{platform}.whl"
+
+
+def repair(wheel: Path, workdir: Path, dirs: list[str], options: RepairOptions) -> tuple[Path, dict[str, str]] | None:
+    """The repaired wheel, written in `workdir`, and the copies made (member -> source); None when nothing changes."""
     from toolkit.repair.macos import excluded
 
     with zipfile.ZipFile(wheel) as zf:
@@ -129,8 +163,10 @@ def repair(wheel: Path, out: Path, dirs: list[str], options: RepairOptions) -> d
         new_id = DLC_PREFIX + member if member in todo.copied else None
         todo.members[member] = edit(f"{wheel.name}: {member}", todo.members[member], todo.renames.get(member, {}),
                                     new_id)
+    platform = raised_platform(wheel, todo)
+    out = workdir / (retag(wheel, todo, platform) if platform else wheel.name)
     write_wheel(wheel, out, todo)
-    return todo.copied
+    return out, todo.copied
 
 
 def verify(wheel: Path) -> None:
