@@ -69,3 +69,27 @@ def test_the_repair_refuses_a_macos_wheel_that_would_not_load(tmp_path: Path) ->
         verify(wheel)
     assert str(caught.value) == (f"the repaired {wheel.name} would not load on macOS: zmq/.dylibs/libzmq.5.dylib: "
                                  "loads @loader_path/libsodium.26.dylib, which is not in the wheel")
+
+
+def test_install_names_resolve_as_dyld_resolves_them() -> None:
+    from toolkit.check.binaries.macverify import resolve
+
+    ext, members = "zmq/backend/cython/_zmq.abi3.so", {"zmq/.dylibs/libzmq.5.dylib", "libtop.dylib"}
+    rpaths = ["/usr/local/lib", "@loader_path/../../.dylibs"]  # the first is outside the wheel: skipped
+    assert resolve("@rpath/libzmq.5.dylib", ext, rpaths, members) == "zmq/.dylibs/libzmq.5.dylib"
+    assert resolve("@loader_path/../../.dylibs/libzmq.5.dylib", ext, [], members) == "zmq/.dylibs/libzmq.5.dylib"
+    assert resolve("@rpath/libzmq.5.dylib", ext, ["/usr/local/lib"], members) is None
+    assert resolve("@loader_path/../../../../libtop.dylib", ext, [], members) is None  # above the wheel's root
+    assert resolve("@executable_path/libzmq.5.dylib", ext, [], members) is None  # the interpreter's folder
+    assert resolve("/usr/local/lib/libzmq.5.dylib", ext, [], members) is None
+
+
+def test_an_install_name_the_header_has_no_room_for_is_refused() -> None:
+    from toolkit.repair.macos_anyhost import edit
+
+    ext = "zmq/backend/cython/_zmq.abi3.so"
+    data = members_of(pinned(MAC_PIN))[ext]
+    with pytest.raises(RepairError) as caught:
+        edit(ext, data, {"@loader_path/../../.dylibs/libzmq.5.dylib": "@loader_path/" + "x" * 20000}, None)
+    assert str(caught.value) == f"{ext}: its load commands have no room for the new install names"
+    assert caught.value.hint == "link it with -headerpad_max_install_names and build the wheel again"
