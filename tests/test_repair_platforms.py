@@ -1,9 +1,11 @@
 """The repair stage on Windows and macOS wheels: a Windows extension and DLL cross-compiled here
-with mingw-w64 and repaired with delvewheel on any host; a real macOS wheel from PyPI with its
-vendored dylib taken out, repaired on macOS and refused in one line elsewhere."""
+with mingw-w64 and repaired with delvewheel on any host; real macOS wheels from PyPI with their
+vendored dylibs taken out, repaired on any host (delocate on macOS, macholib and an ad-hoc
+re-signing elsewhere) and read back with toolkit's Mach-O verifier."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -15,6 +17,9 @@ import pytest
 from projects import listing, run_toolkit
 from pypi_corpus import CorpusError, Pin, corpus_dir, ensure_corpus
 from test_repair_support import MINGW, make_wheel, needs_mingw, refused
+
+from toolkit.check.binaries.macho import read_macho
+from toolkit.check.binaries.macverify import is_macho, loads, macho_problems
 
 # -- Windows, cross-compiled ----------------------------------------------------------------------------------------
 
@@ -118,23 +123,34 @@ MAC_PIN = Pin("pyzmq-27.3.0-cp312-abi3-macosx_10_15_universal2.whl",
               "a macOS wheel with a vendored dylib")
 
 
-@pytest.fixture(scope="session")
-def mac_wheel_file() -> Path:
+# The same project's arm64 build (thin Mach-O files, the arch whose loader kills a file with a stale signature).
+ARM_PIN = Pin("pyzmq-27.3.0-pp311-pypy311_pp80-macosx_11_0_arm64.whl",
+              "8f15e7f2b5cc6459c45619e06e61f02fd1d9138b677b56e7a677232251a873b7", 632029,
+              "a thin arm64 macOS wheel with vendored dylibs")
+MAC_PINS = {"universal2": MAC_PIN, "arm64": ARM_PIN}
+DYLIBS = ["libsodium.26.dylib", "libzmq.5.dylib"]
+
+
+def pinned(pin: Pin) -> Path:
     try:
-        (path,) = ensure_corpus(corpus_dir().parent / "repair", [MAC_PIN])
+        (path,) = ensure_corpus(corpus_dir().parent / "repair", [pin])
     except CorpusError as exc:
-        pytest.fail(f"cannot get {MAC_PIN.filename}: {exc}", pytrace=False)
+        pytest.fail(f"cannot get {pin.filename}: {exc}", pytrace=False)
     return path
 
 
-@pytest.fixture
-def unvendored(mac_wheel_file: Path, tmp_path: Path) -> tuple[Path, Path]:
+@pytest.fixture(scope="session")
+def mac_wheel_file() -> Path:
+    return pinned(MAC_PIN)
+
+
+def unvendor(wheel_file: Path, tmp_path: Path) -> tuple[Path, Path]:
     """(the wheel without its .dylibs folder, a folder holding the dylibs taken out)."""
     libs = tmp_path / "libs"
     libs.mkdir()
-    out = tmp_path / "dist" / MAC_PIN.filename
+    out = tmp_path / "dist" / wheel_file.name
     out.parent.mkdir()
-    with zipfile.ZipFile(mac_wheel_file) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+    with zipfile.ZipFile(wheel_file) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
         record = zin.read("pyzmq-27.3.0.dist-info/RECORD").decode()
         for info in zin.infolist():
             if info.is_dir():
@@ -149,6 +165,11 @@ def unvendored(mac_wheel_file: Path, tmp_path: Path) -> tuple[Path, Path]:
     return out, libs
 
 
+@pytest.fixture
+def unvendored(mac_wheel_file: Path, tmp_path: Path) -> tuple[Path, Path]:
+    return unvendor(mac_wheel_file, tmp_path)
+
+
 def test_show_reads_a_macos_wheel_on_any_host(unvendored: tuple[Path, Path]) -> None:
     wheel, libs = unvendored
     proc = run_toolkit("repair", "--show", wheel, "-L", libs, "--format", "json")
@@ -159,14 +180,6 @@ def test_show_reads_a_macos_wheel_on_any_host(unvendored: tuple[Path, Path]) -> 
     # libzmq, which the extension loads, and libsodium, which libzmq loads, both from the -L folder
     assert sorted(Path(v["from"]).name for v in doc["vendor"]) == ["libsodium.26.dylib", "libzmq.5.dylib"]
     assert doc["best_tag"] == "macosx_10_15_universal2"  # what the wheel's binaries are built for
-
-
-@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS the wheel is repaired (the next test)")
-def test_a_macos_wheel_is_refused_in_one_line_off_macos(unvendored: tuple[Path, Path]) -> None:
-    wheel, libs = unvendored
-    assert refused(wheel, "-L", libs) == (
-        f"error: {wheel.name}: macOS wheels are repaired on macOS only: delocate edits load commands "
-        "with install_name_tool and re-signs with codesign, which this host lacks")
 
 
 def relink_to(wheel: Path, libs: Path, tmp: Path) -> Path:
@@ -205,3 +218,144 @@ def test_a_macos_wheel_gets_its_dylibs_back_on_macos(unvendored: tuple[Path, Pat
         sbom = json.loads(zf.read("pyzmq-27.3.0.dist-info/sboms/toolkit.cdx.json"))
     assert vendored == ["libsodium.26.dylib", "libzmq.5.dylib"]
     assert sorted(c["name"].rsplit("/", 1)[-1] for c in sbom["components"]) == vendored
+
+
+# -- macOS wheels off macOS: macholib's edits, the ad-hoc signatures redone, read back by toolkit's verifier ---------
+
+EXT = {"universal2": "zmq/backend/cython/_zmq.abi3.so", "arm64": "zmq/backend/cffi/_cffi.pypy311-pp80-darwin.so"}
+OPT = "/opt/zmq/lib"
+SECOND = "zmq/_second.so"  # where a build of libzmq outside the wheel would have its install names
+
+
+def members_of(wheel: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(wheel) as zf:
+        return {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
+
+
+def machos(members: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: data for name, data in members.items() if is_macho(data)}
+
+
+def slices(data: bytes) -> list:
+    return read_macho(data).headers
+
+
+def macholib_edit(data: bytes, renames: dict[str, str], new_id: str | None = None) -> bytes:
+    """Install names changed with macholib and nothing else: the signatures are left as they were (stale)."""
+    macho = read_macho(data)
+    out = io.BytesIO(data)
+    for header in macho.headers:
+        header.rewriteLoadCommands(renames.get)
+        if new_id:
+            header.rewriteInstallNameCommand(new_id.encode())
+        header.write(out)
+    return out.getvalue()
+
+
+def relink_here(wheel: Path, libs: Path, arch: str) -> None:
+    """As a fresh build linking libzmq outside the wheel leaves it: the extension loads libs/libzmq.5.dylib,
+    the libraries' ids and libzmq's load of libsodium name /opt/zmq/lib (edited in place, signatures stale)."""
+    for base in DYLIBS:
+        lib = libs / base
+        lib.write_bytes(macholib_edit(lib.read_bytes(), {"@loader_path/libsodium.26.dylib": f"{OPT}/{DYLIBS[0]}"},
+                                      f"{OPT}/{base}"))
+    members = members_of(wheel)
+    members[EXT[arch]] = macholib_edit(members[EXT[arch]], {"@loader_path/../../.dylibs/libzmq.5.dylib":
+                                                            str(libs / "libzmq.5.dylib")})
+    members[SECOND] = members[EXT[arch]]  # a second extension, higher up: its install name will be new
+    record = "pyzmq-27.3.0.dist-info/RECORD"
+    members[record] = _without(members[record], EXT[arch])
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS delocate repairs macOS wheels (the test above)")
+@pytest.mark.parametrize("arch", sorted(MAC_PINS))
+def test_a_macos_wheel_is_repaired_off_macos_and_reads_back_as_apple_signed_it(arch: str, tmp_path: Path) -> None:
+    original = pinned(MAC_PINS[arch])
+    wheel, libs = unvendor(original, tmp_path)
+    relink_here(wheel, libs, arch)
+    before = macho_problems(members_of(wheel))
+    assert f"{EXT[arch]}: loads {libs}/libzmq.5.dylib, which is not in the wheel" in before
+    assert any("signature does not match the bytes" in p for p in before)  # macholib's edit left it stale
+
+    proc = run_toolkit("repair", wheel, "-L", libs, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("vendored: libsodium.26.dylib, libzmq.5.dylib")
+    (repaired,) = (tmp_path / "out").glob("*.whl")
+    members = members_of(repaired)
+    assert macho_problems(members) == []  # every load resolves inside the wheel, every signature verifies
+    ext = slices(members[EXT[arch]])
+    assert all([n for _k, n in loads(h)] == ["@loader_path/../../.dylibs/libzmq.5.dylib",
+                                              "/usr/lib/libSystem.B.dylib"] for h in ext)
+    # The second extension's new install name, and its slices re-signed for it (the verifier above).
+    assert all([n for _k, n in loads(h)][0] == "@loader_path/.dylibs/libzmq.5.dylib" for h in slices(members[SECOND]))
+    # The others' install names are back where delocate put them on a Mac, and each re-signed slice is the
+    # very file codesign wrote there: byte for byte what PyPI serves.
+    assert machos(members) == {**machos(members_of(original)), SECOND: members[SECOND]}
+    sbom = json.loads(members["pyzmq-27.3.0.dist-info/sboms/toolkit.cdx.json"])
+    assert sorted(c["name"].rsplit("/", 1)[-1] for c in sbom["components"]) == DYLIBS
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS delocate repairs macOS wheels")
+def test_the_pypi_wheel_without_its_dylibs_gets_them_back_off_macos(unvendored: tuple[Path, Path],
+                                                                     mac_wheel_file: Path) -> None:
+    wheel, libs = unvendored
+    proc = run_toolkit("repair", wheel, "-L", libs, "-o", wheel.parent.parent / "out")
+    assert proc.returncode == 0, proc.stderr
+    (repaired,) = (wheel.parent.parent / "out").glob("*.whl")
+    members = members_of(repaired)
+    assert sorted(n.rsplit("/", 1)[1] for n in members if "/.dylibs/" in n) == DYLIBS
+    assert macho_problems(members) == []
+    assert machos(members) == machos(members_of(mac_wheel_file))
+
+
+def test_a_macos_wheel_whose_dylib_is_nowhere_is_refused_in_one_line(unvendored: tuple[Path, Path]) -> None:
+    wheel, _libs = unvendored
+    assert refused(wheel) == (
+        f"error: {wheel.name}: zmq/backend/cython/_zmq.abi3.so loads @loader_path/../../.dylibs/libzmq.5.dylib, "
+        "which is neither in the wheel nor in the library folders")
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS delocate re-signs with codesign")
+def test_a_dylib_signed_with_a_certificate_is_refused_off_macos(tmp_path: Path) -> None:
+    from toolkit.check.binaries.codesign import slice_signature
+
+    wheel, libs = unvendor(pinned(ARM_PIN), tmp_path)
+    relink_here(wheel, libs, "arm64")
+    lib = bytearray((libs / "libzmq.5.dylib").read_bytes())
+    (header,) = slices(bytes(lib))
+    directory = slice_signature(header, lib).directories[0]  # type: ignore[union-attr]
+    lib[directory.offset + 12:directory.offset + 16] = bytes(4)  # flags: no longer ad hoc, as a Developer ID one
+    (libs / "libzmq.5.dylib").write_bytes(lib)
+    assert refused(wheel, "-L", libs) == (
+        f"error: {wheel.name}: zmq/.dylibs/libzmq.5.dylib is signed with a certificate, which an edit of its load "
+        "commands breaks")
+
+
+def built_for_macos(data: bytes, major: int) -> bytes:
+    """The x86_64 slice's LC_BUILD_VERSION says macOS `major`.0, as a dylib built on a newer Mac would."""
+    macho = read_macho(data)
+    out = io.BytesIO(data)
+    for header in macho.headers:
+        for lc, cmd, _data in header.commands:
+            if lc.cmd == 0x32 and header.header.cputype == 0x01000007:  # LC_BUILD_VERSION, x86_64
+                cmd.minos = major << 16
+        header.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS delocate repairs macOS wheels")
+def test_a_dylib_built_for_a_newer_macos_raises_the_tag_off_macos(tmp_path: Path) -> None:
+    wheel, libs = unvendor(pinned(MAC_PIN), tmp_path)
+    relink_here(wheel, libs, "universal2")
+    lib = libs / "libsodium.26.dylib"
+    lib.write_bytes(built_for_macos(lib.read_bytes(), 12))
+    proc = run_toolkit("repair", wheel, "-L", libs, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    (repaired,) = (tmp_path / "out").glob("*.whl")
+    assert repaired.name == "pyzmq-27.3.0-cp312-abi3-macosx_12_0_universal2.whl"  # as delocate names it
+    members = members_of(repaired)
+    assert "Tag: cp312-abi3-macosx_12_0_universal2" in members["pyzmq-27.3.0.dist-info/WHEEL"].decode()
+    assert macho_problems(members) == []

@@ -1,10 +1,11 @@
-"""Repair for macOS wheels (macosx_*) with delocate, on a macOS host only.
+"""Repair for macOS wheels (macosx_*): with delocate on a macOS host, from any other host with
+macholib and an ad-hoc re-signing of its own (macos_anyhost.py), in delocate's layout either way.
 
-delocate reads and rewrites load commands with Apple's otool and install_name_tool and
-re-signs what it edits with codesign (ad hoc): an arm64 binary whose signature no longer
-matches its bytes is killed at load. Linux has none of these tools, and no library of the
-field does both the edit and the re-signing in a way verified on real Macs, so on another
-host toolkit refuses with one line instead of writing a wheel that may not load.
+On macOS delocate edits load commands with Apple's install_name_tool and re-signs with codesign;
+elsewhere those tools do not exist, so macos_anyhost.py rewrites the install names with macholib
+and recomputes each edited slice's ad-hoc signature, as install_name_tool does for linker-signed
+files. Either way, every load command of the result must resolve inside the wheel and every
+signature must match its bytes (check/binaries/macverify.py): no import test can run off macOS.
 `--show` works everywhere: it reads the Mach-O records with macholib, as the check stage does.
 """
 
@@ -24,16 +25,13 @@ if TYPE_CHECKING:
     from toolkit._proc import Logger
     from toolkit.config import RepairOptions
 
-TOOL = "delocate"
+TOOL = "delocate" if sys.platform == "darwin" else "macholib"
 LIB_SDIR = ".dylibs"
 _SYSTEM = ("/usr/lib/", "/System/")
 
 
 def unavailable() -> str | None:
-    if sys.platform != "darwin":
-        return ("macOS wheels are repaired on macOS only: delocate edits load commands with install_name_tool and "
-                "re-signs with codesign, which this host lacks")
-    return None
+    return None  # every host: delocate on macOS, macholib and toolkit's ad-hoc signer elsewhere
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
@@ -55,9 +53,9 @@ def show(wheel: Path, options: RepairOptions) -> Shown:
     while queue:  # what the wheel's binaries load, then what the libraries found load in turn
         name = queue.pop(0)
         base = name.rsplit("/", 1)[-1]
-        if name in vendor or name.startswith(_SYSTEM) or base in inside or _excluded(base, options):
+        if name in vendor or name.startswith(_SYSTEM) or base in inside or excluded(base, options):
             continue
-        vendor[name] = _locate(name, dirs)
+        vendor[name] = locate(name, dirs)
         if vendor[name] is not None:
             queue += load_dylibs(Path(vendor[name] or "").read_bytes())
     # arm64 exists from macOS 11 on: a universal2 wheel's tag follows its x86_64 slices unless arm64 asks more.
@@ -82,31 +80,55 @@ def load_dylibs(data: bytes) -> Iterator[str]:
     The check stage's Mach-O record holds arches and versions but not these; its macholib
     reader (from bytes) is reused here rather than a second parser.
     """
-    from toolkit.check.binaries.macho import _machobytes_class
+    from toolkit.check.binaries.macho import read_macho
 
     seen: set[str] = set()
-    for header in _machobytes_class()(data).headers:
+    for header in read_macho(data).headers:
         for _index, kind, name in header.walkRelocatables():
             if kind != "LC_ID_DYLIB" and name not in seen:
                 seen.add(name)
                 yield name
 
 
-def _excluded(name: str, options: RepairOptions) -> bool:
+def excluded(name: str, options: RepairOptions) -> bool:
     from fnmatch import fnmatch
 
     return any(fnmatch(name, pattern) for pattern in options.exclude)
 
 
-def _locate(name: str, dirs: list[str]) -> str | None:
-    if name.startswith("/"):
-        return name if Path(name).is_file() else None
+def locate(name: str, dirs: list[str]) -> str | None:
+    """As dyld with DYLD_LIBRARY_PATH set: the folders by the name's last part first, then an absolute name."""
     base = name.rsplit("/", 1)[-1]
-    return next((str(Path(d) / base) for d in dirs if (Path(d) / base).is_file()), None)
+    found = next((str(Path(d) / base) for d in dirs if (Path(d) / base).is_file()), None)
+    if found is None and name.startswith("/") and Path(name).is_file():
+        return name
+    return found
 
 
 def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -> Repaired | None:
-    """delocate's library API, on macOS (unavailable() refuses elsewhere before this runs)."""
+    """delocate on macOS, macos_anyhost elsewhere; the result's loads and signatures verified either way."""
+    from toolkit.repair import macos_anyhost
+
+    repaired = _delocate(wheel, workdir, options) if sys.platform == "darwin" else _anyhost(wheel, workdir, options)
+    if repaired is not None:
+        macos_anyhost.verify(repaired.wheel)
+    return repaired
+
+
+def _anyhost(wheel: Path, workdir: Path, options: RepairOptions) -> Repaired | None:
+    from toolkit.repair import macos_anyhost
+
+    done = macos_anyhost.repair(wheel, workdir, search_path(options, "DYLD_LIBRARY_PATH"), options)
+    if done is None:
+        return None
+    out, copied = done
+    vendored = tuple(Vendored(Path(src).name, src, member, sha256_file(Path(src))[0])
+                     for member, src in sorted(copied.items()))
+    return Repaired(out, vendored, tool_version(TOOL))
+
+
+def _delocate(wheel: Path, workdir: Path, options: RepairOptions) -> Repaired | None:
+    """delocate's library API, on macOS."""
     import os
 
     from delocate import delocate_wheel
@@ -118,7 +140,7 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
     os.environ["DYLD_LIBRARY_PATH"] = os.pathsep.join(env_dirs)  # delocate searches where the loader would
     try:
         copied = delocate_wheel(str(wheel), str(out), lib_sdir=LIB_SDIR, require_archs=(),
-                                copy_filt_func=lambda name: not name.startswith(_SYSTEM) and not _excluded(
+                                copy_filt_func=lambda name: not name.startswith(_SYSTEM) and not excluded(
                                     Path(name).name, options))
     except (DelocationError, OSError, ValueError) as exc:
         raise RepairError(f"{wheel.name}: delocate could not repair it: {str(exc).strip().splitlines()[0]}",

@@ -83,7 +83,7 @@ def parse_macho(member: str, data: bytes, *, python_imports: bool) -> MachOInfo:
     """Raises macholib's (or struct's) errors on a malformed file: the caller reports them."""
     from macholib.mach_o import CPU_TYPE_NAMES
 
-    macho = _machobytes_class()(data)
+    macho = read_macho(data)
     slices = []
     for header in macho.headers:
         name = CPU_TYPE_NAMES.get(header.header.cputype, f"cputype {header.header.cputype:#x}")
@@ -133,6 +133,11 @@ def _python_imports(header: Any, data: bytes) -> tuple[str, ...]:
         raw = strings[strx: strings.find(b"\0", strx)]
         names.add(raw.decode("utf-8", "replace")[1:])  # C names start with "_"
     return tuple(sorted(n for n in names if n.startswith(("Py", "_Py")) and not n.startswith("PyInit_")))
+
+
+def read_macho(data: bytes) -> Any:
+    """macholib's MachO of these bytes (every slice in .headers, each with its .offset and .size)."""
+    return _machobytes_class()(data)
 
 
 @functools.cache
