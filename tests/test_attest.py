@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from toolkit.attest import Mismatch, check_subject, load_attestations
+from toolkit.attest.verify import parse_publisher, provenance_url
 from toolkit.cli import main
 from toolkit.errors import ConfigError
-from toolkit.verify import parse_publisher, provenance_url
 
 GITHUB = "github:trailofbits/pypi-attestations@release.yml"
 GH_DIST = "pypi_attestations-0.0.19.tar.gz"

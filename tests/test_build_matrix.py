@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from projects import one_line_error, run_toolkit, write_project
 
-from toolkit.buildenv import find_uv
+from toolkit.build.env import find_uv
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the C extension is built with the POSIX toolchain")
 

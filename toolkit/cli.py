@@ -324,8 +324,8 @@ def cmd_attest(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from toolkit.attest.verify import verify
     from toolkit.config import VerifyOptions
-    from toolkit.verify import verify
 
     options = load_options(args, VerifyOptions, Path.cwd())
     results = verify(args.files, options, attestations=args.attestation or (), reporter=_reporter(args))

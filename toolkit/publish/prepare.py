@@ -15,7 +15,7 @@ from typing import IO
 
 from toolkit import _fs
 from toolkit.config import CheckOptions
-from toolkit.publish.form import Form, file_form, metadata_form, upload_form
+from toolkit.uploadform import Form, file_form, metadata_form, upload_form
 
 
 @dataclass(frozen=True)

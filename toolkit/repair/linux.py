@@ -85,7 +85,7 @@ def plan(wheel: Path, options: RepairOptions, logger: Logger | None = None) -> P
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
-    from toolkit.check.binaries import scan
+    from toolkit.binaries import scan
     from toolkit.check.view import DistView
 
     found = scan(DistView(wheel))
@@ -167,8 +167,8 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
 
 def _too_new_symbols(wheel: Path, p: Plan) -> str:
     """Each binary's symbol versions that the tag does not allow, with the symbols that need them."""
-    from toolkit.check.binaries import scan
-    from toolkit.check.binaries.policy import newest_allowed
+    from toolkit.binaries import scan
+    from toolkit.binaries.policy import newest_allowed
     from toolkit.check.view import DistView
 
     allowed = p.policy.symbol_versions

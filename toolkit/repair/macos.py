@@ -37,8 +37,8 @@ def unavailable() -> str | None:
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
-    from toolkit.check.binaries import scan
-    from toolkit.check.binaries.macho import ARM64_FIRST_MACOS
+    from toolkit.binaries import scan
+    from toolkit.binaries.macho import ARM64_FIRST_MACOS
     from toolkit.check.view import DistView
 
     view = DistView(wheel)
@@ -82,7 +82,7 @@ def load_dylibs(data: bytes) -> Iterator[str]:
     The check stage's Mach-O record holds arches and versions but not these; its macholib
     reader (from bytes) is reused here rather than a second parser.
     """
-    from toolkit.check.binaries.macho import _machobytes_class
+    from toolkit.binaries.macho import _machobytes_class
 
     seen: set[str] = set()
     for header in _machobytes_class()(data).headers:

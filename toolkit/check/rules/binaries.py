@@ -2,7 +2,7 @@
 the wheel's tags promise: arch, glibc/musl, macOS version, Windows machine, abi3, free-threading.
 
 PyPI never opens a binary; a wrong one installs and then fails to import on the
-user's machine. Parsing lives in toolkit/check/binaries/; these functions judge.
+user's machine. Parsing lives in toolkit/binaries/; these functions judge.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from toolkit.check.binaries import scan
+from toolkit.binaries import scan
 from toolkit.check.rules import Problem, rule
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
-    from toolkit.check.binaries.elf import ElfInfo
+    from toolkit.binaries.elf import ElfInfo
     from toolkit.check.view import DistView
     from toolkit.tags import LinuxTag
 
@@ -83,7 +83,7 @@ def elf_arch(dist: DistView) -> Iterator[Problem]:
       hint="build in the manylinux image of the tag (or an older one); `toolkit repair` finds the right tag")
 @_capped
 def elf_symbol_versions(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.policy import newest_allowed, policy_for, version_key
+    from toolkit.binaries.policy import newest_allowed, policy_for, version_key
 
     found = scan(dist)
     tags = _linux_tags(found.tags)
@@ -131,8 +131,8 @@ def elf_libc(dist: DistView) -> Iterator[Problem]:
       hint="needs auditwheel repair: run `toolkit repair` to vendor them")
 @_capped
 def elf_external_libraries(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.elf import is_loader
-    from toolkit.check.binaries.policy import policy_for
+    from toolkit.binaries.elf import is_loader
+    from toolkit.binaries.policy import policy_for
 
     found = scan(dist)
     tags = _linux_tags(found.tags)
@@ -162,7 +162,7 @@ def _policy_tags(tags: list[LinuxTag], elf: ElfInfo) -> list[LinuxTag]:
       hint="build every architecture the tag names (universal2 = x86_64 + arm64), or fix the tag")
 @_capped
 def macho_arches(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.macho import mac_tag
+    from toolkit.binaries.macho import mac_tag
 
     found = scan(dist)
     tags = sorted({t for tag in found.tags if (t := mac_tag(tag.platform)) is not None}, key=lambda t: t.text)
@@ -178,7 +178,7 @@ def macho_arches(dist: DistView) -> Iterator[Problem]:
       hint="set MACOSX_DEPLOYMENT_TARGET to the tag's version when building, or raise the tag")
 @_capped
 def macho_min_version(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.macho import mac_tag, too_new
+    from toolkit.binaries.macho import mac_tag, too_new
 
     found = scan(dist)
     tags = sorted({t for tag in found.tags if (t := mac_tag(tag.platform)) is not None}, key=lambda t: t.text)
@@ -212,7 +212,7 @@ def pe_machine(dist: DistView) -> Iterator[Problem]:
       hint="build with Py_LIMITED_API set to the tag's version (cp39-abi3: 0x03090000), or tag the wheel cp3X-cp3X")
 @_capped
 def abi3_symbols(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.abi import VERSIONED_PYTHON_DLL, abi3_floor
+    from toolkit.binaries.abi import VERSIONED_PYTHON_DLL, abi3_floor
 
     found = scan(dist)
     floor = abi3_floor(found.tags)
@@ -231,7 +231,7 @@ def abi3_symbols(dist: DistView) -> Iterator[Problem]:
 
 
 def _stable_abi_problems(member: str, symbols: tuple[str, ...] | list[str], floor: tuple[int, int]) -> Iterator[str]:
-    from toolkit.check.binaries.abi import stable_abi_since
+    from toolkit.binaries.abi import stable_abi_since
 
     tag = f"cp{floor[0]}{floor[1]}-abi3"
     outside, newer = [], []
@@ -251,8 +251,8 @@ def _stable_abi_problems(member: str, symbols: tuple[str, ...] | list[str], floo
       hint="build free-threaded wheels (cp313t) with a free-threaded Python, and the others without")
 @_capped
 def free_threaded_names(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries import wheel_tags
-    from toolkit.check.binaries.abi import extension_name, tag_is_free_threaded
+    from toolkit.binaries import wheel_tags
+    from toolkit.binaries.abi import extension_name, tag_is_free_threaded
 
     tags = wheel_tags(dist.filename)
     kinds = {tag_is_free_threaded(t) for t in tags} - {None}
@@ -276,8 +276,8 @@ def free_threaded_names(dist: DistView) -> Iterator[Problem]:
       hint="build each wheel with the interpreter and platform its tags name")
 @_capped
 def extension_name_tags(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries import wheel_tags
-    from toolkit.check.binaries.abi import extension_name, platform_agrees
+    from toolkit.binaries import wheel_tags
+    from toolkit.binaries.abi import extension_name, platform_agrees
 
     tags = wheel_tags(dist.filename)
     for member in dist.archive.members:
@@ -295,7 +295,7 @@ def extension_name_tags(dist: DistView) -> Iterator[Problem]:
 
 def _pins_other_python(tag: Tag, version: tuple[int, int], free_threaded: bool) -> bool:
     """Does this tag install the module on a CPython other than the one its name pins?"""
-    from toolkit.check.binaries.abi import tag_is_free_threaded, tag_loads_version
+    from toolkit.binaries.abi import tag_is_free_threaded, tag_loads_version
 
     if not tag.interpreter.startswith(("cp", "py")):
         return False  # PyPy and other interpreters name their modules otherwise

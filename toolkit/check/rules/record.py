@@ -139,7 +139,7 @@ def _digests(dist: DistView) -> dict[str, Digest] | None:
 
 
 def _read_by_others(name: str) -> bool:
-    from toolkit.check.binaries import BINARY_SUFFIX
+    from toolkit.binaries import BINARY_SUFFIX
 
     return name.lower().endswith((".py", ".pye")) or ".dist-info/" in name or bool(BINARY_SUFFIX.search(name))
 

@@ -3,7 +3,7 @@
 `attest` signs each dist with the CI's OIDC identity (found by `id`) and writes `FILE.publish.attestation`
 beside it: the JSON of a pypi_attestations.Attestation, what `toolkit publish --attestations` uploads.
 `load_attestations` and `check_subject` read one back and bind it to a file (name and sha256), for
-publish and for verify (toolkit/verify.py, which also checks the signature and the publisher).
+publish and for verify (toolkit/attest/verify.py, which also checks the signature and the publisher).
 The cryptography is sigstore's and pypi-attestations'; this module picks the identity and the trust
 config, keeps the token out of every message, and writes atomically.
 """

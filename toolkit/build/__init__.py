@@ -20,8 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from toolkit import _fs, buildenv, matrix, pythons
-from toolkit import sdist as sdist_archive
+from toolkit import _fs
+from toolkit.build import env as buildenv
+from toolkit.build import matrix, pythons
+from toolkit.build import sdist as sdist_archive
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, record

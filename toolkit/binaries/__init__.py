@@ -20,9 +20,9 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from toolkit.tags import platform_family
 
 if TYPE_CHECKING:
-    from toolkit.check.binaries.elf import ElfInfo
-    from toolkit.check.binaries.macho import MachOInfo
-    from toolkit.check.binaries.pe import PeInfo
+    from toolkit.binaries.elf import ElfInfo
+    from toolkit.binaries.macho import MachOInfo
+    from toolkit.binaries.pe import PeInfo
     from toolkit.check.view import DistView
 
 Format = Literal["elf", "macho", "pe"]
@@ -149,15 +149,15 @@ def _parse_errors(fmt: Format) -> tuple[type[BaseException], ...]:
 def _parse_into(result: Scan, fmt: Format, name: str, data: bytes, symbols: bool) -> None:
     try:
         if fmt == "elf":
-            from toolkit.check.binaries.elf import parse_elf
+            from toolkit.binaries.elf import parse_elf
 
             result.elf.append(parse_elf(name, data, python_imports=symbols))
         elif fmt == "macho":
-            from toolkit.check.binaries.macho import parse_macho
+            from toolkit.binaries.macho import parse_macho
 
             result.macho.append(parse_macho(name, data, python_imports=symbols))
         else:
-            from toolkit.check.binaries.pe import parse_pe
+            from toolkit.binaries.pe import parse_pe
 
             result.pe.append(parse_pe(name, data, imports=symbols))
     except _parse_errors(fmt) as exc:  # malformed bytes: a finding, not a crash
