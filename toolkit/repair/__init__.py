@@ -5,7 +5,7 @@ compatible platform tag their binaries allow.
 wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocate), windows.py
 (delvewheel). Every repaired wheel then gets the same treatment here: an SBOM of what was
 vendored (sbom.py), the check stage, an import test in a fresh environment where the host can
-run it (verify.py), an atomic move into the output folder and an entry in its manifest. The
+run it (selftest.py), an atomic move into the output folder and an entry in its manifest. The
 input wheel is never modified.
 """
 
@@ -132,7 +132,7 @@ def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: 
 
 def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, outdir: Path,
                  options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
-    from toolkit.repair import verify
+    from toolkit.repair import selftest
 
     work = staging / "tool"
     work.mkdir()
@@ -143,11 +143,11 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     if final.name == wheel.name and outdir == wheel.parent.resolve():
         raise RepairError(f"the repaired wheel would replace {wheel} ({repaired.tool.split()[0]} keeps its name)",
                           hint="pass an output folder with -o")
-    verify.finish(repaired, final, source)
+    selftest.finish(repaired, final, source)
     # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        imported = pool.submit(verify.import_test, final, logger, tuple(options.exclude))
-        verify.check(final, reporter)
+        imported = pool.submit(selftest.import_test, final, logger, tuple(options.exclude))
+        selftest.check(final, reporter)
         imported.result()
     published = _fs.publish_file(final, outdir)
     dist = Dist.from_path(published, origin={"stage": "repair", "tool": repaired.tool}, derived_from=wheel.resolve())
