@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import parse_wheel_filename
 
 from toolkit._fs import sha256_file
-from toolkit.check.rules.binaries import _names as names
 from toolkit.errors import ConfigError, RepairError
+from toolkit.listing import few
 from toolkit.repair.base import BinaryNeeds, Repaired, Shown, search_path, tool_version
 from toolkit.repair.sbom import Vendored
 from toolkit.tags import linux_tag, wheel_platforms
@@ -178,7 +178,7 @@ def _too_new_symbols(wheel: Path, p: Plan) -> str:
             family, _, version = need.version.partition("_")
             if family in allowed and version not in allowed[family]:
                 limit = newest_allowed(allowed[family])
-                symbols = f" ({names(need.symbols)})" if need.symbols else ""
+                symbols = f" ({few(need.symbols)})" if need.symbols else ""
                 parts.append(f"{elf.member} needs {need.version}{symbols} from {need.library}, "
                              f"the tag allows {family} up to {limit}")
     if not parts:  # a library it would vendor needs them: auditwheel's own account
@@ -191,7 +191,7 @@ def _missing_message(p: Plan, soname: str) -> str:
     needers = sorted(str(fn) for fn, refs in p.abi.full_external_refs.items()
                      if soname in refs[p.policy.name].libs or any(soname in r.libs for r in refs.values()))
     where = ", ".join(p.search) or "(no folder)"
-    return f"{soname} is not found: {names(needers) or 'a binary'} needs it; searched {where}"
+    return f"{soname} is not found: {few(needers) or 'a binary'} needs it; searched {where}"
 
 
 def _vendored(wheel: Path, out: Path, graft: dict[str, Path | None]) -> Iterator[Vendored]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from toolkit.binaries import scan
 from toolkit.check.rules import Problem, rule
+from toolkit.listing import capped, few
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
@@ -21,29 +22,16 @@ if TYPE_CHECKING:
     from toolkit.check.view import DistView
     from toolkit.tags import LinuxTag
 
-MAX_NAMED = 5  # symbols or libraries named in one message; the rest are counted
-MAX_REPORTED = 20  # findings per rule and file; the rest are counted in one more finding
 
 
 def _capped(func: Callable[[DistView], Iterable[Problem]]) -> Callable[[DistView], Iterator[Problem]]:
     """A wheel of 500 wrong binaries gets 20 findings and a count, not 500 lines."""
 
     @functools.wraps(func)
-    def capped(dist: DistView) -> Iterator[Problem]:
-        count = 0
-        for problem in func(dist):
-            count += 1
-            if count <= MAX_REPORTED:
-                yield problem
-        if count > MAX_REPORTED:
-            yield f"and {count - MAX_REPORTED} more like these"
+    def capped_rule(dist: DistView) -> Iterator[Problem]:
+        return capped(func(dist), str)
 
-    return capped
-
-
-def _names(items: list[str] | tuple[str, ...]) -> str:
-    shown = ", ".join(items[:MAX_NAMED])
-    return shown + (f" and {len(items) - MAX_NAMED} more" if len(items) > MAX_NAMED else "")
+    return capped_rule
 
 
 def _linux_tags(tags: frozenset[Tag]) -> list[LinuxTag]:
@@ -76,7 +64,7 @@ def elf_arch(dist: DistView) -> Iterator[Problem]:
         wrong = [t.text for t in tags if t.elf_arch != elf.arch]
         if wrong:
             built = elf.arch or f"an ELF machine no Linux tag names ({elf.machine})"
-            yield f"{elf.member} is built for {built}, but the wheel is tagged {_names(wrong)}"
+            yield f"{elf.member} is built for {built}, but the wheel is tagged {few(wrong)}"
 
 
 @rule("B102", applies="wheel", summary="ELF symbol versions newer than the manylinux tag allows",
@@ -107,7 +95,7 @@ def elf_symbol_versions(dist: DistView) -> Iterator[Problem]:
                 allows = f"GLIBC up to {tag.version[0]}.{tag.version[1]}"
             else:
                 continue
-            used = f" ({_names(need.symbols)})" if need.symbols else ""
+            used = f" ({few(need.symbols)})" if need.symbols else ""
             yield f"{elf.member} needs {need.version}{used} from {need.library}; {tag.text} allows {allows}"
 
 
@@ -145,7 +133,7 @@ def elf_external_libraries(dist: DistView) -> Iterator[Problem]:
                        and not is_loader(lib) and not lib.startswith("libpython")]
             if missing:
                 allows = f"which {tag.text} does not allow" if tag.family != "linux" else "which no policy allows"
-                yield f"{elf.member} needs {_names(missing)}, {allows} and the wheel does not vendor"
+                yield f"{elf.member} needs {few(missing)}, {allows} and the wheel does not vendor"
 
 
 def _policy_tags(tags: list[LinuxTag], elf: ElfInfo) -> list[LinuxTag]:
@@ -205,7 +193,7 @@ def pe_machine(dist: DistView) -> Iterator[Problem]:
     for pe in found.pe:
         wrong = [t for t in tags if TAG_MACHINES[t] != pe.machine]
         if wrong:
-            yield f"{pe.member} is built for {pe.machine}, but the wheel is tagged {_names(sorted(set(wrong)))}"
+            yield f"{pe.member} is built for {pe.machine}, but the wheel is tagged {few(sorted(set(wrong)))}"
 
 
 @rule("B131", applies="wheel", summary="An abi3 wheel's binary uses Python symbols outside the stable ABI of its tag",
@@ -242,15 +230,15 @@ def _stable_abi_problems(member: str, symbols: tuple[str, ...] | list[str], floo
         elif since > floor:
             newer.append(f"{symbol} ({since[0]}.{since[1]})")
     if outside:
-        yield f"{member} uses {_names(outside)}, not part of the stable ABI, in a wheel tagged {tag}"
+        yield f"{member} uses {few(outside)}, not part of the stable ABI, in a wheel tagged {tag}"
     if newer:
-        yield f"{member} uses {_names(newer)}, added to the stable ABI after {floor[0]}.{floor[1]} ({tag})"
+        yield f"{member} uses {few(newer)}, added to the stable ABI after {floor[0]}.{floor[1]} ({tag})"
 
 
 @rule("B141", applies="wheel", summary="Free-threaded (t) suffix of extension module names disagrees with the ABI tag",
       hint="build free-threaded wheels (cp313t) with a free-threaded Python, and the others without")
 @_capped
-def free_threaded_names(dist: DistView) -> Iterator[Problem]:
+def free_threadedfew(dist: DistView) -> Iterator[Problem]:
     from toolkit.binaries import wheel_tags
     from toolkit.binaries.abi import extension_name, tag_is_free_threaded
 
@@ -287,10 +275,10 @@ def extension_name_tags(dist: DistView) -> Iterator[Problem]:
         if name.version is not None:
             wrong = sorted({str(t) for t in tags if _pins_other_python(t, name.version, name.free_threaded)})
             if wrong:
-                yield f"{member.name} names {name.label}, which disagrees with the wheel tag {_names(wrong)}"
+                yield f"{member.name} names {name.label}, which disagrees with the wheel tag {few(wrong)}"
         wrong = sorted({t.platform for t in tags if not platform_agrees(name.platform, t.platform)})
         if wrong:
-            yield f"{member.name} names platform {name.platform}, which disagrees with the wheel tag {_names(wrong)}"
+            yield f"{member.name} names platform {name.platform}, which disagrees with the wheel tag {few(wrong)}"
 
 
 def _pins_other_python(tag: Tag, version: tuple[int, int], free_threaded: bool) -> bool:
