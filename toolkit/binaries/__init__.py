@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import re
 import weakref
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -23,7 +26,6 @@ if TYPE_CHECKING:
     from toolkit.binaries.elf import ElfInfo
     from toolkit.binaries.macho import MachOInfo
     from toolkit.binaries.pe import PeInfo
-    from toolkit.check.view import DistView
 
 Format = Literal["elf", "macho", "pe"]
 
@@ -35,7 +37,59 @@ _FAT_MAGICS = {0xCAFEBABE, 0xCAFEBABF}
 _JAVA_CLASS_MIN_VERSION = 45  # a Java class file shares the fat magic; its next field is >= 45
 # Not a zip, or a declared zip bomb: inflating members would only waste time (the Z-rules report it).
 _UNSAFE_TO_INFLATE = {"Z001", "Z002", "Z003"}
-_SCANS: weakref.WeakKeyDictionary[DistView, Scan] = weakref.WeakKeyDictionary()
+_SCANS: weakref.WeakKeyDictionary[WheelView, Scan] = weakref.WeakKeyDictionary()
+
+
+class Member(Protocol):
+    name: str
+    kind: str  # "file" for a regular file
+    size: int
+
+
+class Archive(Protocol):
+    @property
+    def members(self) -> Sequence[Member]: ...
+    @property
+    def problems(self) -> Sequence[tuple[str, str]]: ...
+
+
+class WheelView(Protocol):
+    """What a scan reads of a wheel: the check stage's DistView, or a WheelZip."""
+
+    filename: str
+
+    @property
+    def archive(self) -> Archive: ...
+    def read(self, name: str, limit: int = ...) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    name: str
+    kind: str
+    size: int
+
+
+class WheelZip:
+    """A wheel read with zipfile, for the repair stage (the check stage reads archives with its own reader,
+    which also judges them)."""
+
+    def __init__(self, path: Path) -> None:
+        self.filename = path.name
+        self.path = path
+        with zipfile.ZipFile(path) as zf:
+            self.members = [ZipMember(i.filename, "dir" if i.is_dir() else "file", i.file_size) for i in zf.infolist()]
+        self.problems: list[tuple[str, str]] = []
+
+    @property
+    def archive(self) -> WheelZip:
+        return self
+
+    def read(self, name: str, limit: int = READ_LIMIT) -> bytes | None:
+        with zipfile.ZipFile(self.path) as zf:
+            if zf.getinfo(name).file_size > limit:
+                return None
+            return zf.read(name)
 
 
 @dataclass(frozen=True)
@@ -98,7 +152,7 @@ def looks_binary(name: str) -> bool:
     return "bin" in parts[:-1] or (len(parts) > 2 and parts[0].endswith(".data") and parts[1] == "scripts")
 
 
-def scan(dist: DistView) -> Scan:
+def scan(dist: WheelView) -> Scan:
     """The binaries of one wheel, parsed once however many rules ask."""
     found = _SCANS.get(dist)
     if found is None:
@@ -106,7 +160,7 @@ def scan(dist: DistView) -> Scan:
     return found
 
 
-def _scan(dist: DistView) -> Scan:
+def _scan(dist: WheelView) -> Scan:
     tags = wheel_tags(dist.filename)
     members = [m for m in dist.archive.members if m.kind == "file"]
     result = Scan(tags, frozenset(m.name.rsplit("/", 1)[-1] for m in members))

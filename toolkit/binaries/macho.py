@@ -83,7 +83,7 @@ def parse_macho(member: str, data: bytes, *, python_imports: bool) -> MachOInfo:
     """Raises macholib's (or struct's) errors on a malformed file: the caller reports them."""
     from macholib.mach_o import CPU_TYPE_NAMES
 
-    macho = _machobytes_class()(data)
+    macho = machobytes_class()(data)
     slices = []
     for header in macho.headers:
         name = CPU_TYPE_NAMES.get(header.header.cputype, f"cputype {header.header.cputype:#x}")
@@ -136,7 +136,7 @@ def _python_imports(header: Any, data: bytes) -> tuple[str, ...]:
 
 
 @functools.cache
-def _machobytes_class() -> type:
+def machobytes_class() -> type:
     from macholib.MachO import MachO
 
     class MachOBytes(MachO):  # type: ignore[misc]

@@ -85,10 +85,9 @@ def plan(wheel: Path, options: RepairOptions, logger: Logger | None = None) -> P
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
-    from toolkit.binaries import scan
-    from toolkit.check.view import DistView
+    from toolkit.binaries import WheelZip, scan
 
-    found = scan(DistView(wheel))
+    found = scan(WheelZip(wheel))
     binaries = tuple(BinaryNeeds(e.member, e.needed) for e in found.elf)
     p = plan(wheel, options)
     vendor = tuple((soname, str(path) if path else None) for soname, path in sorted(p.graft.items()))
@@ -167,13 +166,12 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
 
 def _too_new_symbols(wheel: Path, p: Plan) -> str:
     """Each binary's symbol versions that the tag does not allow, with the symbols that need them."""
-    from toolkit.binaries import scan
+    from toolkit.binaries import WheelZip, scan
     from toolkit.binaries.policy import newest_allowed
-    from toolkit.check.view import DistView
 
     allowed = p.policy.symbol_versions
     parts = []
-    for elf in scan(DistView(wheel)).elf:
+    for elf in scan(WheelZip(wheel)).elf:
         for need in elf.version_needs:
             family, _, version = need.version.partition("_")
             if family in allowed and version not in allowed[family]:

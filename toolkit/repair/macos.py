@@ -37,11 +37,10 @@ def unavailable() -> str | None:
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
-    from toolkit.binaries import scan
+    from toolkit.binaries import WheelZip, scan
     from toolkit.binaries.macho import ARM64_FIRST_MACOS
-    from toolkit.check.view import DistView
 
-    view = DistView(wheel)
+    view = WheelZip(wheel)
     found = scan(view)
     binaries = []
     inside = set(found.basenames)
@@ -82,10 +81,10 @@ def load_dylibs(data: bytes) -> Iterator[str]:
     The check stage's Mach-O record holds arches and versions but not these; its macholib
     reader (from bytes) is reused here rather than a second parser.
     """
-    from toolkit.binaries.macho import _machobytes_class
+    from toolkit.binaries.macho import machobytes_class
 
     seen: set[str] = set()
-    for header in _machobytes_class()(data).headers:
+    for header in machobytes_class()(data).headers:
         for _index, kind, name in header.walkRelocatables():
             if kind != "LC_ID_DYLIB" and name not in seen:
                 seen.add(name)
