@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.attest import Mismatch, check_subject, load_attestations
 from toolkit.attest.verify import parse_publisher, provenance_url
+from toolkit.attestation import Mismatch, check_subject, load_attestations
 from toolkit.cli import main
 from toolkit.errors import ConfigError
 
@@ -375,7 +375,7 @@ def test_check_subject_refuses_odd_statements_in_one_line(assets: Path, statemen
 def test_attestation_for_binds_the_file_beside_it(work: Path) -> None:
     import hashlib
 
-    from toolkit.attest import attestation_for
+    from toolkit.attestation import attestation_for
 
     digest = hashlib.sha256((work / GH_DIST).read_bytes()).hexdigest()
     assert attestation_for(work / GH_DIST, digest).statement["subject"][0]["name"] == GH_DIST

@@ -22,7 +22,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from distfactory import make_wheel
 
-from toolkit.attest import attestation_path, record_attestations
+from toolkit.attest import record_attestations
+from toolkit.attestation import attestation_path
 from toolkit.dist import Dist, read_manifest_doc, record
 
 # Every variable by which `id` recognises a CI with an OIDC identity: unset, so "outside CI" is outside CI

@@ -258,7 +258,8 @@ def test_an_http_proxy_from_the_environment_is_used(tmp_path: Path, index: Index
 
 
 def test_the_library_takes_the_dists_another_stage_returns(tmp_path: Path, index: Index) -> None:
-    """`publish(dists, target, options)` from a CI script: no CLI, Dists in, results out."""
+    """`publish(dists, target, options, gate=...)` from a CI script: no CLI, Dists in, results out."""
+    from toolkit.check import gate
     from toolkit.config import PublishOptions
     from toolkit.dist import Dist
     from toolkit.publish import publish
@@ -267,7 +268,7 @@ def test_the_library_takes_the_dists_another_stage_returns(tmp_path: Path, index
     made = [Dist.from_path(p) for p in dists(tmp_path / "dist", "library-pkg")]
     options = PublishOptions(repository_url=index.url, username=USER, password=PASSWORD, keyring=False,
                              trusted_publishing="never")
-    results_ = publish(made, resolve(options, {}), options)
+    results_ = publish(made, resolve(options, {}), options, gate=gate())
     assert [(r.path.name, r.outcome) for r in results_] == [(made[1].path.name, "uploaded"),
                                                            (made[0].path.name, "uploaded")]
     assert [r.sha256 for r in results_] == [made[1].sha256, made[0].sha256]

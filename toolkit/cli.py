@@ -237,14 +237,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any) -> list[Any]:
     """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
     from toolkit import repair
+    from toolkit.check import gate
     from toolkit.config import RepairOptions
 
     wheels = [d for d in dists if d.kind == "wheel"]
-    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter) if wheels else []
+    return repair.run(wheels, config.load(RepairOptions, project), gate=gate(), reporter=reporter) if wheels else []
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from toolkit import repair
+    from toolkit.check import gate
     from toolkit.config import RepairOptions
     from toolkit.dist import stage_inputs
 
@@ -258,7 +260,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         else:
             _out("\n\n".join(_shown_text(s) for s in shown))
         return 0
-    outcomes = repair.run(inputs, options, reporter=reporter)
+    outcomes = repair.run(inputs, options, gate=gate(), reporter=reporter)
     if args.format == "json":
         _out(json.dumps([o.to_json() for o in outcomes], indent=2))
         return 0
@@ -367,6 +369,7 @@ def cmd_ci(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    from toolkit.check import gate
     from toolkit.config import CheckOptions, PublishOptions
     from toolkit.dist import Dist, current, read_manifest, stage_inputs
     from toolkit.errors import PublishError
@@ -374,7 +377,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from toolkit.publish.target import resolve
 
     options = load_options(args, PublishOptions, Path.cwd())
-    checks = config.load(CheckOptions, Path.cwd()) if options.check else None
+    checks = gate(config.load(CheckOptions, Path.cwd())) if options.check else None
     reporter = _reporter(args)
     outdir = default_outdir()
     paths = stage_inputs(args.paths, outdir, reporter)
@@ -385,7 +388,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     target = resolve(options, dry_run=options.dry_run)
     where = target.upload_url if target.name == target.upload_url else f"{target.name} ({target.upload_url})"
     reporter.info(f"index: {where}; credentials: {target.describe()}")
-    results = publish(files, target, options, reporter=reporter, check_options=checks)
+    results = publish(files, target, options, gate=checks, reporter=reporter)
     if args.format == "json":
         _out(json.dumps({"index": target.upload_url, "results": [r.to_json() for r in results]}, indent=2))
     else:

@@ -93,7 +93,7 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
         if attestations:
             f.steps.append("attested")
     publish_options = dataclasses.replace(options.publish, attestations=bool(attestations))
-    results = publish(dists, target, publish_options, reporter=reporter, prechecked=True)
+    results = publish(dists, target, publish_options, gate=None, reporter=reporter, prechecked=True)
     by_name = {r.path.name: r for r in results}
     for name, f in files.items():
         r = by_name[name]
@@ -158,12 +158,13 @@ def _resumable(outdir: Path, state: str, reporter: Reporter) -> dict[str, Releas
 
 def _repair(dists: list[Dist], options: RepairOptions, files: dict[str, Released], reporter: Reporter) -> None:
     """Native wheels are repaired in the build folder; each replaces the one it was made from."""
+    from toolkit.check import gate
     from toolkit.repair import run
 
     native = [d for d in dists if d.kind == "wheel" and repair_tool(d.tags) is not None]
     if not native:
         return
-    for outcome in run(native, dataclasses.replace(options, outdir=None), reporter=reporter):
+    for outcome in run(native, dataclasses.replace(options, outdir=None), gate=gate(), reporter=reporter):
         entry = files.pop(outcome.source.name)
         if outcome.action == "repaired":
             vendored = f" (vendored {', '.join(outcome.vendored)})" if outcome.vendored else ""

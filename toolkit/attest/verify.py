@@ -17,17 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from toolkit import _fs
-from toolkit.attest import (
-    TUF_URLS,
-    AttestError,
-    Mismatch,
-    attestation_path,
-    check_subject,
-    client_trust,
-    first_line,
-    load_attestations,
-    load_trust_config,
-)
+from toolkit.attest import TUF_URLS, AttestError, client_trust, load_trust_config
+from toolkit.attestation import Mismatch, attestation_path, check_subject, first_line, load_attestations
 from toolkit.dist import parse_dist_filename
 from toolkit.errors import ConfigError
 

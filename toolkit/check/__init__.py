@@ -8,6 +8,7 @@ are several (the work is CPU-bound: inflating, hashing, parsing).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from toolkit.check.report import FileReport, Finding, Report
 from toolkit.config import CheckOptions
 from toolkit.dist import Dist, expand_paths
 from toolkit.errors import ConfigError
+from toolkit.gate import Gate, Refusal
 from toolkit.reporter import PlainReporter, Reporter
 
 if TYPE_CHECKING:
@@ -71,6 +73,24 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
             report.findings.append(f)
     view.archive.close()
     return report
+
+
+def refusal(path: Path, options: CheckOptions | None = None) -> Refusal | None:
+    """Why the check stage refuses one file (its first error and how many more), or None."""
+    options = options or CheckOptions()
+    errors = check_file(path, options.ignore, options.strict).errors
+    if not errors:
+        return None
+    return Refusal(errors[0].code, errors[0].message, errors[0].hint or "", len(errors) - 1)
+
+
+def gate(options: CheckOptions | None = None) -> Gate:
+    """`refusal` with these options, for repair and publish. The rules load now, so that the worker processes
+    publish forks inherit them."""
+    from toolkit.check.rules import load_all
+
+    load_all()
+    return functools.partial(refusal, options=options)
 
 
 def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from toolkit import __version__
-from toolkit.config import CheckOptions, PublishOptions
+from toolkit.config import PublishOptions
 from toolkit.dist import Dist, expand_paths
 from toolkit.errors import PublishError
+from toolkit.gate import Gate
 from toolkit.publish import answers, index, transport
 from toolkit.publish.prepare import Prepared, prepare
 from toolkit.publish.target import Target
@@ -60,11 +61,11 @@ def order(paths: Sequence[Path]) -> list[Path]:
 
 
 def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOptions | None = None, *,
-            reporter: Reporter | None = None, check_options: CheckOptions | None = None,
-            prechecked: bool = False) -> list[UploadResult]:
+            gate: Gate | None, reporter: Reporter | None = None, prechecked: bool = False) -> list[UploadResult]:
     """Upload every file; the results say, file by file, what happened (nothing is skipped in silence).
 
-    `prechecked`: the caller (toolkit release) has just checked every file and refused to go on on any error.
+    `gate` (toolkit.check.gate(options)) checks each file unless --no-check; None when `prechecked`: the
+    caller (toolkit release) has just checked every file and refused to go on on any error.
     """
     options = options or PublishOptions()
     reporter = reporter or PlainReporter()
@@ -72,7 +73,9 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     pinned = {d.path: (d.sha256, d.size) for d in dists if isinstance(d, Dist)}  # hashed once, by the stage before
     if not options.check and not prechecked:
         reporter.warn("--no-check: the files are uploaded without toolkit check; the index may still refuse them")
-    checks = (check_options or CheckOptions()) if options.check and not prechecked else None
+    checks = gate if options.check and not prechecked else None
+    if options.check and not prechecked and gate is None:
+        raise TypeError("publish checks each file: pass gate=toolkit.check.gate(), or PublishOptions(check=False)")
     results: list[UploadResult] = []
     stopped: _Stop | None = None
     uploader = _Uploader(target, options, reporter)
@@ -98,7 +101,7 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
 
 
 @contextmanager
-def _prepared(paths: list[Path], checks: CheckOptions | None, attestations: bool,
+def _prepared(paths: list[Path], checks: Gate | None, attestations: bool,
               pinned: dict[Path, tuple[str, int]]) -> Iterator[list[Future[Prepared]]]:
     """Each file's preparation, started now in upload order, so that the next is ready when the wire is free.
 
@@ -110,9 +113,6 @@ def _prepared(paths: list[Path], checks: CheckOptions | None, attestations: bool
     if checks is not None and len(paths) > 1 and total >= _PROCESS_MIN_BYTES and (os.cpu_count() or 1) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        from toolkit.check.rules import load_all
-
-        load_all()  # loaded once here, inherited by the workers
         executor = ProcessPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1))
     else:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolkit-prepare")

@@ -26,6 +26,7 @@ from toolkit._proc import Logger
 from toolkit.config import RepairOptions
 from toolkit.dist import Dist, expand_paths, record
 from toolkit.errors import ConfigError, RepairError
+from toolkit.gate import Gate
 from toolkit.repair.base import Repaired, Shown
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import is_pure, repair_tool
@@ -66,19 +67,20 @@ def platform_module(tags: frozenset) -> ModuleType | None:
     return None
 
 
-def repair(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *,
+def repair(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *, gate: Gate,
            reporter: Reporter | None = None) -> list[Dist]:
     """Repair each wheel; the output Dists, recorded in their folder's manifest as made from the inputs."""
-    return [o.dist for o in run(dists_or_paths, options, reporter=reporter)]
+    return [o.dist for o in run(dists_or_paths, options, gate=gate, reporter=reporter)]
 
 
-def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *,
+def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *, gate: Gate,
         reporter: Reporter | None = None) -> list[Outcome]:
+    """`gate` (toolkit.check.gate()) judges each repaired wheel before it goes into the output folder."""
     options = options or RepairOptions()
     reporter = reporter or PlainReporter()
     wheels = wheels_of(dists_or_paths)
     logger = Logger.create("repair")
-    return [repair_one(w, options, reporter, logger) for w in wheels]
+    return [repair_one(w, options, reporter, logger, gate) for w in wheels]
 
 
 def wheels_of(dists_or_paths: Sequence[Dist | Path]) -> list[Path]:
@@ -104,7 +106,7 @@ def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = 
     return shown
 
 
-def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
+def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger, gate: Gate) -> Outcome:
     source = _read_input(wheel)
     outdir = (options.outdir or wheel.parent).resolve()
     module = platform_module(source.tags)
@@ -125,13 +127,13 @@ def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: 
         except OSError as exc:
             raise RepairError(f"cannot write to {outdir}: {exc.strerror}", hint="pass a writable folder with -o") from None
         try:
-            return _repair_into(wheel, source, module, staging, outdir, options, reporter, logger)
+            return _repair_into(wheel, source, module, staging, outdir, options, logger, gate)
         except zipfile.BadZipFile as exc:
             raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
 
 
 def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, outdir: Path,
-                 options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
+                 options: RepairOptions, logger: Logger, gate: Gate) -> Outcome:
     from toolkit.repair import selftest
 
     work = staging / "tool"
@@ -147,7 +149,7 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
         imported = pool.submit(selftest.import_test, final, logger, tuple(options.exclude))
-        selftest.check(final, reporter)
+        selftest.check(final, gate)
         imported.result()
     published = _fs.publish_file(final, outdir)
     dist = Dist.from_path(published, origin={"stage": "repair", "tool": repaired.tool}, derived_from=wheel.resolve())
