@@ -435,7 +435,7 @@ def default_outdir(project_dir: Path | None = None) -> Path:
     from toolkit.config import BuildOptions
 
     project_dir = project_dir or Path.cwd()
-    return config.load(BuildOptions, project_dir).outdir or project_dir / "dist"
+    return config.load(BuildOptions, project_dir).outdir_for(project_dir)
 
 
 def _list_codes(fmt: str) -> int:

@@ -75,6 +75,11 @@ class BuildOptions:
                              "PIP_*, UV_* are hidden from it otherwise; repeatable)", metavar="NAME")
     repair: bool = option(False, "bool", "repair the wheel built (toolkit repair: vendor external libraries)")
 
+    def outdir_for(self, src: Path, from_sdist: bool = False) -> Path:
+        """Where build writes and the later stages read (the one place this default is computed): -o or
+        [tool.toolkit.build] outdir, else SRC/dist; for an sdist SRC, its folder."""
+        return (self.outdir or (src.parent if from_sdist else src / "dist")).resolve()
+
 
 @dataclass(frozen=True)
 class CheckOptions:

@@ -66,7 +66,7 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
     reporter = reporter or PlainReporter()
     target = resolve(options.publish, dry_run=options.publish.dry_run)
     src = src.resolve()
-    outdir = (options.build.outdir or src / "dist").resolve()
+    outdir = options.build.outdir_for(src)
     state = _source_state(src, outdir)
     files = _resumable(outdir, state, reporter)
     warm = threading.Thread(target=_warm_up, name="toolkit-warm-up", daemon=True)

@@ -55,7 +55,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         sdist_archive.require_sdist_file(src)
     else:
         _require_project(src)
-    outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
+    outdir = options.outdir_for(src, from_sdist)
     if (info := _fs.stat_or_none(outdir)) is not None and not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{outdir}: the output folder is a file", hint="pass another folder with -o")
     want_sdist = options.sdist and not from_sdist
