@@ -371,7 +371,7 @@ def cmd_ci(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from toolkit.check import gate
     from toolkit.config import CheckOptions, PublishOptions
-    from toolkit.dist import Dist, current, read_manifest, stage_inputs
+    from toolkit.dist import stage_inputs
     from toolkit.errors import PublishError
     from toolkit.publish import failed, publish
     from toolkit.publish.target import resolve
@@ -379,12 +379,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     options = load_options(args, PublishOptions, Path.cwd())
     checks = gate(config.load(CheckOptions, Path.cwd())) if options.check else None
     reporter = _reporter(args)
-    outdir = default_outdir()
-    paths = stage_inputs(args.paths, outdir, reporter)
-    files: list[Path | Dist] = list(paths)
-    if not args.paths:  # the manifest's Dists: their sha256 was just verified, so publish need not hash again
-        pinned = {d.path: d for d in current(read_manifest(outdir))}
-        files = [pinned.get(p, p) for p in paths]
+    files = stage_inputs(args.paths, default_outdir(), reporter)
     target = resolve(options, dry_run=options.dry_run)
     where = target.upload_url if target.name == target.upload_url else f"{target.name} ({target.upload_url})"
     reporter.info(f"index: {where}; credentials: {target.describe()}")

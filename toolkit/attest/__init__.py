@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit import _fs
 from toolkit.attestation import attestation_path, first_line
-from toolkit.dist import DIST_SUFFIXES, read_manifest_doc, record
+from toolkit.dist import DIST_SUFFIXES, Dist, read_manifest_doc, record
 from toolkit.errors import ConfigError, ToolkitError
 
 if TYPE_CHECKING:
@@ -91,10 +91,10 @@ def redact(text: str, environ: Mapping[str, str] | None = None, secrets: Sequenc
     return text
 
 
-def dist_files(paths: Sequence[Path], reporter: Reporter | None = None) -> list[Path]:
+def dist_files(paths: Sequence[Path] | Sequence[Dist], reporter: Reporter | None = None) -> list[Path]:
     """The wheels and sdists among `paths`; attestations are passed over, other files with a warning."""
     out = []
-    for p in paths:
+    for p in (d.path if isinstance(d, Dist) else d for d in paths):
         if p.name.endswith(DIST_SUFFIXES):
             out.append(p)
         elif not p.name.endswith(".attestation") and reporter is not None:

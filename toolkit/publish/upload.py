@@ -9,11 +9,11 @@ from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecu
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from toolkit import __version__
 from toolkit.config import PublishOptions
-from toolkit.dist import Dist, expand_paths
+from toolkit.dist import Dist, expand_inputs
 from toolkit.errors import PublishError
 from toolkit.gate import Gate
 from toolkit.publish import answers, index, transport
@@ -21,6 +21,7 @@ from toolkit.publish.prepare import Prepared, prepare
 from toolkit.publish.target import Target
 from toolkit.reporter import PlainReporter, Reporter
 
+T = TypeVar("T", bound="Path | Dist")
 Outcome = Literal["uploaded", "exists", "failed", "dry-run"]
 _PROCESS_MIN_BYTES = 4 << 20  # below this, worker processes cost more than the checks they share
 
@@ -55,9 +56,9 @@ class _Stop(Exception):
         self.hint = hint
 
 
-def order(paths: Sequence[Path]) -> list[Path]:
+def order(items: Sequence[T]) -> list[T]:
     """Wheels first, then sdists, each group in the order given."""
-    return sorted(paths, key=lambda p: 0 if p.name.endswith(".whl") else 1)
+    return sorted(items, key=lambda p: 0 if (p.path if isinstance(p, Dist) else p).name.endswith(".whl") else 1)
 
 
 def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOptions | None = None, *,
@@ -69,8 +70,8 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     """
     options = options or PublishOptions()
     reporter = reporter or PlainReporter()
-    paths = order(expand_paths(dists))
-    pinned = {d.path: (d.sha256, d.size) for d in dists if isinstance(d, Dist)}  # hashed once, by the stage before
+    items = order(expand_inputs(dists))
+    paths = [i.path if isinstance(i, Dist) else i for i in items]
     if not options.check and not prechecked:
         reporter.warn("--no-check: the files are uploaded without toolkit check; the index may still refuse them")
     checks = gate if options.check and not prechecked else None
@@ -80,7 +81,7 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     stopped: _Stop | None = None
     uploader = _Uploader(target, options, reporter)
     try:
-        with _prepared(paths, checks, options.attestations, pinned) as ready:
+        with _prepared(items, checks, options.attestations) as ready:
             for path, future in zip(paths, ready, strict=True):
                 prep = _result(future, path)
                 if stopped is not None:
@@ -101,14 +102,15 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
 
 
 @contextmanager
-def _prepared(paths: list[Path], checks: Gate | None, attestations: bool,
-              pinned: dict[Path, tuple[str, int]]) -> Iterator[list[Future[Prepared]]]:
+def _prepared(items: list[Path | Dist], checks: Gate | None, attestations: bool) -> Iterator[list[Future[Prepared]]]:
     """Each file's preparation, started now in upload order, so that the next is ready when the wire is free.
 
+    A Dist's sha256 (hashed once, by the stage before, and verified against the file) is not computed again.
     Checking is CPU work in Python: several files share worker processes; hashing alone (or a small
     set) runs in one thread, since hashlib and file reads release the GIL while the upload waits on I/O.
     """
     executor: Executor
+    paths = [i.path if isinstance(i, Dist) else i for i in items]
     total = sum(_size(p) for p in paths)
     if checks is not None and len(paths) > 1 and total >= _PROCESS_MIN_BYTES and (os.cpu_count() or 1) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -117,7 +119,8 @@ def _prepared(paths: list[Path], checks: Gate | None, attestations: bool,
     else:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolkit-prepare")
     with executor:
-        futures = [executor.submit(prepare, p, checks, attestations, pinned.get(p)) for p in paths]
+        futures = [executor.submit(prepare, i.path, checks, attestations, (i.sha256, i.size)) if isinstance(i, Dist)
+                   else executor.submit(prepare, i, checks, attestations) for i in items]
         try:
             yield futures
         finally:
