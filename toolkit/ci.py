@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 
 from toolkit import __version__, _fs, _proc
 from toolkit.errors import ConfigError, ToolkitError
+from toolkit.pypi import PYPI, TESTPYPI
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -288,8 +289,8 @@ def render(project: Project, install: Install = Install(), matrix_flags: Iterabl
         "python": project.runner_python,
         "linux_runner": LINUX_RUNNER,
         "name": project.name,
-        "pypi_url": f"https://pypi.org/p/{project.name}",
-        "testpypi_url": f"https://test.pypi.org/p/{project.name}",
+        "pypi_url": PYPI.project_page(project.name),
+        "testpypi_url": TESTPYPI.project_page(project.name),
         "install_toolkit": install.build,
         "install_toolkit_publish": install.publish,
         "toolkit_requirement": install.requirement,

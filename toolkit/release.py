@@ -21,6 +21,7 @@ from toolkit import _fs
 from toolkit.config import AttestOptions, BuildOptions, CheckOptions, PublishOptions, ReleaseOptions, RepairOptions
 from toolkit.dist import Dist, current, read_manifest, read_manifest_doc, record
 from toolkit.errors import CheckFailed
+from toolkit.pypi import PYPI, TESTPYPI
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import repair_tool
 
@@ -194,4 +195,4 @@ def _attest(dists: list[Dist], options: StageOptions, upload_url: str, reporter:
 
 
 def _takes_attestations(upload_url: str) -> bool:
-    return upload_url.rstrip("/") in ("https://upload.pypi.org/legacy", "https://test.pypi.org/legacy")
+    return upload_url.rstrip("/") in (PYPI.upload.rstrip("/"), TESTPYPI.upload.rstrip("/"))

@@ -21,6 +21,7 @@ from toolkit.attest import TUF_URLS, AttestError, client_trust, load_trust_confi
 from toolkit.attestation import Mismatch, attestation_path, check_subject, first_line, load_attestations
 from toolkit.dist import parse_dist_filename
 from toolkit.errors import ConfigError
+from toolkit.pypi import KNOWN, PYPI
 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from toolkit.config import VerifyOptions
     from toolkit.reporter import Reporter
 
-INDEX_PRESETS = {"pypi": "https://pypi.org", "testpypi": "https://test.pypi.org"}
+INDEX_PRESETS = {name: known.site for name, known in KNOWN.items()}
 _MAX_PROVENANCE = 16 << 20  # a provenance holds a few attestations of a few KiB each
 _GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 _GITLAB_ISSUER = "https://gitlab.com"
@@ -291,7 +292,7 @@ def fetch_provenance(index: str, filename: str) -> bytes:
 
     url = provenance_url(index, filename)
     if not url.startswith(("https://", "http://")):
-        raise ConfigError(f"--from-index {index!r}: not an index URL", hint="give https://pypi.org, or pypi / testpypi")
+        raise ConfigError(f"--from-index {index!r}: not an index URL", hint=f"give {PYPI.site}, or pypi / testpypi")
     try:
         with requests.get(url, headers={"Accept": "application/vnd.pypi.integrity.v1+json"}, timeout=(10, 60),
                           stream=True) as resp:
