@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Literal
 
 from toolkit import _fs
+from toolkit._proc import Logger, clean_environ
 from toolkit.build import env as buildenv
 from toolkit.build import matrix, pythons
 from toolkit.build import sdist as sdist_archive
-from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
 from toolkit.dist import Dist, record
 from toolkit.errors import NO_SPACE, NO_SPACE_ERRNOS, BuildError, ConfigError, EnvironmentFailure, ToolkitError

@@ -32,10 +32,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from toolkit import _fs
-from toolkit.build import pythons
 from toolkit._proc import Command, Logger, ProcessFailed
-from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
+from toolkit.build import pythons
 from toolkit.build.pythons import Interpreter
+from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
 
 _SCRIPTS = "Scripts" if sys.platform == "win32" else "bin"
 _EXE = "python.exe" if sys.platform == "win32" else "python"
