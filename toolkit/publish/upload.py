@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from toolkit import __version__
+from toolkit._proc import PARALLEL_MIN_BYTES, process_pool
 from toolkit.config import PublishOptions
 from toolkit.dist import Dist, expand_inputs
 from toolkit.errors import PublishError
@@ -23,7 +25,6 @@ from toolkit.reporter import PlainReporter, Reporter
 
 T = TypeVar("T", bound="Path | Dist")
 Outcome = Literal["uploaded", "exists", "failed", "dry-run"]
-_PROCESS_MIN_BYTES = 4 << 20  # below this, worker processes cost more than the checks they share
 
 
 @dataclass(frozen=True)
@@ -109,16 +110,13 @@ def _prepared(items: list[Path | Dist], checks: Gate | None, attestations: bool)
     Checking is CPU work in Python: several files share worker processes; hashing alone (or a small
     set) runs in one thread, since hashlib and file reads release the GIL while the upload waits on I/O.
     """
-    executor: Executor
     paths = [i.path if isinstance(i, Dist) else i for i in items]
     total = sum(_size(p) for p in paths)
-    if checks is not None and len(paths) > 1 and total >= _PROCESS_MIN_BYTES and (os.cpu_count() or 1) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        executor = ProcessPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1))
+    if checks is not None and len(paths) > 1 and total >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
+        pool: contextlib.AbstractContextManager[Executor] = process_pool(min(len(paths), os.cpu_count() or 1))
     else:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolkit-prepare")
-    with executor:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolkit-prepare")
+    with pool as executor:
         futures = [executor.submit(prepare, i.path, checks, attestations, (i.sha256, i.size)) if isinstance(i, Dist)
                    else executor.submit(prepare, i, checks, attestations) for i in items]
         try:
