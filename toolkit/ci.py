@@ -25,13 +25,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from toolkit import __version__, _fs, _proc
+from toolkit.config import read_pyproject
 from toolkit.errors import ConfigError, ToolkitError
 from toolkit.pypi import PYPI, TESTPYPI
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 DISTRIBUTION = "wheel-toolkit"  # the name on PyPI; the import package and the command are `toolkit`
 WORKFLOW = Path(".github/workflows/release.yml")
@@ -107,16 +103,6 @@ class Project:
             return RUNNER_PYTHONS[0]
         allowed = [v for v in RUNNER_PYTHONS if self.requires_python.contains(f"{v}.0")]
         return allowed[0] if allowed else RUNNER_PYTHONS[0]
-
-
-def read_pyproject(root: Path) -> dict[str, Any]:
-    path = root / "pyproject.toml"
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}", hint="fix the TOML syntax") from None
 
 
 def native_reason(root: Path, pyproject: Mapping[str, Any]) -> str | None:

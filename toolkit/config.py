@@ -183,17 +183,24 @@ def stage_name(cls: type) -> str:
     raise KeyError(cls)
 
 
-def read_project_table(project_dir: Path) -> dict[str, Any]:
-    """The `[tool.toolkit]` table of `project_dir/pyproject.toml` ({} when absent)."""
+def read_pyproject(project_dir: Path) -> dict[str, Any]:
+    """`project_dir/pyproject.toml` parsed ({} when absent): the one reader of it, for every stage.
+    read_regular: a FIFO in its place is an error, never a wait."""
     pyproject = project_dir / "pyproject.toml"
     try:
-        data = tomllib.loads(_fs.read_regular(pyproject).decode("utf-8"))
+        return tomllib.loads(_fs.read_regular(pyproject).decode("utf-8"))
     except (FileNotFoundError, NotADirectoryError):
         return {}
     except OSError as exc:
         raise ConfigError(f"{pyproject}: cannot read it ({exc.strerror})", hint="make it a readable regular file") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{pyproject}: cannot read it: {exc}", hint="fix the TOML syntax") from None
+
+
+def read_project_table(project_dir: Path) -> dict[str, Any]:
+    """The `[tool.toolkit]` table of `project_dir/pyproject.toml` ({} when absent)."""
+    pyproject = project_dir / "pyproject.toml"
+    data = read_pyproject(project_dir)
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(f"{pyproject}: [tool] must be a table")

@@ -25,7 +25,7 @@ from toolkit._proc import Logger, clean_environ
 from toolkit.build import env as buildenv
 from toolkit.build import matrix, pythons
 from toolkit.build import sdist as sdist_archive
-from toolkit.config import BuildOptions, tomllib
+from toolkit.config import BuildOptions, read_pyproject
 from toolkit.dist import Dist, record
 from toolkit.errors import NO_SPACE, NO_SPACE_ERRNOS, BuildError, ConfigError, EnvironmentFailure, ToolkitError
 from toolkit.reporter import PlainReporter, Reporter
@@ -242,13 +242,7 @@ def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
 
 
 def backend_name(srcdir: Path) -> str:
-    try:  # read_regular: a FIFO in its place is an error, never a wait
-        data = tomllib.loads(_fs.read_regular(srcdir / "pyproject.toml").decode("utf-8"))
-    except FileNotFoundError:
-        return DEFAULT_BACKEND
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{srcdir / 'pyproject.toml'}: cannot read it: {exc}", hint="fix the TOML syntax") from None
-    system = data.get("build-system", {})
+    system = read_pyproject(srcdir).get("build-system", {})
     return str(system.get("build-backend", DEFAULT_BACKEND)) if isinstance(system, dict) else DEFAULT_BACKEND
 
 
