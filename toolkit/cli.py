@@ -146,10 +146,12 @@ _RELEASE_SKIPS = {"BuildOptions": ("sdist", "wheel", "repair"), "RepairOptions":
 
 
 def _release_classes() -> dict[str, type]:
-    from toolkit.config import AttestOptions, BuildOptions, CheckOptions, PublishOptions, ReleaseOptions, RepairOptions
+    """The stages `toolkit release` runs, as StageOptions lists them, with their options' classes (config.STAGES)."""
+    import dataclasses
 
-    return {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
-            "publish": PublishOptions, "release": ReleaseOptions}
+    from toolkit.release import StageOptions
+
+    return {f.name: config.STAGES[f.name] for f in dataclasses.fields(StageOptions)}
 
 
 def _release_parser(sub: Any) -> None:

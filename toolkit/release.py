@@ -28,7 +28,8 @@ from toolkit.tags import repair_tool
 
 @dataclass(frozen=True)
 class StageOptions:
-    """Every stage's options, as `toolkit release` merged them (each from its own table and variables)."""
+    """Every stage's options, as `toolkit release` merged them (each from its own table and variables). The one
+    list of the stages release runs: the CLI makes its flags and tables from these fields (config.STAGES)."""
 
     build: BuildOptions = field(default_factory=BuildOptions)
     repair: RepairOptions = field(default_factory=RepairOptions)
