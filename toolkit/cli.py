@@ -70,11 +70,9 @@ def _common(p: argparse.ArgumentParser, formats: Sequence[str] = ("text", "json"
 
 
 def _reporter(args: argparse.Namespace) -> Any:
-    from toolkit.reporter import PlainReporter, make_reporter
+    from toolkit.reporter import make_reporter
 
-    if args.verbose and not args.quiet:
-        return PlainReporter(verbose=True) if not sys.stderr.isatty() else make_reporter()
-    return make_reporter(quiet=args.quiet)
+    return make_reporter(quiet=args.quiet, verbose=args.verbose and not args.quiet)
 
 
 # -- the parser ----------------------------------------------------------------------------------------
@@ -318,7 +316,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
     options = load_options(args, AttestOptions, Path.cwd())
     reporter = _reporter(args)
     files = dist_files(stage_inputs(args.paths, default_outdir(), reporter), reporter)
-    written = attest(files, options, reporter=reporter)
+    written = attest(files, options)
     if args.format == "json":
         _out(json.dumps({"attestations": [str(w) for w in written]}, indent=2))
     else:
@@ -332,7 +330,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from toolkit.config import VerifyOptions
 
     options = load_options(args, VerifyOptions, Path.cwd())
-    results = verify(args.files, options, attestations=args.attestation or (), reporter=_reporter(args))
+    results = verify(args.files, options, attestations=args.attestation or ())
     if args.format == "json":
         _out(json.dumps([r.to_json() for r in results], indent=2))
     for r in results:

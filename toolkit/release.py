@@ -192,7 +192,7 @@ def _attest(dists: list[Dist], options: StageOptions, upload_url: str, reporter:
         reporter.info("dry run: attestations not signed")
         return []
     with reporter.step(f"attesting {len(dists)} file(s) with Sigstore"):
-        return attest.attest([d.path for d in dists], options.attest, reporter)
+        return attest.attest([d.path for d in dists], options.attest)
 
 
 def _takes_attestations(upload_url: str) -> bool:

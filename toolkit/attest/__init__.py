@@ -104,8 +104,9 @@ def dist_files(paths: Sequence[Path] | Sequence[Dist], reporter: Reporter | None
     return out
 
 
-def attest(files: Sequence[Path], options: AttestOptions, reporter: Reporter | None = None) -> list[Path]:
-    """Sign each file's publish attestation with the CI's identity; write them all only once all are signed."""
+def attest(files: Sequence[Path], options: AttestOptions) -> list[Path]:
+    """Sign each file's publish attestation with the CI's identity; write them all only once all are signed.
+    (It says nothing while it signs: the caller shows the step, as release does.)"""
     from pydantic import ValidationError
     from pypi_attestations import Distribution
 

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from sigstore.models import TrustedRoot
 
     from toolkit.config import VerifyOptions
-    from toolkit.reporter import Reporter
 
 INDEX_PRESETS = {name: known.site for name, known in KNOWN.items()}
 _MAX_PROVENANCE = 16 << 20  # a provenance holds a few attestations of a few KiB each
@@ -220,8 +219,7 @@ def verify_one(attestation: Attestation, filename: str, sha256: str, publisher: 
     return predicate_type
 
 
-def verify(files: Sequence[Path], options: VerifyOptions, attestations: Sequence[Path] = (),
-           reporter: Reporter | None = None) -> list[Verified]:
+def verify(files: Sequence[Path], options: VerifyOptions, attestations: Sequence[Path] = ()) -> list[Verified]:
     """Verify each file against its attestation (given, `{file}.publish.attestation`, or the index's provenance)."""
     if not options.publisher:
         raise ConfigError("no publisher to verify against",
