@@ -119,7 +119,7 @@ def test_offline_verification_needs_no_network(assets: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert not (assets.parent / "home").exists()  # nothing written to a sigstore cache either
     online = subprocess.run(base, capture_output=True, text=True, cwd=assets, env=env)
-    assert_fails(online, "cannot update Sigstore's trust root", code=6)
+    assert_fails(online, "cannot update Sigstore's trust root", code=7)
 
 
 def test_json_output_names_the_predicate_types(assets: Path) -> None:

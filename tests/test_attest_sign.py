@@ -49,7 +49,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def assert_refused(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert proc.returncode == 6, proc.stdout + proc.stderr
+    assert proc.returncode == 7, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), proc.stderr

@@ -408,8 +408,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     try:
         result = release(src, StageOptions(**merged), reporter=reporter, echo=args.verbose)
     except CheckFailed as exc:
-        if exc.report is not None:
-            _out(exc.report.to_text())  # type: ignore[attr-defined]
+        _out(exc.report.to_text())  # type: ignore[attr-defined]
         raise
     if args.format == "json":
         _out(json.dumps({"index": result.index, "files": [f.to_json() for f in result.files]}, indent=2))

@@ -55,7 +55,6 @@ class Released:
 class ReleaseResult:
     files: list[Released]
     index: str
-    report: Any = None  # the check stage's Report
     failed: int = 0  # files the index did not take
 
 
@@ -84,9 +83,8 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
     report = check(dists, options.check, reporter=reporter)
     if not report.ok:
         errors, _ = report.counts()
-        failure = CheckFailed(f"check found {errors} error(s): nothing was uploaded", hint="the report above says what to fix")
-        failure.report = report
-        raise failure
+        raise CheckFailed(f"check found {errors} error(s): nothing was uploaded", report=report,
+                          hint="the report above says what to fix")
     for f in files.values():
         f.steps.append("checked")
 
@@ -103,7 +101,7 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
                         "failed": f"failed: {r.reason}"}[r.outcome])
         f.destination = target.upload_url
     failed = sum(1 for r in results if not r.ok)
-    return ReleaseResult(list(files.values()), target.upload_url, report, failed)
+    return ReleaseResult(list(files.values()), target.upload_url, failed)
 
 
 def _warm_up() -> None:

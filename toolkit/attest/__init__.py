@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from toolkit import _fs
 from toolkit.attestation import attestation_path, first_line
 from toolkit.dist import DIST_SUFFIXES, Dist, read_manifest_doc, record
-from toolkit.errors import ConfigError, ToolkitError
+from toolkit.errors import AttestError, ConfigError
 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation
@@ -28,12 +28,6 @@ if TYPE_CHECKING:
     from toolkit.reporter import Reporter
 
 TUF_URLS = {False: "https://tuf-repo-cdn.sigstore.dev", True: "https://tuf-repo-cdn.sigstage.dev"}
-
-
-class AttestError(ToolkitError):
-    """No identity to sign with, or Sigstore (or the index) could not be reached."""
-
-    exit_code = 6
 
 
 # -- trust configs ---------------------------------------------------------------------------------------

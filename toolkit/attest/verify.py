@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from toolkit import _fs
-from toolkit.attest import TUF_URLS, AttestError, client_trust, load_trust_config
+from toolkit.attest import TUF_URLS, client_trust, load_trust_config
 from toolkit.attestation import Mismatch, attestation_path, check_subject, first_line, load_attestations
 from toolkit.dist import parse_dist_filename
-from toolkit.errors import ConfigError
+from toolkit.errors import AttestError, ConfigError
 from toolkit.pypi import KNOWN, PYPI
 
 if TYPE_CHECKING:
