@@ -334,7 +334,7 @@ def test_an_unreachable_index_is_one_line(assets: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     assert_fails(verify(GH_DIST, "--from-index", f"http://127.0.0.1:{port}", "--publisher", GITHUB, cwd=assets),
-                 "cannot fetch the provenance", code=6)
+                 "cannot fetch the provenance", code=7)
 
 
 # -- the pure parts -----------------------------------------------------------------------------------------
