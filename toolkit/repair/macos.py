@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from toolkit._fs import sha256_file
 from toolkit.errors import RepairError
-from toolkit.repair.base import BinaryNeeds, Repaired, Shown, search_path, tool_version
+from toolkit.repair.base import BinaryNeeds, Repaired, Shown, environ_set, search_path, tool_version
 from toolkit.repair.sbom import Vendored
 
 if TYPE_CHECKING:
@@ -113,20 +113,14 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
 
     out = workdir / wheel.name
     env_dirs = search_path(options, "DYLD_LIBRARY_PATH")
-    old = os.environ.get("DYLD_LIBRARY_PATH")
-    os.environ["DYLD_LIBRARY_PATH"] = os.pathsep.join(env_dirs)  # delocate searches where the loader would
-    try:
-        copied = delocate_wheel(str(wheel), str(out), lib_sdir=LIB_SDIR, require_archs=(),
-                                copy_filt_func=lambda name: not name.startswith(_SYSTEM) and not _excluded(
-                                    Path(name).name, options))
+    try:  # delocate searches where the loader would
+        with environ_set("DYLD_LIBRARY_PATH", os.pathsep.join(env_dirs)):
+            copied = delocate_wheel(str(wheel), str(out), lib_sdir=LIB_SDIR, require_archs=(),
+                                    copy_filt_func=lambda name: not name.startswith(_SYSTEM) and not _excluded(
+                                        Path(name).name, options))
     except (DelocationError, OSError, ValueError) as exc:
         raise RepairError(f"{wheel.name}: delocate could not repair it: {str(exc).strip().splitlines()[0]}",
                           hint="pass the folder that holds a missing library with -L/--lib-dir") from None
-    finally:
-        if old is None:
-            os.environ.pop("DYLD_LIBRARY_PATH", None)
-        else:
-            os.environ["DYLD_LIBRARY_PATH"] = old
     produced = [p for p in workdir.glob("*.whl")]
     if not copied and (not produced or produced[0].name == wheel.name):
         return None
