@@ -274,8 +274,9 @@ def _coerce(f: dataclasses.Field, raw: Any, where: str, base: Path) -> Any:
     elif kind == "int":
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
-        if text and raw.strip().lstrip("-").isdigit():
-            return int(raw)
+        if text:
+            with contextlib.suppress(ValueError):  # "--5" passes a lstrip("-").isdigit() test, not int()
+                return int(raw)
     elif kind == "float":
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             return float(raw)
@@ -298,9 +299,10 @@ def _coerce(f: dataclasses.Field, raw: Any, where: str, base: Path) -> Any:
         return _coerce_dict(raw, where)
     expected = {"choice": f"one of {', '.join(choices)}", "list": "a list of strings", "secret": "a string",
                 "int": "an integer"}.get(kind, f"a {kind}")
+    hint = f"give {where} {expected}"
     if kind == "secret":  # never echo what may be a password
-        raise ConfigError(f"{where}: the value is not {expected}")
-    raise ConfigError(f"{where}: {_shown(raw)} is not {expected}")
+        raise ConfigError(f"{where}: the value is not {expected}", hint=hint)
+    raise ConfigError(f"{where}: {_shown(raw)} is not {expected}", hint=hint)
 
 
 def _shown(raw: Any) -> str:
