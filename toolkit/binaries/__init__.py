@@ -41,9 +41,12 @@ _SCANS: weakref.WeakKeyDictionary[WheelView, Scan] = weakref.WeakKeyDictionary()
 
 
 class Member(Protocol):
-    name: str
-    kind: str  # "file" for a regular file
-    size: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # "file" for a regular file
+    @property
+    def size(self) -> int: ...
 
 
 class Archive(Protocol):
