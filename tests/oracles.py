@@ -96,7 +96,7 @@ def twine_check_fails(path: Path) -> str | None:
 def pypi_refuses(path: Path, form: list[tuple[str, str]]) -> str | None:
     from toolkit.check.rules.metadata import upload_error
     from toolkit.check.rules.readme import render_failure
-    from toolkit.publish.form import read_form, sanitize
+    from toolkit.uploadform import read_form, sanitize
 
     sent = sanitize(form)
     error = upload_error(sent)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.attest import Mismatch, check_subject, load_attestations
+from toolkit.attest.verify import parse_publisher, provenance_url
+from toolkit.attestation import Mismatch, check_subject, load_attestations
 from toolkit.cli import main
 from toolkit.errors import ConfigError
-from toolkit.verify import parse_publisher, provenance_url
 
 GITHUB = "github:trailofbits/pypi-attestations@release.yml"
 GH_DIST = "pypi_attestations-0.0.19.tar.gz"
@@ -119,7 +119,7 @@ def test_offline_verification_needs_no_network(assets: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert not (assets.parent / "home").exists()  # nothing written to a sigstore cache either
     online = subprocess.run(base, capture_output=True, text=True, cwd=assets, env=env)
-    assert_fails(online, "cannot update Sigstore's trust root", code=6)
+    assert_fails(online, "cannot update Sigstore's trust root", code=7)
 
 
 def test_json_output_names_the_predicate_types(assets: Path) -> None:
@@ -334,7 +334,7 @@ def test_an_unreachable_index_is_one_line(assets: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     assert_fails(verify(GH_DIST, "--from-index", f"http://127.0.0.1:{port}", "--publisher", GITHUB, cwd=assets),
-                 "cannot fetch the provenance", code=6)
+                 "cannot fetch the provenance", code=7)
 
 
 # -- the pure parts -----------------------------------------------------------------------------------------
@@ -375,7 +375,7 @@ def test_check_subject_refuses_odd_statements_in_one_line(assets: Path, statemen
 def test_attestation_for_binds_the_file_beside_it(work: Path) -> None:
     import hashlib
 
-    from toolkit.attest import attestation_for
+    from toolkit.attestation import attestation_for
 
     digest = hashlib.sha256((work / GH_DIST).read_bytes()).hexdigest()
     assert attestation_for(work / GH_DIST, digest).statement["subject"][0]["name"] == GH_DIST

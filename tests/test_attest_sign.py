@@ -22,7 +22,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from distfactory import make_wheel
 
-from toolkit.attest import attestation_path, record_attestations
+from toolkit.attest import record_attestations
+from toolkit.attestation import attestation_path
 from toolkit.dist import Dist, read_manifest_doc, record
 
 # Every variable by which `id` recognises a CI with an OIDC identity: unset, so "outside CI" is outside CI
@@ -48,7 +49,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def assert_refused(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert proc.returncode == 6, proc.stdout + proc.stderr
+    assert proc.returncode == 7, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), proc.stderr

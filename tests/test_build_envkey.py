@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import buildenv, pythons
 from toolkit._proc import Logger
+from toolkit.build import env as buildenv
+from toolkit.build import pythons
 
 
 @pytest.fixture

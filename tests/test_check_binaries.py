@@ -201,7 +201,7 @@ def test_many_wrong_binaries_are_counted_not_listed(elf: dict[str, bytes], tmp_p
     found = messages(wheel, "B101")
     assert len(found) == 21
     assert found[0].startswith(f"demo_pkg/_m00.cpython-312-{OTHER}-linux-gnu.so is built for {HOST}")
-    assert found[-1] == "and 5 more like these"
+    assert found[-1] == "... and 5 more like the above"
 
 
 @needs_gcc

@@ -136,3 +136,13 @@ def test_a_file_that_vanishes_before_it_is_read_is_a_finding(tmp_path: Path) -> 
     wheel.unlink()
     [finding] = check_file(wheel).findings
     assert finding.code == UNREADABLE and finding.level == "error" and "cannot read the file" in finding.message
+
+
+@pytest.mark.parametrize("value", ["--5", "4x", "1.5"])
+def test_a_bad_jobs_variable_is_one_line_naming_it(tmp_path: Path, value: str) -> None:
+    wheel = make_wheel(tmp_path, "pkg", "1.0")
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "check", str(wheel)], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "TOOLKIT_CHECK_JOBS": value})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    error, hint = proc.stderr.splitlines()
+    assert error.startswith("error: TOOLKIT_CHECK_JOBS") and "an integer" in error and hint.startswith("hint: ")

@@ -191,7 +191,7 @@ def test_release_of_a_new_name_too_close_to_another_stops_before_the_build(tmp_p
 # -- the verdicts themselves, on what an index shows (pure: in-memory records) -------------------------------------
 
 def test_pypis_folding_of_names() -> None:
-    from toolkit.check.indexstate import similar_names, ultranormalize
+    from toolkit.indexstate import similar_names, ultranormalize
 
     assert ultranormalize("Hello_World.1") == ultranormalize("he11o-w0r1d-l") == "he110w0r1d1"
     assert ultranormalize("pip") == ultranormalize("P1P") and ultranormalize("foo") == ultranormalize("F0O")
@@ -200,8 +200,7 @@ def test_pypis_folding_of_names() -> None:
 
 
 def test_a_second_sdist_and_the_same_bytes_are_told_apart(tmp_path: Path) -> None:
-    from toolkit.check.indexstate import Local, verdicts
-    from toolkit.publish.remote import Project, RemoteFile
+    from toolkit.indexstate import Local, Project, RemoteFile, verdicts
 
     sdist = make_sdist(tmp_path, "two_sdists", "1.0")
     local = Local.of(sdist)

@@ -1,4 +1,4 @@
-"""The upload form built from METADATA (publish/form.py), PyPI's metadata verdicts on it (M rules),
+"""The upload form built from METADATA (toolkit/uploadform.py), PyPI's metadata verdicts on it (M rules),
 and the description rendering rule (D001): pure tables first, then files through check_file."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from distfactory import make_sdist, make_wheel, metadata_text
 from toolkit.check import check_file
 from toolkit.check.rules.metadata import form_errors, strict_parseaddr, upload_error
 from toolkit.check.rules.readme import render_failure, renderer_for
-from toolkit.publish.form import file_form, metadata_form, read_form, sanitize, twine_refusals
+from toolkit.uploadform import file_form, metadata_form, read_form, sanitize, twine_refusals
 
 SEE = " See https://packaging.python.org/specifications/core-metadata for more information."
 MY_CODES = ("M", "D")

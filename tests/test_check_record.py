@@ -94,7 +94,7 @@ def test_r102_many_missing_files_are_capped(tmp_path: Path) -> None:
     path = make_wheel(tmp_path, files=files, record="")
     got = findings(path)
     assert len(got) == 21
-    assert got[-1] == ("R102", "... and 8 more unlisted files")  # 25 modules + METADATA, WHEEL, RECORD
+    assert got[-1] == ("R102", "... and 8 more like the above")  # 25 modules + METADATA, WHEEL, RECORD
 
 
 def test_r103_rows_naming_absent_files_directories_and_signatures(tmp_path: Path) -> None:

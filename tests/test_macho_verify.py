@@ -1,4 +1,4 @@
-"""toolkit's Mach-O verifier (toolkit/check/binaries/macverify.py, codesign.py) on real macOS wheels
+"""toolkit's Mach-O verifier (toolkit/binaries/macverify.py, codesign.py) on real macOS wheels
 from PyPI: the signatures Apple's codesign and ld wrote verify, a changed bit or a missing dylib is
 named, and the repair stage refuses a macOS wheel that would not load."""
 
@@ -11,8 +11,8 @@ import pytest
 from pypi_corpus import PINS, CorpusError, corpus_dir, ensure_corpus
 from test_repair_platforms import MAC_PIN, MAC_PINS, members_of, pinned, slices
 
-from toolkit.check.binaries.codesign import slice_signature
-from toolkit.check.binaries.macverify import is_macho, macho_problems
+from toolkit.binaries.codesign import slice_signature
+from toolkit.binaries.macverify import is_macho, macho_problems
 from toolkit.errors import RepairError
 from toolkit.repair.macos_anyhost import verify
 
@@ -72,7 +72,7 @@ def test_the_repair_refuses_a_macos_wheel_that_would_not_load(tmp_path: Path) ->
 
 
 def test_install_names_resolve_as_dyld_resolves_them() -> None:
-    from toolkit.check.binaries.macverify import resolve
+    from toolkit.binaries.macverify import resolve
 
     ext, members = "zmq/backend/cython/_zmq.abi3.so", {"zmq/.dylibs/libzmq.5.dylib", "libtop.dylib"}
     rpaths = ["/usr/local/lib", "@loader_path/../../.dylibs"]  # the first is outside the wheel: skipped

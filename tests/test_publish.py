@@ -297,7 +297,8 @@ def test_no_proxy_suffix_entries_match_the_domain_and_its_subdomains_only() -> N
 
 
 def test_the_library_takes_the_dists_another_stage_returns(tmp_path: Path, index: Index) -> None:
-    """`publish(dists, target, options)` from a CI script: no CLI, Dists in, results out."""
+    """`publish(dists, target, options, gate=...)` from a CI script: no CLI, Dists in, results out."""
+    from toolkit.check import gate
     from toolkit.config import PublishOptions
     from toolkit.dist import Dist
     from toolkit.publish import publish
@@ -306,7 +307,7 @@ def test_the_library_takes_the_dists_another_stage_returns(tmp_path: Path, index
     made = [Dist.from_path(p) for p in dists(tmp_path / "dist", "library-pkg")]
     options = PublishOptions(repository_url=index.url, username=USER, password=PASSWORD, keyring=False,
                              trusted_publishing="never")
-    results_ = publish(made, resolve(options, {}), options)
+    results_ = publish(made, resolve(options, {}), options, gate=gate())
     assert [(r.path.name, r.outcome) for r in results_] == [(made[1].path.name, "uploaded"),
                                                            (made[0].path.name, "uploaded")]
     assert [r.sha256 for r in results_] == [made[1].sha256, made[0].sha256]

@@ -12,8 +12,8 @@ import pytest
 from toolkit.config import PublishOptions
 from toolkit.errors import ConfigError
 from toolkit.publish import answers, index, order
-from toolkit.publish.form import upload_form
 from toolkit.publish.target import read_pypirc, resolve
+from toolkit.uploadform import upload_form
 
 # -- answers ---------------------------------------------------------------------------------------------
 

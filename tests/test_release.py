@@ -142,8 +142,8 @@ def test_a_release_resumes_only_the_checked_files_of_its_own_name_and_version(tm
 
     from toolkit.dist import Dist, record
     from toolkit.errors import PublishError
-    from toolkit.identity import Identity
     from toolkit.release import _resumable
+    from toolkit.release.identity import Identity
     from toolkit.reporter import PlainReporter
 
     outdir = tmp_path / "dist"

@@ -114,7 +114,10 @@ def test_staging_left_by_a_killed_run_is_swept_but_not_a_live_runs(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_signal_ends_checks_worker_processes_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["check", "-j", "2"], ["publish", "-q", "--dry-run", "--repository-url",
+                                                             "http://127.0.0.1:9/legacy/", "--no-keyring"]])
+def test_a_signal_ends_checks_worker_processes_at_once(tmp_path: Path, command: list[str]) -> None:
+    """check's and publish's worker processes (one pool, _proc.process_pool) end at once, not after their file."""
     import zipfile
 
     from reliability import children
@@ -125,7 +128,7 @@ def test_a_signal_ends_checks_worker_processes_at_once(tmp_path: Path) -> None:
         with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as zf:
             zf.writestr(f"big{i}/data.bin", os.urandom(150 << 20))
         wheels.append(wheel)
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "check", "-j", "2", *map(str, wheels)],
+    proc = subprocess.Popen([sys.executable, "-m", "toolkit", *command, *map(str, wheels)], cwd=tmp_path,
                             env=toolkit_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while len(workers := children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:

@@ -38,7 +38,7 @@ def only(folder: Path, pattern: str) -> Path:
 
 
 def needed(path: Path) -> list[str]:
-    from toolkit.check.binaries.elf import parse_elf
+    from toolkit.binaries.elf import parse_elf
 
     return list(parse_elf(path.name, path.read_bytes(), python_imports=False).needed)
 

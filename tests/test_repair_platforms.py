@@ -18,8 +18,8 @@ from projects import listing, run_toolkit
 from pypi_corpus import CorpusError, Pin, corpus_dir, ensure_corpus
 from test_repair_support import MINGW, make_wheel, needs_mingw, refused
 
-from toolkit.check.binaries.macho import read_macho
-from toolkit.check.binaries.macverify import is_macho, loads, macho_problems
+from toolkit.binaries.macho import read_macho
+from toolkit.binaries.macverify import is_macho, loads, macho_problems
 
 # -- Windows, cross-compiled ----------------------------------------------------------------------------------------
 
@@ -320,7 +320,7 @@ def test_a_macos_wheel_whose_dylib_is_nowhere_is_refused_in_one_line(unvendored:
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="on macOS delocate re-signs with codesign")
 def test_a_dylib_signed_with_a_certificate_is_refused_off_macos(tmp_path: Path) -> None:
-    from toolkit.check.binaries.codesign import slice_signature
+    from toolkit.binaries.codesign import slice_signature
 
     wheel, libs = unvendor(pinned(ARM_PIN), tmp_path)
     relink_here(wheel, libs, "arm64")

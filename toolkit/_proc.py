@@ -15,9 +15,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit import _fs
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 # What may steer a backend or an installer from outside without the user asking.
 LEAKY_PREFIXES = ("PIP_", "UV_")
@@ -279,3 +282,50 @@ def output(cmd: Sequence[str | Path], *, cwd: Path | str | None = None) -> subpr
     """Run a short query (a tool's `--print-...`) and return what it printed; no log, nothing to keep."""
     return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False,
                           stdin=subprocess.DEVNULL)
+
+
+PARALLEL_MIN_BYTES = 4 << 20  # below this, worker processes cost more than the checks they share
+
+
+@contextlib.contextmanager
+def process_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
+    """The process pool of check and publish: its workers end at once when the run is interrupted (SIGTERM,
+    Ctrl-C); leaving the pool normally would wait for every running file, minutes on large ones.
+
+    multiprocessing is imported here, not with the module: most runs check one or two small files
+    in-process, and its import is a tenth of their fixed cost."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    before = set(multiprocessing.active_children())
+    pool: ProcessPoolExecutor | None = None
+    try:
+        pool = _forked_pool(ProcessPoolExecutor, jobs)
+        yield pool
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        ours = [p for p in multiprocessing.active_children() if p not in before]
+        for proc in ours:  # SIGKILL: they only read, and a forked worker carries toolkit's SIGTERM handler
+            proc.kill()
+        for proc in ours:
+            proc.join(5)
+        raise
+    pool.shutdown(wait=True)
+
+
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _forked_pool(cls: type[ProcessPoolExecutor], jobs: int) -> ProcessPoolExecutor:
+    """The pool with its workers started, SIGINT and SIGTERM held meanwhile: one that arrived during os.fork's
+    hooks in this process would be printed as "Exception ignored" and lost, and the run would go on."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no fork
+        return cls(max_workers=jobs)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        pool = cls(max_workers=jobs, initializer=signal.pthread_sigmask, initargs=(signal.SIG_SETMASK, held))
+        pool.submit(int).result()  # a first task starts the workers (every one, with the fork start method)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a signal that came meanwhile is raised here
+    return pool

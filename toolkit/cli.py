@@ -70,11 +70,9 @@ def _common(p: argparse.ArgumentParser, formats: Sequence[str] = ("text", "json"
 
 
 def _reporter(args: argparse.Namespace) -> Any:
-    from toolkit.reporter import PlainReporter, make_reporter
+    from toolkit.reporter import make_reporter
 
-    if args.verbose and not args.quiet:
-        return PlainReporter(verbose=True) if not sys.stderr.isatty() else make_reporter()
-    return make_reporter(quiet=args.quiet)
+    return make_reporter(quiet=args.quiet, verbose=args.verbose and not args.quiet)
 
 
 # -- the parser ----------------------------------------------------------------------------------------
@@ -151,10 +149,12 @@ _RELEASE_SKIPS = {"BuildOptions": ("sdist", "wheel", "repair"), "RepairOptions":
 
 
 def _release_classes() -> dict[str, type]:
-    from toolkit.config import AttestOptions, BuildOptions, CheckOptions, PublishOptions, ReleaseOptions, RepairOptions
+    """The stages `toolkit release` runs, as StageOptions lists them, with their options' classes (config.STAGES)."""
+    import dataclasses
 
-    return {"build": BuildOptions, "repair": RepairOptions, "check": CheckOptions, "attest": AttestOptions,
-            "publish": PublishOptions, "release": ReleaseOptions}
+    from toolkit.release import StageOptions
+
+    return {f.name: config.STAGES[f.name] for f in dataclasses.fields(StageOptions)}
 
 
 def _release_parser(sub: Any) -> None:
@@ -244,14 +244,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any) -> list[Any]:
     """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
     from toolkit import repair
+    from toolkit.check import gate
     from toolkit.config import RepairOptions
 
     wheels = [d for d in dists if d.kind == "wheel"]
-    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter) if wheels else []
+    return repair.run(wheels, config.load(RepairOptions, project), gate=gate(), reporter=reporter) if wheels else []
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from toolkit import repair
+    from toolkit.check import gate
     from toolkit.config import RepairOptions
     from toolkit.dist import stage_inputs
 
@@ -267,7 +269,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         else:
             _out("\n\n".join(_shown_text(s) for s in shown))
         return 0
-    outcomes = repair.run(inputs, options, reporter=reporter)
+    outcomes = repair.run(inputs, options, gate=gate(), reporter=reporter)
     if args.format == "json":
         _out(json.dumps([o.to_json() for o in outcomes], indent=2))
         return 0
@@ -329,12 +331,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     reporter = _reporter(args)
     dists = stage_inputs(args.paths, default_outdir(), reporter)
     if args.index:  # the HTTP client only loads when asked for
-        from toolkit.publish.remote import Where, check_against
+        from toolkit.publish.remote import Where, predict_files
 
         where = Where.for_index(args.index)
     report = check(dists, options, reporter=reporter)
     if args.index:
-        check_against(report, where)
+        from toolkit.check.indexstate import add_verdicts
+
+        add_verdicts(report, predict_files([f.path for f in report.files], where))
     out = {"json": report.to_json, "github": report.to_github}.get(args.format, report.to_text)()
     if args.quiet and args.format == "text":
         out = "\n".join(line for line in out.splitlines() if not line.endswith(": PASSED"))
@@ -351,7 +355,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
     options = load_options(args, AttestOptions, Path.cwd())
     reporter = _reporter(args)
     files = dist_files(stage_inputs(args.paths, default_outdir(), reporter), reporter)
-    written = attest(files, options, reporter=reporter)
+    written = attest(files, options)
     if args.format == "json":
         _out(json.dumps({"attestations": [str(w) for w in written]}, indent=2))
     else:
@@ -361,11 +365,11 @@ def cmd_attest(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from toolkit.attest.verify import verify
     from toolkit.config import VerifyOptions
-    from toolkit.verify import verify
 
     options = load_options(args, VerifyOptions, Path.cwd())
-    results = verify(args.files, options, attestations=args.attestation or (), reporter=_reporter(args))
+    results = verify(args.files, options, attestations=args.attestation or ())
     if args.format == "json":
         _out(json.dumps([r.to_json() for r in results], indent=2))
     for r in results:
@@ -410,25 +414,21 @@ def cmd_ci(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    from toolkit.check import gate
     from toolkit.config import CheckOptions, PublishOptions
-    from toolkit.dist import Dist, current, read_manifest, stage_inputs
+    from toolkit.dist import stage_inputs
     from toolkit.errors import PublishError
     from toolkit.publish import failed, publish
     from toolkit.publish.target import resolve
 
     options = load_options(args, PublishOptions, Path.cwd())
-    checks = config.load(CheckOptions, Path.cwd()) if options.check else None
+    checks = gate(config.load(CheckOptions, Path.cwd())) if options.check else None
     reporter = _reporter(args)
-    outdir = default_outdir()
-    paths = stage_inputs(args.paths, outdir, reporter)
-    files: list[Path | Dist] = list(paths)
-    if not args.paths:  # the manifest's Dists: their sha256 was just verified, so publish need not hash again
-        pinned = {d.path: d for d in current(read_manifest(outdir))}
-        files = [pinned.get(p, p) for p in paths]
+    files = stage_inputs(args.paths, default_outdir(), reporter)
     target = resolve(options, dry_run=options.dry_run)
     where = target.upload_url if target.name == target.upload_url else f"{target.name} ({target.upload_url})"
     reporter.info(f"index: {where}; credentials: {target.describe()}")
-    results = publish(files, target, options, reporter=reporter, check_options=checks)
+    results = publish(files, target, options, gate=checks, reporter=reporter)
     if args.format == "json":
         _out(json.dumps({"index": target.upload_url, "results": [r.to_json() for r in results]}, indent=2))
     else:
@@ -453,8 +453,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     try:
         result = release(src, StageOptions(**merged), reporter=reporter, echo=args.verbose)
     except CheckFailed as exc:
-        if exc.report is not None:
-            _out(exc.report.to_text())  # type: ignore[attr-defined]
+        _out(exc.report.to_text())  # type: ignore[attr-defined]
         raise
     if args.format == "json":
         _out(json.dumps({"index": result.index, "files": [f.to_json() for f in result.files]}, indent=2))
@@ -476,7 +475,7 @@ def default_outdir(project_dir: Path | None = None) -> Path:
     from toolkit.config import BuildOptions
 
     project_dir = project_dir or Path.cwd()
-    return config.load(BuildOptions, project_dir).outdir or project_dir / "dist"
+    return config.load(BuildOptions, project_dir).outdir_for(project_dir)
 
 
 def _list_codes(fmt: str) -> int:

@@ -75,6 +75,11 @@ class BuildOptions:
                              "PIP_*, UV_* are hidden from it otherwise; repeatable)", metavar="NAME")
     repair: bool = option(False, "bool", "repair the wheel built (toolkit repair: vendor external libraries)")
 
+    def outdir_for(self, src: Path, from_sdist: bool = False) -> Path:
+        """Where build writes and the later stages read (the one place this default is computed): -o or
+        [tool.toolkit.build] outdir, else SRC/dist; for an sdist SRC, its folder."""
+        return (self.outdir or (src.parent if from_sdist else src / "dist")).resolve()
+
 
 @dataclass(frozen=True)
 class CheckOptions:
@@ -178,17 +183,24 @@ def stage_name(cls: type) -> str:
     raise KeyError(cls)
 
 
-def read_project_table(project_dir: Path) -> dict[str, Any]:
-    """The `[tool.toolkit]` table of `project_dir/pyproject.toml` ({} when absent)."""
+def read_pyproject(project_dir: Path) -> dict[str, Any]:
+    """`project_dir/pyproject.toml` parsed ({} when absent): the one reader of it, for every stage.
+    read_regular: a FIFO in its place is an error, never a wait."""
     pyproject = project_dir / "pyproject.toml"
     try:
-        data = tomllib.loads(_fs.read_regular(pyproject).decode("utf-8"))
+        return tomllib.loads(_fs.read_regular(pyproject).decode("utf-8"))
     except (FileNotFoundError, NotADirectoryError):
         return {}
     except OSError as exc:
         raise ConfigError(f"{pyproject}: cannot read it ({exc.strerror})", hint="make it a readable regular file") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{pyproject}: cannot read it: {exc}", hint="fix the TOML syntax") from None
+
+
+def read_project_table(project_dir: Path) -> dict[str, Any]:
+    """The `[tool.toolkit]` table of `project_dir/pyproject.toml` ({} when absent)."""
+    pyproject = project_dir / "pyproject.toml"
+    data = read_pyproject(project_dir)
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(f"{pyproject}: [tool] must be a table")
@@ -262,8 +274,9 @@ def _coerce(f: dataclasses.Field, raw: Any, where: str, base: Path) -> Any:
     elif kind == "int":
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
-        if text and raw.strip().lstrip("-").isdigit():
-            return int(raw)
+        if text:
+            with contextlib.suppress(ValueError):  # "--5" passes a lstrip("-").isdigit() test, not int()
+                return int(raw)
     elif kind == "float":
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             return float(raw)
@@ -286,9 +299,10 @@ def _coerce(f: dataclasses.Field, raw: Any, where: str, base: Path) -> Any:
         return _coerce_dict(raw, where)
     expected = {"choice": f"one of {', '.join(choices)}", "list": "a list of strings", "secret": "a string",
                 "int": "an integer"}.get(kind, f"a {kind}")
+    hint = f"give {where} {expected}"
     if kind == "secret":  # never echo what may be a password
-        raise ConfigError(f"{where}: the value is not {expected}")
-    raise ConfigError(f"{where}: {_shown(raw)} is not {expected}")
+        raise ConfigError(f"{where}: the value is not {expected}", hint=hint)
+    raise ConfigError(f"{where}: {_shown(raw)} is not {expected}", hint=hint)
 
 
 def _shown(raw: Any) -> str:

@@ -188,13 +188,16 @@ DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 _GLOB_CHARS = frozenset("*?[")
 
 
-def stage_inputs(paths: Sequence[Path | Dist], outdir: Path, reporter: Reporter | None = None) -> list[Path]:
+def stage_inputs(paths: Sequence[Path | Dist], outdir: Path,
+                 reporter: Reporter | None = None) -> list[Path] | list[Dist]:
     """The files a stage works on: the paths given (files, folders, quoted globs), each once; with no
-    paths, the current files of `outdir`'s manifest, each verified against the sha256 it recorded."""
+    paths, the current Dists of `outdir`'s manifest, each verified here against the sha256 it recorded, so
+    that the stages use that hash rather than compute it again. (Named files stay paths: check must judge a
+    file whose name is no wheel's or sdist's, which a Dist cannot hold.)"""
     if paths:
         return expand_paths(paths)
     dists = current(read_manifest(outdir))
-    files: list[Path] = []
+    files: list[Dist] = []
     for d in dists:
         try:
             sha256, _ = _fs.sha256_file(d.path)
@@ -207,7 +210,7 @@ def stage_inputs(paths: Sequence[Path | Dist], outdir: Path, reporter: Reporter 
             raise ConfigError(f"{d.path}: changed since the build manifest recorded it "
                               f"(sha256 {d.sha256[:12]}... then, {sha256[:12]}... now)",
                               hint="run `toolkit build` again, or name the files to use")
-        files.append(d.path)
+        files.append(d)
     listed = {d.path.name for d in read_manifest(outdir)}
     for stray in sorted(_listdir(outdir)):
         if stray.endswith(DIST_SUFFIXES) and stray not in listed and (outdir / stray).is_file():
@@ -217,6 +220,12 @@ def stage_inputs(paths: Sequence[Path | Dist], outdir: Path, reporter: Reporter 
     if not files:
         raise ConfigError(f"the build manifest in {outdir} lists no files", hint="run `toolkit build` first")
     return files
+
+
+def expand_inputs(items: Sequence[Path | Dist]) -> list[Path | Dist]:
+    """`expand_paths`, but a Dist stays a Dist (its hash known)."""
+    dists = {d.path.resolve(): d for d in items if isinstance(d, Dist)}
+    return [dists.get(p.resolve(), p) for p in expand_paths(items)]
 
 
 def expand_paths(paths: Sequence[Path | Dist]) -> list[Path]:

@@ -77,7 +77,10 @@ class CheckFailed(ToolkitError):
     """`toolkit check` found at least one error (the report says which)."""
 
     exit_code = 1
-    report: object = None  # the check stage's Report, for the caller to print
+
+    def __init__(self, message: str, *, report: object, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report  # the check stage's Report, for the caller to print
 
 
 class EnvironmentFailure(ToolkitError):
@@ -87,6 +90,13 @@ class EnvironmentFailure(ToolkitError):
     """
 
     exit_code = 6
+
+
+class AttestError(ToolkitError):
+    """Signing or verifying could not be done: no CI identity to sign with, Sigstore or the index's provenance
+    out of reach. Exit 7: apart from 6, since CI settings (the job's id-token permission) are a usual cause."""
+
+    exit_code = 7
 
 
 NO_SPACE = "No space left on device"  # os.strerror(errno.ENOSPC) on Linux and macOS; how logs say it

@@ -94,9 +94,10 @@ class RichReporter:
 
 def make_reporter(quiet: bool = False, verbose: bool = False) -> Reporter:
     """-q: results only (and warnings); on a terminal, rich; elsewhere (CI logs, pipes) the same
-    plain lines rich would print there, without importing rich (a tenth of a warm build)."""
+    plain lines rich would print there, without importing rich (a tenth of a warm build). -v: plain lines
+    on a terminal too, since the tools' output it echoes would tear a live spinner or bar."""
     if quiet:
         return PlainReporter()
-    if not sys.stderr.isatty():
+    if verbose or not sys.stderr.isatty():
         return PlainReporter(verbose=True)
     return RichReporter()

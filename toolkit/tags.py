@@ -29,7 +29,7 @@ _ANDROID = re.compile(r"^android_(\d+)_(.+)$")
 WINDOWS_MACHINES = {"win32": "I386", "win_amd64": "AMD64", "win_arm64": "ARM64", "win_ia64": "IA64"}
 # uname -m spellings of tag arches, where they differ.
 _ARCH_ALIASES = {"amd64": "x86_64", "win32": "x86", "i386": "i686", "arm64_v8a": "aarch64", "armeabi_v7a": "armv7l"}
-# The arches a Linux tag can name that an ELF machine runs (check/binaries/elf.py maps e_machine to these),
+# The arches a Linux tag can name that an ELF machine runs (binaries/elf.py maps e_machine to these),
 # and tag arches that run the same ELF machine as one of them.
 ELF_ARCHES = frozenset({"x86_64", "i686", "aarch64", "armv7l", "ppc64le", "ppc64", "s390x", "riscv64", "loongarch64"})
 _ELF_ARCH_ALIASES = {"i386": "i686", "i586": "i686", "armv6l": "armv7l", "armv8l": "armv7l"}
@@ -99,7 +99,7 @@ class LinuxTag:
 
     @property
     def elf_arch(self) -> str | None:
-        """The ELF arch (check/binaries/elf.py's names) this tag runs; None when toolkit does not know it."""
+        """The ELF arch (binaries/elf.py's names) this tag runs; None when toolkit does not know it."""
         arch = "x86_64" if self.arch.startswith("x86_64") else _ELF_ARCH_ALIASES.get(self.arch, self.arch)
         return arch if arch in ELF_ARCHES else None
 

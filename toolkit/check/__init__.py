@@ -7,24 +7,21 @@ are several (the work is CPU-bound: inflating, hashing, parsing).
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from toolkit._proc import PARALLEL_MIN_BYTES, process_pool
 from toolkit.check.report import FileReport, Finding, Report
 from toolkit.config import CheckOptions
 from toolkit.dist import Dist, expand_paths
 from toolkit.errors import ConfigError
+from toolkit.gate import Gate, Refusal
 from toolkit.reporter import PlainReporter, Reporter
-
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
 
 INTERNAL = "K000"  # a rule crashed: a bug of toolkit's, reported as a finding
 UNREADABLE = "K001"  # the file could not be read at all
-_PARALLEL_MIN_BYTES = 4 << 20  # below this, starting workers costs more than it saves
 _LARGE_FILE = 64 << 20
 
 
@@ -73,6 +70,24 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
     return report
 
 
+def refusal(path: Path, options: CheckOptions | None = None) -> Refusal | None:
+    """Why the check stage refuses one file (its first error and how many more), or None."""
+    options = options or CheckOptions()
+    errors = check_file(path, options.ignore, options.strict).errors
+    if not errors:
+        return None
+    return Refusal(errors[0].code, errors[0].message, errors[0].hint or "", len(errors) - 1)
+
+
+def gate(options: CheckOptions | None = None) -> Gate:
+    """`refusal` with these options, for repair and publish. The rules load now, so that the worker processes
+    publish forks inherit them."""
+    from toolkit.check.rules import load_all
+
+    load_all()
+    return functools.partial(refusal, options=options)
+
+
 def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
           reporter: Reporter | None = None) -> Report:
     """Check every file (Dists from build or repair, or paths); the report holds every finding."""
@@ -87,12 +102,12 @@ def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
     # Progress counts bytes when a file is large, so that one long file moves the bar as much as it costs.
     weights = sizes if max(sizes) >= _LARGE_FILE else [1] * len(files)
     with reporter.progress(f"checking {len(files)} file(s)", sum(weights)) as advance:
-        if jobs > 1 and sum(sizes) >= _PARALLEL_MIN_BYTES:
+        if jobs > 1 and sum(sizes) >= PARALLEL_MIN_BYTES:
             # Largest files first, so that no worker is left with a big one at the end.
             order = sorted(range(len(files)), key=lambda i: -sizes[i])
             from concurrent.futures import as_completed
 
-            with _workers(jobs) as pool:
+            with process_pool(jobs) as pool:
                 futures = {pool.submit(check_file, files[i], ignore, strict): i for i in order}
                 for future in as_completed(futures):
                     by_index[futures[future]] = future.result()
@@ -102,31 +117,6 @@ def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
                 by_index[i] = check_file(f, ignore, strict)
                 advance(weights[i])
     return Report([by_index[i] for i in range(len(files))])
-
-
-@contextlib.contextmanager
-def _workers(jobs: int) -> Iterator[ProcessPoolExecutor]:
-    """A process pool whose workers end at once when the check is interrupted (SIGTERM, Ctrl-C):
-    leaving the pool normally would wait for every running file, minutes on large ones.
-
-    multiprocessing is imported here, not with the module: repair and publish check one or two small
-    files in-process, and its import is a tenth of their fixed cost."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    before = set(multiprocessing.active_children())
-    pool = ProcessPoolExecutor(max_workers=jobs)
-    try:
-        yield pool
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        ours = [p for p in multiprocessing.active_children() if p not in before]
-        for proc in ours:  # SIGKILL: they only read, and a forked worker carries toolkit's SIGTERM handler
-            proc.kill()
-        for proc in ours:
-            proc.join(5)
-        raise
-    pool.shutdown(wait=True)
 
 
 def _validate_ignore(codes: Sequence[str]) -> None:

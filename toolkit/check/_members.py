@@ -13,11 +13,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from toolkit.listing import capped
+
 if TYPE_CHECKING:
     from toolkit.check.archive import Kind, Member
 
 _DRIVE = re.compile(r"[A-Za-z]:")
-_CAP = 20  # findings per code; the rest are counted in one more line
 _SPECIAL = {"device": "a device file", "fifo": "a FIFO (named pipe)", "other": "a special file of unknown type"}
 
 
@@ -112,11 +113,4 @@ def _tar_duplicates(members: Iterable[Member]) -> Iterator[str]:
 
 
 def _capped(code: str, messages: Iterable[str]) -> Iterator[tuple[str, str]]:
-    extra = 0
-    for i, message in enumerate(messages):
-        if i < _CAP:
-            yield code, message
-        else:
-            extra += 1
-    if extra:
-        yield code, f"... and {extra} more like the above"
+    return capped(((code, m) for m in messages), lambda line: (code, line))

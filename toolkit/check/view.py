@@ -2,7 +2,7 @@
 
 The archive is walked once (archive.py); the METADATA or PKG-INFO that the
 uploader sends (sent.py) is read and parsed on first use; the upload form is derived from it the way
-`toolkit publish` sends it (publish/form.py), since PyPI validates the form.
+`toolkit publish` sends it (toolkit/uploadform.py), since PyPI validates the form.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class DistView:
     @functools.cached_property
     def form(self) -> list[tuple[str, str]] | None:
         """The metadata fields of the upload form, as `toolkit publish` would send them."""
-        from toolkit.publish.form import metadata_form
+        from toolkit.uploadform import metadata_form
 
         if self.metadata_bytes is None:
             return None

@@ -22,6 +22,7 @@ from toolkit import __version__, _fs
 from toolkit.ci.matrix import IdentifierSource, arch_of, build_identifiers, check_platforms, is_free_threaded, matrix, matrix_entries
 from toolkit.ci.project import LINUX_RUNNER, Project, detect
 from toolkit.errors import ConfigError, ToolkitError
+from toolkit.pypi import PYPI, TESTPYPI
 
 # The API the CLI and library callers use (from the three ci modules).
 __all__ = ["ACTIONS", "HASH_MARK", "Install", "Project", "Rendered", "arch_of", "detect", "init", "is_free_threaded",
@@ -84,8 +85,8 @@ def template_values(project: Project, install: Install) -> dict[str, str]:
         "python": project.runner_python,
         "linux_runner": LINUX_RUNNER,
         "name": project.name,
-        "pypi_url": f"https://pypi.org/p/{project.name}",
-        "testpypi_url": f"https://test.pypi.org/p/{project.name}",
+        "pypi_url": PYPI.project_page(project.name),
+        "testpypi_url": TESTPYPI.project_page(project.name),
         "install_toolkit": install.build,
         "install_toolkit_publish": install.publish,
         "toolkit_requirement": install.requirement,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import configparser
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +15,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
+from toolkit.config import read_pyproject
 from toolkit.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 # The Python that runs toolkit and cibuildwheel on the runners (not the wheels' Pythons, which cibuildwheel
 # takes from requires-python): for a pure build the newest the project allows, for cibuildwheel the newest.
@@ -67,16 +62,6 @@ class Project:
             return RUNNER_PYTHONS[0]
         allowed = [v for v in RUNNER_PYTHONS if self.requires_python.contains(f"{v}.0")]
         return allowed[0] if allowed else RUNNER_PYTHONS[0]
-
-
-def read_pyproject(root: Path) -> dict[str, Any]:
-    path = root / "pyproject.toml"
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}", hint="fix the TOML syntax") from None
 
 
 def pure_reason(pyproject: Mapping[str, Any]) -> str | None:

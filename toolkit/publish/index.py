@@ -10,6 +10,8 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
+from toolkit.pypi import PYPI
+
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
@@ -24,8 +26,8 @@ def simple_urls(upload_url: str, index_url: str | None = None) -> list[str]:
         return [index_url if index_url.endswith("/") else index_url + "/"]
     parts = urlsplit(upload_url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    if parts.hostname == "upload.pypi.org":
-        return ["https://pypi.org/simple/"]
+    if parts.hostname == urlsplit(PYPI.upload).hostname:
+        return [PYPI.simple]
     path = parts.path.rstrip("/")
     if path.endswith("/legacy") or path == "legacy":
         return [f"{origin}{path[: -len('legacy')]}simple/"]

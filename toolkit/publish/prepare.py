@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import IO
 
 from toolkit import _fs
-from toolkit.config import CheckOptions
-from toolkit.publish.form import Form, file_form, metadata_form, upload_form
+from toolkit.gate import Gate
+from toolkit.uploadform import Form, file_form, metadata_form, upload_form
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Prepared:
     problem: str | None = None
 
 
-def prepare(path: Path, check_options: CheckOptions | None, attestations: bool,
+def prepare(path: Path, gate: Gate | None, attestations: bool,
             known: tuple[str, int] | None = None) -> Prepared:
     """Hash, check and read one file; every expected failure is a `problem`, never an exception.
 
@@ -45,7 +45,7 @@ def prepare(path: Path, check_options: CheckOptions | None, attestations: bool,
         sha256, size = known if known and known[1] == info.st_size else _fs.sha256_file(path)
     except OSError as exc:
         return Prepared(path, problem=f"cannot read the file ({exc.strerror or exc})")
-    if check_options is not None and (refusal := _check(path, check_options)):
+    if gate is not None and (refusal := _check(path, gate)):
         return Prepared(path, sha256, size, problem=refusal)
     metadata, unread = read_metadata(path)
     if metadata is None:
@@ -100,25 +100,22 @@ def _bounded(f: IO[bytes], limit: int = 16 << 20) -> bytes:
     return data
 
 
-def _check(path: Path, options: CheckOptions) -> str | None:
+def _check(path: Path, gate: Gate) -> str | None:
     """Why `toolkit check` refuses the file (its first error and how many more), or None."""
-    from toolkit.check import check_file
-
-    report = check_file(path, options.ignore, options.strict)
-    errors = report.errors
-    if not errors:
+    refused = gate(path)
+    if refused is None:
         return None
-    more = f" (and {len(errors) - 1} more error(s): run `toolkit check {path.name}`)" if len(errors) > 1 else ""
-    return f"refused by toolkit check: {errors[0].code} {errors[0].message}{more}"
+    more = f" (and {refused.more} more error(s): run `toolkit check {path.name}`)" if refused.more else ""
+    return f"refused by toolkit check: {refused.code} {refused.message}{more}"
 
 
 def read_attestation(path: Path, sha256: str) -> tuple[str | None, str | None]:
     """(the `attestations` form value, None) for FILE.publish.attestation, or (None, why it cannot go).
 
     The attestation must be for this very file: its one subject names the file and carries its sha256
-    (toolkit.attest.attestation_for, which verify uses too).
+    (toolkit.attestation.attestation_for, which verify uses too).
     """
-    from toolkit.attest import Mismatch, attestation_for, attestation_path
+    from toolkit.attestation import Mismatch, attestation_for, attestation_path
 
     source = attestation_path(path)
     if not source.exists():

@@ -11,60 +11,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from toolkit import __version__
-from toolkit.dist import parse_dist_filename
 from toolkit.errors import ConfigError, PublishError
+from toolkit.indexstate import HINTS, Local, Project, RemoteFile, Verdict, twins, verdicts
 from toolkit.publish import index, transport
-
-if TYPE_CHECKING:
-    from toolkit.check.indexstate import Local
-    from toolkit.check.report import Finding, Report
 
 JSON_APIS = {"upload.pypi.org": "https://pypi.org/pypi/", "test.pypi.org": "https://test.pypi.org/pypi/"}
 _ANY = (ValueError, KeyError, TypeError, AttributeError)
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    filename: str
-    sha256: str | None
-    size: int | None = None
-    uploaded: datetime | None = None
-
-    @property
-    def version(self) -> Version | None:
-        try:
-            return parse_dist_filename(self.filename)[2]
-        except ConfigError:
-            return None
-
-    def belongs_to(self, name: str, version: Version) -> bool:
-        try:
-            _, its_name, its_version, _ = parse_dist_filename(self.filename)
-        except ConfigError:
-            return False
-        return its_name == canonicalize_name(name) and its_version == version
-
-
-@dataclass(frozen=True)
-class Project:
-    """One project as the index shows it; `found` False: the index has no project of that name (a new name)."""
-
-    asked: str
-    found: bool
-    source: str  # the URL that was read
-    listed_name: str | None = None  # the name as the index spells it (JSON API)
-    files: tuple[RemoteFile, ...] = ()
-    dated: bool = False  # whether the index gives upload times (the JSON APIs do)
-
-    def of_version(self, name: str, version: Version) -> list[RemoteFile]:
-        return [f for f in self.files if f.belongs_to(name, version)]
 
 
 @dataclass(frozen=True)
@@ -206,8 +164,6 @@ def names_near(http: transport.Transport, where: Where, name: str, *, auth: Mapp
     """Names of projects on the index that PyPI may call too similar to `name` (a new one): from the simple API's
     root page, which lists every name; where there is none to read (PyPI's and TestPyPI's list tens of megabytes),
     the few spellings of `name` a single confusable letter or the separators apart are looked up one by one."""
-    from toolkit.check.indexstate import twins
-
     listed = None if _is_pypi(where) else _root_listing(http, where, auth)
     if listed is not None:
         return listed
@@ -243,30 +199,24 @@ def _root_listing(http: transport.Transport, where: Where, auth: Mapping[str, st
 
 
 def predict(http: transport.Transport, where: Where, files: Sequence[Local], *, auth: Mapping[str, str] | None = None,
-            deadline: float = 60.0) -> dict[Path, list[Finding]]:
-    """What the index will say about each file (check/indexstate.py's verdicts on what it shows of each project)."""
-    from toolkit.check import indexstate
-
-    found: dict[Path, list[Finding]] = {}
+            deadline: float = 60.0) -> dict[Path, list[Verdict]]:
+    """What the index will say about each file (toolkit/indexstate.py's verdicts on what it shows of each project)."""
+    found: dict[Path, list[Verdict]] = {}
     for name in dict.fromkeys(f.name for f in files):
         group = [f for f in files if f.name == name]
         project = read_project(http, where, name, auth=auth, deadline=deadline)
         names = names_near(http, where, name, auth=auth, deadline=deadline) if not project.found else []
-        found.update(indexstate.verdicts(group, project, names))
+        found.update(verdicts(group, project, names))
     return found
 
 
-def check_against(report: Report, where: Where, timeout: float = 30.0) -> None:
-    """`toolkit check --index`: add what the index will say to each file's findings."""
-    from toolkit.check.indexstate import Local
-
+def predict_files(paths: Sequence[Path], where: Where, timeout: float = 30.0) -> dict[Path, list[Verdict]]:
+    """`toolkit check --index`: what the index will say about each of these files."""
     http = transport.Transport(transport.Timeouts(timeout, timeout, timeout))
     try:
-        found = predict(http, where, [Local.of(f.path) for f in report.files], deadline=timeout * 4)
+        return predict(http, where, [Local.of(p) for p in paths], deadline=timeout * 4)
     finally:
         http.close()
-    for f in report.files:
-        f.findings.extend(found.get(f.path, []))
 
 
 class Forecast:
@@ -283,21 +233,19 @@ class Forecast:
         """("send" | "refused", why, hint) for one file about to be sent. A file the index holds with the same
         bytes is sent as before: the index's own answer ("already exists") settles it, and a credential problem
         still shows."""
-        from toolkit.check import indexstate
-
         try:
-            local = indexstate.Local.of(path, sha256, size)
+            local = Local.of(path, sha256, size)
         except ConfigError:
             return "send", "", ""
         seen = self._project(local.name)
         if seen is None:
             return "send", "", ""
         project, names = seen
-        errors = [f for f in indexstate.verdicts([local], project, names)[path] if f.level == "error"]
+        errors = [v for v in verdicts([local], project, names)[path] if v.is_error]
         if not errors:
             return "send", "", ""
-        why = "; ".join(f"{f.code} {f.message}" for f in errors)
-        return "refused", f"not sent, the index would refuse it: {why}", errors[0].hint or ""
+        why = "; ".join(f"{v.code} {v.message}" for v in errors)
+        return "refused", f"not sent, the index would refuse it: {why}", HINTS[errors[0].code]
 
     def _project(self, name: str) -> tuple[Project, list[str]] | None:
         if name not in self._projects:

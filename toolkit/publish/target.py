@@ -25,8 +25,9 @@ from toolkit import _fs
 from toolkit.config import PublishOptions
 from toolkit.errors import ConfigError, PublishError
 from toolkit.publish import index, transport
+from toolkit.pypi import KNOWN, PYPI
 
-PRESETS = {"pypi": "https://upload.pypi.org/legacy/", "testpypi": "https://test.pypi.org/legacy/"}
+PRESETS = {name: known.upload for name, known in KNOWN.items()}
 TOKEN_USER = "__token__"
 TOKEN_LIFETIME = 900.0  # what PyPI gives a minted token when it does not say
 RENEW_MARGIN = 300.0  # a token with less left than this is renewed before the next file
@@ -123,7 +124,7 @@ def _valid_url(url: str, what: str) -> None:
     """An http(s) URL with a host and a valid port, or a one-line error that does not repeat it (it may hold a password)."""
     from urllib.parse import urlsplit
 
-    hint = "give the index's upload URL, e.g. https://upload.pypi.org/legacy/"
+    hint = f"give the index's upload URL, e.g. {PYPI.upload}"
     try:
         parts = urlsplit(url)
         port = parts.port

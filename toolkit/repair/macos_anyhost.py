@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit.check.binaries.macho import read_macho
-from toolkit.check.binaries.macverify import is_macho, is_system, loads, macho_problems, resolve, rpaths
+from toolkit.binaries.macho import read_macho
+from toolkit.binaries.macverify import is_macho, is_system, loads, macho_problems, resolve, rpaths
 from toolkit.errors import RepairError
 from toolkit.repair.machosign import resign_adhoc
 
@@ -123,7 +123,7 @@ def raised_platform(wheel: Path, todo: Plan) -> str | None:
     """delocate's rule: a copied dylib built for a newer macOS than the tag allows raises the tag to it."""
     from packaging.utils import parse_wheel_filename
 
-    from toolkit.check.binaries.macho import parse_macho, too_new
+    from toolkit.binaries.macho import parse_macho, too_new
     from toolkit.tags import macos_version
 
     platforms = {t.platform for t in parse_wheel_filename(wheel.name)[3]}

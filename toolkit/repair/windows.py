@@ -68,8 +68,8 @@ def show(wheel: Path, options: RepairOptions) -> Shown:
 
 def _imports(wheel: Path) -> list[BinaryNeeds]:
     """Each PE member's DLL imports, from the check stage's PE reader."""
-    from toolkit.check.binaries import BINARY_SUFFIX, sniff
-    from toolkit.check.binaries.pe import parse_pe
+    from toolkit.binaries import BINARY_SUFFIX, sniff
+    from toolkit.binaries.pe import parse_pe
 
     found = []
     with zipfile.ZipFile(wheel) as zf:

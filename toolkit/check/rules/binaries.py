@@ -2,7 +2,7 @@
 the wheel's tags promise: arch, glibc/musl, macOS version, Windows machine, abi3, free-threading.
 
 PyPI never opens a binary; a wrong one installs and then fails to import on the
-user's machine. Parsing lives in toolkit/check/binaries/; these functions judge.
+user's machine. Parsing lives in toolkit/binaries/; these functions judge.
 """
 
 from __future__ import annotations
@@ -11,39 +11,27 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from toolkit.check.binaries import scan
+from toolkit.binaries import scan
 from toolkit.check.rules import Problem, rule
+from toolkit.listing import capped, few
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
-    from toolkit.check.binaries.elf import ElfInfo
+    from toolkit.binaries.elf import ElfInfo
     from toolkit.check.view import DistView
     from toolkit.tags import LinuxTag
 
-MAX_NAMED = 5  # symbols or libraries named in one message; the rest are counted
-MAX_REPORTED = 20  # findings per rule and file; the rest are counted in one more finding
 
 
 def _capped(func: Callable[[DistView], Iterable[Problem]]) -> Callable[[DistView], Iterator[Problem]]:
     """A wheel of 500 wrong binaries gets 20 findings and a count, not 500 lines."""
 
     @functools.wraps(func)
-    def capped(dist: DistView) -> Iterator[Problem]:
-        count = 0
-        for problem in func(dist):
-            count += 1
-            if count <= MAX_REPORTED:
-                yield problem
-        if count > MAX_REPORTED:
-            yield f"and {count - MAX_REPORTED} more like these"
+    def capped_rule(dist: DistView) -> Iterator[Problem]:
+        return capped(func(dist), str)
 
-    return capped
-
-
-def _names(items: list[str] | tuple[str, ...]) -> str:
-    shown = ", ".join(items[:MAX_NAMED])
-    return shown + (f" and {len(items) - MAX_NAMED} more" if len(items) > MAX_NAMED else "")
+    return capped_rule
 
 
 def _linux_tags(tags: frozenset[Tag]) -> list[LinuxTag]:
@@ -76,14 +64,14 @@ def elf_arch(dist: DistView) -> Iterator[Problem]:
         wrong = [t.text for t in tags if t.elf_arch != elf.arch]
         if wrong:
             built = elf.arch or f"an ELF machine no Linux tag names ({elf.machine})"
-            yield f"{elf.member} is built for {built}, but the wheel is tagged {_names(wrong)}"
+            yield f"{elf.member} is built for {built}, but the wheel is tagged {few(wrong)}"
 
 
 @rule("B102", applies="wheel", summary="ELF symbol versions newer than the manylinux tag allows",
       hint="build in the manylinux image of the tag (or an older one); `toolkit repair` finds the right tag")
 @_capped
 def elf_symbol_versions(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.policy import newest_allowed, policy_for, version_key
+    from toolkit.binaries.policy import newest_allowed, policy_for, version_key
 
     found = scan(dist)
     tags = _linux_tags(found.tags)
@@ -107,7 +95,7 @@ def elf_symbol_versions(dist: DistView) -> Iterator[Problem]:
                 allows = f"GLIBC up to {tag.version[0]}.{tag.version[1]}"
             else:
                 continue
-            used = f" ({_names(need.symbols)})" if need.symbols else ""
+            used = f" ({few(need.symbols)})" if need.symbols else ""
             yield f"{elf.member} needs {need.version}{used} from {need.library}; {tag.text} allows {allows}"
 
 
@@ -131,8 +119,8 @@ def elf_libc(dist: DistView) -> Iterator[Problem]:
       hint="needs auditwheel repair: run `toolkit repair` to vendor them")
 @_capped
 def elf_external_libraries(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.elf import is_loader
-    from toolkit.check.binaries.policy import policy_for
+    from toolkit.binaries.elf import is_loader
+    from toolkit.binaries.policy import policy_for
 
     found = scan(dist)
     tags = _linux_tags(found.tags)
@@ -145,7 +133,7 @@ def elf_external_libraries(dist: DistView) -> Iterator[Problem]:
                        and not is_loader(lib) and not lib.startswith("libpython")]
             if missing:
                 allows = f"which {tag.text} does not allow" if tag.family != "linux" else "which no policy allows"
-                yield f"{elf.member} needs {_names(missing)}, {allows} and the wheel does not vendor"
+                yield f"{elf.member} needs {few(missing)}, {allows} and the wheel does not vendor"
 
 
 def _policy_tags(tags: list[LinuxTag], elf: ElfInfo) -> list[LinuxTag]:
@@ -162,7 +150,7 @@ def _policy_tags(tags: list[LinuxTag], elf: ElfInfo) -> list[LinuxTag]:
       hint="build every architecture the tag names (universal2 = x86_64 + arm64), or fix the tag")
 @_capped
 def macho_arches(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.macho import mac_tag
+    from toolkit.binaries.macho import mac_tag
 
     found = scan(dist)
     tags = sorted({t for tag in found.tags if (t := mac_tag(tag.platform)) is not None}, key=lambda t: t.text)
@@ -178,7 +166,7 @@ def macho_arches(dist: DistView) -> Iterator[Problem]:
       hint="set MACOSX_DEPLOYMENT_TARGET to the tag's version when building, or raise the tag")
 @_capped
 def macho_min_version(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.macho import mac_tag, too_new
+    from toolkit.binaries.macho import mac_tag, too_new
 
     found = scan(dist)
     tags = sorted({t for tag in found.tags if (t := mac_tag(tag.platform)) is not None}, key=lambda t: t.text)
@@ -205,14 +193,14 @@ def pe_machine(dist: DistView) -> Iterator[Problem]:
     for pe in found.pe:
         wrong = [t for t in tags if TAG_MACHINES[t] != pe.machine]
         if wrong:
-            yield f"{pe.member} is built for {pe.machine}, but the wheel is tagged {_names(sorted(set(wrong)))}"
+            yield f"{pe.member} is built for {pe.machine}, but the wheel is tagged {few(sorted(set(wrong)))}"
 
 
 @rule("B131", applies="wheel", summary="An abi3 wheel's binary uses Python symbols outside the stable ABI of its tag",
       hint="build with Py_LIMITED_API set to the tag's version (cp39-abi3: 0x03090000), or tag the wheel cp3X-cp3X")
 @_capped
 def abi3_symbols(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries.abi import VERSIONED_PYTHON_DLL, abi3_floor
+    from toolkit.binaries.abi import VERSIONED_PYTHON_DLL, abi3_floor
 
     found = scan(dist)
     floor = abi3_floor(found.tags)
@@ -231,7 +219,7 @@ def abi3_symbols(dist: DistView) -> Iterator[Problem]:
 
 
 def _stable_abi_problems(member: str, symbols: tuple[str, ...] | list[str], floor: tuple[int, int]) -> Iterator[str]:
-    from toolkit.check.binaries.abi import stable_abi_since
+    from toolkit.binaries.abi import stable_abi_since
 
     tag = f"cp{floor[0]}{floor[1]}-abi3"
     outside, newer = [], []
@@ -242,17 +230,17 @@ def _stable_abi_problems(member: str, symbols: tuple[str, ...] | list[str], floo
         elif since > floor:
             newer.append(f"{symbol} ({since[0]}.{since[1]})")
     if outside:
-        yield f"{member} uses {_names(outside)}, not part of the stable ABI, in a wheel tagged {tag}"
+        yield f"{member} uses {few(outside)}, not part of the stable ABI, in a wheel tagged {tag}"
     if newer:
-        yield f"{member} uses {_names(newer)}, added to the stable ABI after {floor[0]}.{floor[1]} ({tag})"
+        yield f"{member} uses {few(newer)}, added to the stable ABI after {floor[0]}.{floor[1]} ({tag})"
 
 
 @rule("B141", applies="wheel", summary="Free-threaded (t) suffix of extension module names disagrees with the ABI tag",
       hint="build free-threaded wheels (cp313t) with a free-threaded Python, and the others without")
 @_capped
-def free_threaded_names(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries import wheel_tags
-    from toolkit.check.binaries.abi import extension_name, tag_is_free_threaded
+def free_threadedfew(dist: DistView) -> Iterator[Problem]:
+    from toolkit.binaries import wheel_tags
+    from toolkit.binaries.abi import extension_name, tag_is_free_threaded
 
     tags = wheel_tags(dist.filename)
     kinds = {tag_is_free_threaded(t) for t in tags} - {None}
@@ -276,8 +264,8 @@ def free_threaded_names(dist: DistView) -> Iterator[Problem]:
       hint="build each wheel with the interpreter and platform its tags name")
 @_capped
 def extension_name_tags(dist: DistView) -> Iterator[Problem]:
-    from toolkit.check.binaries import wheel_tags
-    from toolkit.check.binaries.abi import extension_name, platform_agrees
+    from toolkit.binaries import wheel_tags
+    from toolkit.binaries.abi import extension_name, platform_agrees
 
     tags = wheel_tags(dist.filename)
     for member in dist.archive.members:
@@ -287,15 +275,15 @@ def extension_name_tags(dist: DistView) -> Iterator[Problem]:
         if name.version is not None:
             wrong = sorted({str(t) for t in tags if _pins_other_python(t, name.version, name.free_threaded)})
             if wrong:
-                yield f"{member.name} names {name.label}, which disagrees with the wheel tag {_names(wrong)}"
+                yield f"{member.name} names {name.label}, which disagrees with the wheel tag {few(wrong)}"
         wrong = sorted({t.platform for t in tags if not platform_agrees(name.platform, t.platform)})
         if wrong:
-            yield f"{member.name} names platform {name.platform}, which disagrees with the wheel tag {_names(wrong)}"
+            yield f"{member.name} names platform {name.platform}, which disagrees with the wheel tag {few(wrong)}"
 
 
 def _pins_other_python(tag: Tag, version: tuple[int, int], free_threaded: bool) -> bool:
     """Does this tag install the module on a CPython other than the one its name pins?"""
-    from toolkit.check.binaries.abi import tag_is_free_threaded, tag_loads_version
+    from toolkit.binaries.abi import tag_is_free_threaded, tag_loads_version
 
     if not tag.interpreter.startswith(("cp", "py")):
         return False  # PyPy and other interpreters name their modules otherwise

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from toolkit.check.rules import rule
-from toolkit.check.rules.record import capped, member_digests
+from toolkit.check.rules.record import member_digests
+from toolkit.listing import capped, few
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView
 
-SHOWN = 5  # names shown in one finding
 MODULE_SUFFIXES = (".py", ".pyi", ".pyc", ".so", ".pyd", ".pth")
 JUNK_NAMES = {".DS_Store", "Thumbs.db"}
 JUNK_SUFFIXES = (".orig", ".rej", ".swp", "~")
@@ -33,11 +33,6 @@ _DATA_LIB = re.compile(r"^[^/]+\.data/(purelib|platlib)/")
 
 def _files(dist: DistView) -> list[str]:
     return [m.name for m in dist.archive.members if m.kind == "file"]
-
-
-def _names(names: list[str]) -> str:
-    more = len(names) - SHOWN
-    return ", ".join(names[:SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 def _library(dist: DistView) -> list[str]:
@@ -69,9 +64,9 @@ def duplicate_files(dist: DistView) -> Iterator[str]:
                 or posixpath.basename(name) in ALLOWED_DUPLICATE_NAMES):
             continue
         groups.setdefault((d.sha256, d.size), []).append(name)
-    dups = (f"the same {size}-byte file is in the wheel {len(names)} times: {_names(names)}"
+    dups = (f"the same {size}-byte file is in the wheel {len(names)} times: {few(names)}"
             for (_, size), names in groups.items() if len(names) > 1)
-    yield from capped(dups, "sets of duplicate files")
+    yield from capped(dups, str)
 
 
 @rule("C102", level="warning", summary="compiled bytecode (.pyc, .pyo, __pycache__)",
@@ -80,7 +75,7 @@ def duplicate_files(dist: DistView) -> Iterator[str]:
 def bytecode(dist: DistView) -> Iterator[str]:
     found = [n for n in _files(dist) if n.endswith((".pyc", ".pyo")) or "__pycache__" in n.split("/")]
     if found:
-        yield f"{len(found)} compiled bytecode file(s): {_names(found)}"
+        yield f"{len(found)} compiled bytecode file(s): {few(found)}"
 
 
 def _top_packages(dist: DistView) -> set[str]:
@@ -115,7 +110,7 @@ def empty_library(dist: DistView) -> Iterator[str]:
 def junk_files(dist: DistView) -> Iterator[str]:
     found = [n for n in _files(dist) if _is_junk(n)]
     if found:
-        yield f"{len(found)} leftover file(s): {_names(found)}"
+        yield f"{len(found)} leftover file(s): {few(found)}"
 
 
 def _is_junk(name: str) -> bool:

@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from toolkit.check.rules import Problem, rule
-from toolkit.publish.form import read_form
+from toolkit.uploadform import read_form
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView

@@ -25,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from toolkit.check.rules import rule
 from toolkit.check.rules.record import load_record
+from toolkit.listing import few
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView
@@ -286,7 +287,7 @@ def wheel_purelib_consistent(dist: DistView) -> Iterator[str]:
     purelib = (wheel.get("Root-Is-Purelib") or "").strip().lower()
     binaries = _extension_modules(dist)
     if purelib == "true" and binaries:
-        yield f"WHEEL says Root-Is-Purelib: true, but the wheel holds extension modules ({_few(binaries)})"
+        yield f"WHEEL says Root-Is-Purelib: true, but the wheel holds extension modules ({few(binaries)})"
     elif purelib == "false" and _is_pure(tags) and not binaries:
         yield "WHEEL says Root-Is-Purelib: false, but the wheel is pure (platform 'any', no extension modules)"
 
@@ -298,11 +299,7 @@ def wheel_pure_tag_without_binaries(dist: DistView) -> Iterator[str]:
     binaries = _extension_modules(dist) if tags and _is_pure(tags) else []
     if binaries:
         tag = "-".join(dist.filename[: -len(".whl")].split("-")[-3:])
-        yield f"the wheel is tagged for any platform ({tag}) but holds extension modules ({_few(binaries)})"
-
-
-def _few(names: list[str], limit: int = 3) -> str:
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+        yield f"the wheel is tagged for any platform ({tag}) but holds extension modules ({few(binaries)})"
 
 
 @rule("W105", applies="wheel", summary="METADATA Name and Version agree with the wheel filename",
@@ -330,7 +327,7 @@ def encrypted_code(dist: DistView) -> Iterator[tuple[str, str]]:
             found.setdefault(tool, []).append(m.name)
     for tool, names in found.items():
         yield (f"{INVALID}{tool}-encrypted content is not allowed. "
-               "See https://pypi.org/policy/acceptable-use-policy/ for more information."), f"found in {_few(names)}"
+               "See https://pypi.org/policy/acceptable-use-policy/ for more information."), f"found in {few(names)}"
 
 
 def _encryption_markers(data: bytes) -> list[str]:

@@ -23,7 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from toolkit.check.rules import Problem, rule
-from toolkit.publish.form import Form, read_form
+from toolkit.uploadform import Form, read_form
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
 from toolkit.check.rules import Problem, rule
-from toolkit.publish.form import read_form
+from toolkit.uploadform import read_form
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView

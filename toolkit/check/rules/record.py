@@ -14,12 +14,13 @@ import csv
 import hashlib
 import re
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toolkit.check.archive import ArchiveReadError
 from toolkit.check.rules import rule
+from toolkit.listing import capped
 
 if TYPE_CHECKING:
     from installer.records import RecordEntry
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 _WHOLE_READ_MAX = 64 << 20  # larger members are streamed, not held
 CHUNK = 1 << 20
-MAX_REPORTED = 20  # findings per rule and file; the rest are counted in one more finding
 SIGNATURES = ("RECORD.jws", "RECORD.p7s")  # never listed in RECORD (PyPI and installer exempt them)
 WEAK_HASHES = {"md5", "sha1"}  # named by the wheel spec; any digest shorter than sha256 is weak too
 # A zip that is not one, or a declared bomb: hashing it would only waste time (the Z-rules report it).
@@ -139,7 +139,7 @@ def _digests(dist: DistView) -> dict[str, Digest] | None:
 
 
 def _read_by_others(name: str) -> bool:
-    from toolkit.check.binaries import BINARY_SUFFIX
+    from toolkit.binaries import BINARY_SUFFIX
 
     return name.lower().endswith((".py", ".pye")) or ".dist-info/" in name or bool(BINARY_SUFFIX.search(name))
 
@@ -185,18 +185,6 @@ def _hash_stream(dist: DistView, name: str, extra: str | None) -> Digest:
     return _finish(size, hashers)
 
 
-def capped(problems: Iterable[str], what: str) -> Iterator[str]:
-    """At most MAX_REPORTED findings, then one that counts the rest."""
-    rest = 0
-    for i, problem in enumerate(problems):
-        if i < MAX_REPORTED:
-            yield problem
-        else:
-            rest += 1
-    if rest:
-        yield f"... and {rest} more {what}"
-
-
 def _archive_files(dist: DistView) -> list[str]:
     # PyPI ignores names ending in "/" or "\" (directories); installer ignores names ending in "/".
     return [m.name for m in dist.archive.members if m.kind != "dir" and not m.name.endswith(("/", "\\"))]
@@ -213,7 +201,7 @@ def record_hashes(dist: DistView) -> Iterator[str]:
     digests = member_digests(dist)
     if rows is None or digests is None:
         return
-    yield from capped(_hash_mismatches(dist, rows, digests), "files that do not match RECORD")
+    yield from capped(_hash_mismatches(dist, rows, digests), str)
 
 
 def _hash_mismatches(dist: DistView, rows: list[Row], digests: dict[str, Digest]) -> Iterator[str]:
@@ -246,7 +234,7 @@ def record_missing_files(dist: DistView) -> Iterator[str]:
     listed = {r.path for r in rows}
     # RECORD itself must be listed too (with empty hash and size): PyPI's cross-check counts it.
     missing = (n for n in _archive_files(dist) if n not in listed and not _is_signature(dist, n))
-    yield from capped((f"{n} is in the wheel but not in RECORD" for n in missing), "unlisted files")
+    yield from capped((f"{n} is in the wheel but not in RECORD" for n in missing), str)
 
 
 @rule("R103", applies="wheel", summary="RECORD lists files that are not in the wheel",
@@ -267,7 +255,7 @@ def record_extra_rows(dist: DistView) -> Iterator[str]:
             problems.append(f"RECORD lists the directory {row.path}; it lists files only")
         else:
             problems.append(f"RECORD lists {row.path}, which is not in the wheel")
-    yield from capped(problems, "rows naming absent files")
+    yield from capped(problems, str)
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -299,7 +287,7 @@ def record_duplicate_rows(dist: DistView) -> Iterator[str]:
         if row.path:
             numbers.setdefault(row.path, []).append(row.number)
     dups = (f"RECORD lists {p} {len(n)} times (rows {', '.join(map(str, n))})" for p, n in numbers.items() if len(n) > 1)
-    yield from capped(dups, "duplicated paths")
+    yield from capped(dups, str)
 
 
 @rule("R106", refused_by="installer", applies="wheel", summary="RECORD rows that installers cannot read",
@@ -309,7 +297,7 @@ def record_malformed_rows(dist: DistView) -> Iterator[str]:
     rows, _ = load_record(dist)
     if rows is None:
         return
-    yield from capped(_malformed(dist, rows), "malformed rows")
+    yield from capped(_malformed(dist, rows), str)
 
 
 def _malformed(dist: DistView, rows: list[Row]) -> Iterator[str]:

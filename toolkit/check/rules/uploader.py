@@ -13,7 +13,7 @@ from packaging.version import InvalidVersion, Version
 
 from toolkit.check.rules import Problem, rule
 from toolkit.check.rules.metadata import form_errors
-from toolkit.publish.form import refusals, twine_invalid
+from toolkit.uploadform import refusals, twine_invalid
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import re
 import weakref
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -20,10 +23,9 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from toolkit.tags import platform_family
 
 if TYPE_CHECKING:
-    from toolkit.check.binaries.elf import ElfInfo
-    from toolkit.check.binaries.macho import MachOInfo
-    from toolkit.check.binaries.pe import PeInfo
-    from toolkit.check.view import DistView
+    from toolkit.binaries.elf import ElfInfo
+    from toolkit.binaries.macho import MachOInfo
+    from toolkit.binaries.pe import PeInfo
 
 Format = Literal["elf", "macho", "pe"]
 
@@ -35,7 +37,62 @@ _FAT_MAGICS = {0xCAFEBABE, 0xCAFEBABF}
 _JAVA_CLASS_MIN_VERSION = 45  # a Java class file shares the fat magic; its next field is >= 45
 # Not a zip, or a declared zip bomb: inflating members would only waste time (the Z-rules report it).
 _UNSAFE_TO_INFLATE = {"Z001", "Z002", "Z003"}
-_SCANS: weakref.WeakKeyDictionary[DistView, Scan] = weakref.WeakKeyDictionary()
+_SCANS: weakref.WeakKeyDictionary[WheelView, Scan] = weakref.WeakKeyDictionary()
+
+
+class Member(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # "file" for a regular file
+    @property
+    def size(self) -> int: ...
+
+
+class Archive(Protocol):
+    @property
+    def members(self) -> Sequence[Member]: ...
+    @property
+    def problems(self) -> Sequence[tuple[str, str]]: ...
+
+
+class WheelView(Protocol):
+    """What a scan reads of a wheel: the check stage's DistView, or a WheelZip."""
+
+    filename: str
+
+    @property
+    def archive(self) -> Archive: ...
+    def read(self, name: str, limit: int = ...) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    name: str
+    kind: str
+    size: int
+
+
+class WheelZip:
+    """A wheel read with zipfile, for the repair stage (the check stage reads archives with its own reader,
+    which also judges them)."""
+
+    def __init__(self, path: Path) -> None:
+        self.filename = path.name
+        self.path = path
+        with zipfile.ZipFile(path) as zf:
+            self.members = [ZipMember(i.filename, "dir" if i.is_dir() else "file", i.file_size) for i in zf.infolist()]
+        self.problems: list[tuple[str, str]] = []
+
+    @property
+    def archive(self) -> WheelZip:
+        return self
+
+    def read(self, name: str, limit: int = READ_LIMIT) -> bytes | None:
+        with zipfile.ZipFile(self.path) as zf:
+            if zf.getinfo(name).file_size > limit:
+                return None
+            return zf.read(name)
 
 
 @dataclass(frozen=True)
@@ -98,7 +155,7 @@ def looks_binary(name: str) -> bool:
     return "bin" in parts[:-1] or (len(parts) > 2 and parts[0].endswith(".data") and parts[1] == "scripts")
 
 
-def scan(dist: DistView) -> Scan:
+def scan(dist: WheelView) -> Scan:
     """The binaries of one wheel, parsed once however many rules ask."""
     found = _SCANS.get(dist)
     if found is None:
@@ -106,7 +163,7 @@ def scan(dist: DistView) -> Scan:
     return found
 
 
-def _scan(dist: DistView) -> Scan:
+def _scan(dist: WheelView) -> Scan:
     tags = wheel_tags(dist.filename)
     members = [m for m in dist.archive.members if m.kind == "file"]
     result = Scan(tags, frozenset(m.name.rsplit("/", 1)[-1] for m in members))
@@ -149,15 +206,15 @@ def _parse_errors(fmt: Format) -> tuple[type[BaseException], ...]:
 def _parse_into(result: Scan, fmt: Format, name: str, data: bytes, symbols: bool) -> None:
     try:
         if fmt == "elf":
-            from toolkit.check.binaries.elf import parse_elf
+            from toolkit.binaries.elf import parse_elf
 
             result.elf.append(parse_elf(name, data, python_imports=symbols))
         elif fmt == "macho":
-            from toolkit.check.binaries.macho import parse_macho
+            from toolkit.binaries.macho import parse_macho
 
             result.macho.append(parse_macho(name, data, python_imports=symbols))
         else:
-            from toolkit.check.binaries.pe import parse_pe
+            from toolkit.binaries.pe import parse_pe
 
             result.pe.append(parse_pe(name, data, imports=symbols))
     except _parse_errors(fmt) as exc:  # malformed bytes: a finding, not a crash

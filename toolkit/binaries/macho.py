@@ -137,11 +137,11 @@ def _python_imports(header: Any, data: bytes) -> tuple[str, ...]:
 
 def read_macho(data: bytes) -> Any:
     """macholib's MachO of these bytes (every slice in .headers, each with its .offset and .size)."""
-    return _machobytes_class()(data)
+    return machobytes_class()(data)
 
 
 @functools.cache
-def _machobytes_class() -> type:
+def machobytes_class() -> type:
     from macholib.MachO import MachO
 
     class MachOBytes(MachO):  # type: ignore[misc]

@@ -17,17 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit import _fs, identity
+from toolkit import _fs
 from toolkit.config import AttestOptions, BuildOptions, CheckOptions, PublishOptions, ReleaseOptions, RepairOptions
 from toolkit.dist import Dist, current, read_manifest, read_manifest_doc, record
 from toolkit.errors import BuildError, CheckFailed, ConfigError, PublishError
+from toolkit.pypi import PYPI, TESTPYPI
+from toolkit.release import identity
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import repair_tool
 
 
 @dataclass(frozen=True)
 class StageOptions:
-    """Every stage's options, as `toolkit release` merged them (each from its own table and variables)."""
+    """Every stage's options, as `toolkit release` merged them (each from its own table and variables). The one
+    list of the stages release runs: the CLI makes its flags and tables from these fields (config.STAGES)."""
 
     build: BuildOptions = field(default_factory=BuildOptions)
     repair: RepairOptions = field(default_factory=RepairOptions)
@@ -53,7 +56,6 @@ class Released:
 class ReleaseResult:
     files: list[Released]
     index: str
-    report: Any = None  # the check stage's Report
     failed: int = 0  # files the index did not take
     hint: str = ""  # the first failure's own hint (when running again would not help)
 
@@ -65,7 +67,7 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
     target = resolve(options.publish, dry_run=options.publish.dry_run)
     src = src.resolve()
     from_sdist = _fs.stat_or_none(src) is not None and src.is_file()
-    outdir = (options.build.outdir or (src.parent if from_sdist else src / "dist")).resolve()
+    outdir = options.build.outdir_for(src, from_sdist)
     with _one_release_at_a_time(outdir, reporter):
         return _release(src, from_sdist, outdir, target, options, reporter, echo)
 
@@ -94,9 +96,8 @@ def _release(src: Path, from_sdist: bool, outdir: Path, target: Any, options: St
     report = check(dists, options.check, reporter=reporter)
     if not report.ok:
         errors, _ = report.counts()
-        failure = CheckFailed(f"check found {errors} error(s): nothing was uploaded", hint="the report above says what to fix")
-        failure.report = report
-        raise failure
+        raise CheckFailed(f"check found {errors} error(s): nothing was uploaded", report=report,
+                          hint="the report above says what to fix")
     record(outdir, [], {"release": _state(ident, files, checked=True)})
     for f in files.values():
         f.steps.append("checked")
@@ -106,7 +107,7 @@ def _release(src: Path, from_sdist: bool, outdir: Path, target: Any, options: St
         if attestations:
             f.steps.append("attested")
     publish_options = dataclasses.replace(options.publish, attestations=bool(attestations))
-    results = publish(dists, target, publish_options, reporter=reporter, prechecked=True)
+    results = publish(dists, target, publish_options, gate=None, reporter=reporter, prechecked=True)
     by_name = {r.path.name: r for r in results}
     for name, f in files.items():
         r = by_name[name]
@@ -115,7 +116,7 @@ def _release(src: Path, from_sdist: bool, outdir: Path, target: Any, options: St
         f.destination = target.upload_url
     failed = sum(1 for r in results if not r.ok)
     hint = next((r.hint for r in results if not r.ok and r.hint), "")
-    return ReleaseResult(list(files.values()), target.upload_url, report, failed, hint)
+    return ReleaseResult(list(files.values()), target.upload_url, failed, hint)
 
 
 def _warm_up() -> None:
@@ -151,7 +152,7 @@ def _one_release_at_a_time(outdir: Path, reporter: Reporter) -> Iterator[None]:
 def _held_by_index(target: Any, ident: identity.Identity, options: StageOptions,
                    reporter: Reporter) -> dict[str, str | None] | None:
     """file name -> sha256 of this release's files on the index; None when the index cannot be read."""
-    from toolkit.check.indexstate import similar_names
+    from toolkit.indexstate import similar_names
     from toolkit.publish import remote, transport
 
     timeout = options.publish.timeout
@@ -249,12 +250,13 @@ def _same_release(ident: identity.Identity, dists: list[Dist]) -> None:
 
 def _repair(dists: list[Dist], options: RepairOptions, files: dict[str, Released], reporter: Reporter) -> None:
     """Native wheels are repaired in the build folder; each replaces the one it was made from."""
+    from toolkit.check import gate
     from toolkit.repair import run
 
     native = [d for d in dists if d.kind == "wheel" and repair_tool(d.tags) is not None]
     if not native:
         return
-    for outcome in run(native, dataclasses.replace(options, outdir=None), reporter=reporter):
+    for outcome in run(native, dataclasses.replace(options, outdir=None), gate=gate(), reporter=reporter):
         entry = files.pop(outcome.source.name)
         if outcome.action == "repaired":
             vendored = f" (vendored {', '.join(outcome.vendored)})" if outcome.vendored else ""
@@ -280,8 +282,8 @@ def _attest(dists: list[Dist], options: StageOptions, upload_url: str, reporter:
         reporter.info("dry run: attestations not signed")
         return []
     with reporter.step(f"attesting {len(dists)} file(s) with Sigstore"):
-        return attest.attest([d.path for d in dists], options.attest, reporter)
+        return attest.attest([d.path for d in dists], options.attest)
 
 
 def _takes_attestations(upload_url: str) -> bool:
-    return upload_url.rstrip("/") in ("https://upload.pypi.org/legacy", "https://test.pypi.org/legacy")
+    return upload_url.rstrip("/") in (PYPI.upload.rstrip("/"), TESTPYPI.upload.rstrip("/"))

@@ -22,10 +22,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from toolkit import _fs, buildenv, matrix, pythons
-from toolkit import sdist as sdist_archive
+from toolkit import _fs
 from toolkit._proc import Logger, clean_environ
-from toolkit.config import BuildOptions, tomllib
+from toolkit.build import env as buildenv
+from toolkit.build import matrix, pythons
+from toolkit.build import sdist as sdist_archive
+from toolkit.config import BuildOptions, read_pyproject
 from toolkit.dist import Dist, record
 from toolkit.errors import NO_SPACE, NO_SPACE_ERRNOS, BuildError, ConfigError, EnvironmentFailure, ToolkitError
 from toolkit.reporter import PlainReporter, Reporter
@@ -55,7 +57,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
         sdist_archive.require_sdist_file(src)
     else:
         _require_project(src)
-    outdir = (options.outdir or (src.parent if from_sdist else src / "dist")).resolve()
+    outdir = options.outdir_for(src, from_sdist)
     if (info := _fs.stat_or_none(outdir)) is not None and not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{outdir}: the output folder is a file", hint="pass another folder with -o")
     want_sdist = options.sdist and not from_sdist
@@ -290,13 +292,7 @@ def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
 
 
 def backend_name(srcdir: Path) -> str:
-    try:  # read_regular: a FIFO in its place is an error, never a wait
-        data = tomllib.loads(_fs.read_regular(srcdir / "pyproject.toml").decode("utf-8"))
-    except FileNotFoundError:
-        return DEFAULT_BACKEND
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{srcdir / 'pyproject.toml'}: cannot read it: {exc}", hint="fix the TOML syntax") from None
-    system = data.get("build-system", {})
+    system = read_pyproject(srcdir).get("build-system", {})
     return str(system.get("build-backend", DEFAULT_BACKEND)) if isinstance(system, dict) else DEFAULT_BACKEND
 
 

@@ -116,14 +116,14 @@ def requires_python(tree: Path) -> str | None:
     """The tree's Requires-Python: PKG-INFO's in an unpacked sdist, else pyproject.toml's static one."""
     import email.parser
 
-    from toolkit.config import tomllib
+    from toolkit.config import read_pyproject
 
     try:
         if (tree / "PKG-INFO").is_file():
             meta = email.parser.BytesParser().parsebytes((tree / "PKG-INFO").read_bytes(), headersonly=True)
             return meta.get("Requires-Python")
-        data = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = read_pyproject(tree)
+    except (OSError, ConfigError):  # the build reports an unreadable pyproject.toml; here it only has no range
         return None
     project = data.get("project")
     value = project.get("requires-python") if isinstance(project, dict) else None

@@ -31,10 +31,11 @@ from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from toolkit import _fs, pythons
+from toolkit import _fs
 from toolkit._proc import Command, Logger, ProcessFailed
+from toolkit.build import pythons
+from toolkit.build.pythons import Interpreter
 from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
-from toolkit.pythons import Interpreter
 
 _SCRIPTS = "Scripts" if sys.platform == "win32" else "bin"
 _EXE = "python.exe" if sys.platform == "win32" else "python"

@@ -2,23 +2,23 @@
 
 `attest` signs each dist with the CI's OIDC identity (found by `id`) and writes `FILE.publish.attestation`
 beside it: the JSON of a pypi_attestations.Attestation, what `toolkit publish --attestations` uploads.
-`load_attestations` and `check_subject` read one back and bind it to a file (name and sha256), for
-publish and for verify (toolkit/verify.py, which also checks the signature and the publisher).
+toolkit/attestation.py reads one back and binds it to a file (name and sha256), for publish and for
+verify (toolkit/attest/verify.py, which also checks the signature and the publisher).
 The cryptography is sigstore's and pypi-attestations'; this module picks the identity and the trust
 config, keeps the token out of every message, and writes atomically.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit import _fs
-from toolkit.dist import DIST_SUFFIXES, parse_dist_filename, read_manifest_doc, record
-from toolkit.errors import ConfigError, ToolkitError
+from toolkit.attestation import attestation_path, first_line
+from toolkit.dist import DIST_SUFFIXES, Dist, read_manifest_doc, record
+from toolkit.errors import AttestError, ConfigError
 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation
@@ -27,95 +27,7 @@ if TYPE_CHECKING:
     from toolkit.config import AttestOptions
     from toolkit.reporter import Reporter
 
-ATTESTATION_SUFFIX = ".publish.attestation"
 TUF_URLS = {False: "https://tuf-repo-cdn.sigstore.dev", True: "https://tuf-repo-cdn.sigstage.dev"}
-
-
-class AttestError(ToolkitError):
-    """No identity to sign with, or Sigstore (or the index) could not be reached."""
-
-    exit_code = 6
-
-
-def attestation_path(dist: Path) -> Path:
-    """Where the publish attestation of `dist` lives: beside it, `{dist}.publish.attestation`."""
-    return dist.with_name(dist.name + ATTESTATION_SUFFIX)
-
-
-# -- reading an attestation back -------------------------------------------------------------------------
-
-class Mismatch(Exception):
-    """One attestation does not hold for one file: the message says what did not match."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint or "check that FILE is the file that was signed and that its attestation is the one made for it"
-
-
-def load_attestations(data: bytes, source: str) -> list[Attestation]:
-    """Attestations from a PEP 740 attestation, a PEP 740 provenance (what an index serves) or a Sigstore bundle."""
-    from pydantic import ValidationError
-    from pypi_attestations import Attestation, Provenance
-    from sigstore.errors import Error as SigstoreError
-
-    try:
-        doc = json.loads(data)
-        if isinstance(doc, dict) and "attestation_bundles" in doc:
-            prov = Provenance.model_validate(doc)
-            found = [a for b in prov.attestation_bundles for a in b.attestations]
-        elif isinstance(doc, dict) and "mediaType" in doc:
-            from sigstore.models import Bundle
-
-            found = [Attestation.from_bundle(Bundle.from_json(data))]
-        else:
-            found = [Attestation.model_validate(doc)]
-    except (ValueError, ValidationError, SigstoreError) as exc:  # JSONDecodeError and pydantic's are ValueErrors
-        raise Mismatch(f"{source} is not a PEP 740 attestation ({first_line(exc)})") from None
-    if not found:
-        raise Mismatch(f"{source} holds no attestation")
-    return found
-
-
-def check_subject(attestation: Attestation, filename: str, sha256: str) -> None:
-    """Raise Mismatch unless the attestation's one subject is this file: same name (as pypi-attestations
-    compares them: parsed, so `Foo-1.0.tar.gz` is `foo-1.0.tar.gz`) and same sha256. No cryptography: a
-    signed statement is checked by `verify_one`, which calls this after the signature held."""
-    try:
-        statement = attestation.statement
-    except ValueError:
-        raise Mismatch("the attestation's statement is not JSON") from None
-    subjects = statement.get("subject") if isinstance(statement, dict) else None
-    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
-        count = len(subjects) if isinstance(subjects, list) else "no list of"
-        raise Mismatch(f"the attestation has {count} subjects; a publish attestation has exactly one")
-    digests = subjects[0].get("digest")
-    name, digest = str(subjects[0].get("name", "")), str(digests.get("sha256", "")) if isinstance(digests, dict) else ""
-    try:
-        same_name = parse_dist_filename(name) == parse_dist_filename(filename)
-    except ConfigError:
-        same_name = False
-    if not same_name:
-        raise Mismatch(f"the attestation is for {name or 'an unnamed file'}, not {filename}")
-    if digest != sha256:
-        raise Mismatch(f"sha256 does not match: the attestation is for {digest[:16] or 'no digest'}..., "
-                       f"the file is {sha256[:16]}...")
-
-
-def attestation_for(dist: Path, sha256: str) -> Attestation:
-    """The attestation beside `dist`, checked to be made for this very file (name and sha256); for publish,
-    which must never upload an attestation made for another file. Raises Mismatch saying what differs."""
-    path = attestation_path(dist)
-    try:
-        data = _fs.read_regular(path)
-    except FileNotFoundError:
-        raise Mismatch(f"no attestation at {path}", "run `toolkit attest` in CI first") from None
-    except OSError as exc:
-        raise Mismatch(f"{path}: cannot be read ({exc.strerror})") from None
-    found = load_attestations(data, str(path))
-    if len(found) != 1:
-        raise Mismatch(f"{path} holds {len(found)} attestations; a publish attestation file holds one")
-    check_subject(found[0], dist.name, sha256)
-    return found[0]
 
 
 # -- trust configs ---------------------------------------------------------------------------------------
@@ -173,10 +85,10 @@ def redact(text: str, environ: Mapping[str, str] | None = None, secrets: Sequenc
     return text
 
 
-def dist_files(paths: Sequence[Path], reporter: Reporter | None = None) -> list[Path]:
+def dist_files(paths: Sequence[Path] | Sequence[Dist], reporter: Reporter | None = None) -> list[Path]:
     """The wheels and sdists among `paths`; attestations are passed over, other files with a warning."""
     out = []
-    for p in paths:
+    for p in (d.path if isinstance(d, Dist) else d for d in paths):
         if p.name.endswith(DIST_SUFFIXES):
             out.append(p)
         elif not p.name.endswith(".attestation") and reporter is not None:
@@ -186,8 +98,9 @@ def dist_files(paths: Sequence[Path], reporter: Reporter | None = None) -> list[
     return out
 
 
-def attest(files: Sequence[Path], options: AttestOptions, reporter: Reporter | None = None) -> list[Path]:
-    """Sign each file's publish attestation with the CI's identity; write them all only once all are signed."""
+def attest(files: Sequence[Path], options: AttestOptions) -> list[Path]:
+    """Sign each file's publish attestation with the CI's identity; write them all only once all are signed.
+    (It says nothing while it signs: the caller shows the step, as release does.)"""
     from pydantic import ValidationError
     from pypi_attestations import Distribution
 
@@ -269,8 +182,3 @@ def record_attestations(dists: Sequence[Path], written: Sequence[Path]) -> None:
             old = old if isinstance(old, dict) else {}
             merged = {k: v for k, v in {**old, **new}.items() if (folder / k).exists() and (folder / v).exists()}
             record(folder, [], extra={"attestations": merged})
-
-
-def first_line(exc: BaseException | str) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""

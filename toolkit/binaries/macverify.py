@@ -8,8 +8,8 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from toolkit.check.binaries.codesign import signature_problems
-from toolkit.check.binaries.macho import read_macho
+from toolkit.binaries.codesign import signature_problems
+from toolkit.binaries.macho import read_macho
 
 SYSTEM_PREFIXES = ("/usr/lib/", "/System/")  # the dyld shared cache: on every Mac, never in a wheel
 LC_RPATH = 0x8000001C

@@ -25,8 +25,8 @@ from toolkit.repair.sbom import make_sbom, sbom_member
 if TYPE_CHECKING:
     from toolkit._proc import Logger
     from toolkit.dist import Dist
+    from toolkit.gate import Gate
     from toolkit.repair.base import Repaired
-    from toolkit.reporter import Reporter
 
 # Library search variables: unset for the import test, so the vendored copies are what loads.
 _LOADER_VARIABLES = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "LD_PRELOAD")
@@ -61,16 +61,13 @@ def finish(repaired: Repaired, final: Path, source: Dist) -> None:
     _wheelzip.rewrite(repaired.wheel, final, dist_info, {sbom_member(dist_info): sbom})
 
 
-def check(wheel: Path, reporter: Reporter) -> None:
+def check(wheel: Path, gate: Gate) -> None:
     """The check stage on the repaired wheel: an error refuses it (nothing goes into OUTDIR)."""
-    from toolkit.check import check_file
-
-    errors = check_file(wheel).errors
-    if errors:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise RepairError(f"the repaired {wheel.name} fails the check: {first.code} {first.message}{more}",
-                          hint=first.hint or "run `toolkit check` on the input wheel to see every finding")
+    refused = gate(wheel)
+    if refused is not None:
+        more = f" (and {refused.more} more)" if refused.more else ""
+        raise RepairError(f"the repaired {wheel.name} fails the check: {refused.code} {refused.message}{more}",
+                          hint=refused.hint or "run `toolkit check` on the input wheel to see every finding")
 
 
 def runs_here(wheel: Path) -> bool:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
 
-from toolkit import buildenv, pythons
+from toolkit.build import env as buildenv
+from toolkit.build import pythons
 from toolkit.config import BuildOptions
 from toolkit.errors import ConfigError
 from toolkit.reporter import Reporter

@@ -17,28 +17,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from toolkit import _fs
-from toolkit.attest import (
-    TUF_URLS,
-    AttestError,
-    Mismatch,
-    attestation_path,
-    check_subject,
-    client_trust,
-    first_line,
-    load_attestations,
-    load_trust_config,
-)
+from toolkit.attest import TUF_URLS, client_trust, load_trust_config
+from toolkit.attestation import Mismatch, attestation_path, check_subject, first_line, load_attestations
 from toolkit.dist import parse_dist_filename
-from toolkit.errors import ConfigError
+from toolkit.errors import AttestError, ConfigError
+from toolkit.pypi import KNOWN, PYPI
 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation
     from sigstore.models import TrustedRoot
 
     from toolkit.config import VerifyOptions
-    from toolkit.reporter import Reporter
 
-INDEX_PRESETS = {"pypi": "https://pypi.org", "testpypi": "https://test.pypi.org"}
+INDEX_PRESETS = {name: known.site for name, known in KNOWN.items()}
 _MAX_PROVENANCE = 16 << 20  # a provenance holds a few attestations of a few KiB each
 _GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 _GITLAB_ISSUER = "https://gitlab.com"
@@ -228,8 +219,7 @@ def verify_one(attestation: Attestation, filename: str, sha256: str, publisher: 
     return predicate_type
 
 
-def verify(files: Sequence[Path], options: VerifyOptions, attestations: Sequence[Path] = (),
-           reporter: Reporter | None = None) -> list[Verified]:
+def verify(files: Sequence[Path], options: VerifyOptions, attestations: Sequence[Path] = ()) -> list[Verified]:
     """Verify each file against its attestation (given, `{file}.publish.attestation`, or the index's provenance)."""
     if not options.publisher:
         raise ConfigError("no publisher to verify against",
@@ -300,7 +290,7 @@ def fetch_provenance(index: str, filename: str) -> bytes:
 
     url = provenance_url(index, filename)
     if not url.startswith(("https://", "http://")):
-        raise ConfigError(f"--from-index {index!r}: not an index URL", hint="give https://pypi.org, or pypi / testpypi")
+        raise ConfigError(f"--from-index {index!r}: not an index URL", hint=f"give {PYPI.site}, or pypi / testpypi")
     try:
         with requests.get(url, headers={"Accept": "application/vnd.pypi.integrity.v1+json"}, timeout=(10, 60),
                           stream=True) as resp:
