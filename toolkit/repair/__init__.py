@@ -6,7 +6,8 @@ wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocat
 (delvewheel). Every repaired wheel then gets the same treatment here: an SBOM of what was
 vendored (sbom.py), the check stage, an import test in a fresh environment where the host can
 run it (verify.py), an atomic move into the output folder and an entry in its manifest. The
-input wheel is never modified.
+input wheel is never modified, but for one case: a repaired wheel that keeps its name (delvewheel) in
+its input's own folder replaces it atomically, as `release` and `build --repair` expect.
 """
 
 from __future__ import annotations
@@ -140,17 +141,20 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     if repaired is None:
         return _unchanged(wheel, source, outdir, "needs nothing")
     final = staging / repaired.wheel.name
-    if final.name == wheel.name and outdir == wheel.parent.resolve():
-        raise RepairError(f"the repaired wheel would replace {wheel} ({repaired.tool.split()[0]} keeps its name)",
-                          hint="pass an output folder with -o")
+    # delvewheel keeps the name: repaired in its own folder, the wheel replaces its input (an atomic rename once
+    # the repaired one has passed every test), and the manifest says what it replaced.
+    in_place = final.name == wheel.name and outdir == wheel.parent.resolve()
     verify.finish(repaired, final, source)
     # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
         imported = pool.submit(verify.import_test, final, logger, tuple(options.exclude))
         verify.check(final, reporter)
         imported.result()
+    origin = {"stage": "repair", "tool": repaired.tool}
+    if in_place:
+        origin["replaced"] = f"{wheel.name} sha256:{source.sha256}"
     published = _fs.publish_file(final, outdir)
-    dist = Dist.from_path(published, origin={"stage": "repair", "tool": repaired.tool}, derived_from=wheel.resolve())
+    dist = Dist.from_path(published, origin=origin, derived_from=None if in_place else wheel.resolve())
     _record(outdir, dist)
     return Outcome(wheel, dist, "repaired", repaired.tool, tuple(v.name for v in repaired.vendored))
 
