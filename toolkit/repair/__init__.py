@@ -156,7 +156,13 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     published = _fs.publish_file(final, outdir)
     dist = Dist.from_path(published, origin=origin, derived_from=None if in_place else wheel.resolve())
     _record(outdir, dist)
-    return Outcome(wheel, dist, "repaired", repaired.tool, tuple(v.name for v in repaired.vendored))
+    return Outcome(wheel, dist, "repaired", repaired.tool, _vendored_names(repaired))
+
+
+def _vendored_names(repaired: Repaired) -> tuple[str, ...]:
+    """What was vendored, by name; two files of one name (two libsame.so.1) say where each came from."""
+    names = [v.name for v in repaired.vendored]
+    return tuple(f"{v.name} (from {v.source})" if names.count(v.name) > 1 else v.name for v in repaired.vendored)
 
 
 def _unchanged(wheel: Path, source: Dist, outdir: Path, reason: str) -> Outcome:

@@ -52,7 +52,8 @@ class Plan:
     abi: Any  # auditwheel.wheel_abi.WheelAbIInfo
     policy: Any  # the requested (or best) auditwheel Policy
     abis: tuple[str, ...]  # the platform tags the repaired wheel gets
-    graft: dict[str, Path | None]  # soname -> the file to copy (None: not found)
+    # (soname, the file to copy or None when not found): two binaries may need two files of one soname
+    graft: tuple[tuple[str, Path | None], ...]
     search: tuple[str, ...]
 
 
@@ -76,12 +77,12 @@ def plan(wheel: Path, options: RepairOptions, logger: Logger | None = None) -> P
         graft_policy = abi.overall_policy
     else:
         graft_policy = policy
-    graft: dict[str, Path | None] = {}
+    graft: dict[tuple[str, Path | None], None] = {}
     for refs in abi.full_external_refs.values():
         for soname, path in refs[graft_policy.name].libs.items():
             if not soname.startswith("libpython"):  # auditwheel drops the libpython dependency instead
-                graft[soname] = Path(path) if path else None
-    return Plan(abi, policy, tuple(dict.fromkeys(abis)), graft, tuple(search))
+                graft[(soname, Path(path) if path else None)] = None
+    return Plan(abi, policy, tuple(dict.fromkeys(abis)), tuple(sorted(graft, key=str)), tuple(search))
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
@@ -91,7 +92,7 @@ def show(wheel: Path, options: RepairOptions) -> Shown:
     found = scan(DistView(wheel))
     binaries = tuple(BinaryNeeds(e.member, e.needed) for e in found.elf)
     p = plan(wheel, options)
-    vendor = tuple((soname, str(path) if path else None) for soname, path in sorted(p.graft.items()))
+    vendor = tuple((soname, str(path) if path else None) for soname, path in p.graft)
     notes = tuple(_refusal(wheel, p) or ())
     return Shown(wheel.name, tool_version(TOOL), binaries, vendor, p.abis[0], notes)
 
@@ -103,7 +104,7 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
     refusal = _refusal(wheel, p)
     if refusal:
         raise RepairError(refusal[0], hint=refusal[1])
-    missing = [soname for soname, path in p.graft.items() if path is None]
+    missing = [soname for soname, path in p.graft if path is None]
     if missing:
         raise RepairError(_missing_message(p, missing[0]),
                           hint="pass the folder that holds it with -L/--lib-dir, or --exclude it if another wheel or "
@@ -194,18 +195,20 @@ def _missing_message(p: Plan, soname: str) -> str:
     return f"{soname} is not found: {names(needers) or 'a binary'} needs it; searched {where}"
 
 
-def _vendored(wheel: Path, out: Path, graft: dict[str, Path | None]) -> Iterator[Vendored]:
-    """Which new member holds which grafted library (auditwheel names them lib-<hash>.so...)."""
+def _vendored(wheel: Path, out: Path, graft: tuple[tuple[str, Path | None], ...]) -> Iterator[Vendored]:
+    """Which new member holds which grafted library: auditwheel names the copy <base>-<sha256[:8]>.<rest> after
+    the file it copied (auditwheel.repair.copylib), so the name says which file, whatever others share its prefix."""
     with zipfile.ZipFile(wheel) as zin, zipfile.ZipFile(out) as zout:
-        new = sorted(set(zout.namelist()) - set(zin.namelist()))
-    for soname, path in sorted(graft.items()):
+        new = {m.rsplit("/", 1)[-1]: m for m in sorted(set(zout.namelist()) - set(zin.namelist()))
+               if LIB_SDIR + "/" in m}
+    for soname, path in graft:
         if path is None:
             continue
+        digest = sha256_file(path)[0]
         base, _, ext = path.name.partition(".")
-        member = next((m for m in new if LIB_SDIR + "/" in m and m.rsplit("/", 1)[-1].startswith(base + "-")
-                       and m.endswith("." + ext)), None)
-        if member is not None:
-            yield Vendored(soname, str(path), member, sha256_file(path)[0])
+        copied = path.name if base.endswith(f"-{digest[:8]}") else f"{base}-{digest[:8]}.{ext}"
+        if copied in new:
+            yield Vendored(soname, str(path), new[copied], digest)
 
 
 # -- patchelf --------------------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ environment where the host can run the wheel.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.machinery
 import os
 import subprocess
@@ -48,8 +50,11 @@ def finish(repaired: Repaired, final: Path, source: Dist) -> None:
     """The tool's wheel, with toolkit's SBOM and a RECORD that lists it, written to `final`."""
     with zipfile.ZipFile(repaired.wheel) as zf:
         tops = {n.split("/", 1)[0] for n in zf.namelist()}
+        # the bytes in the wheel, after the tool patched them: what a scanner holding the wheel can verify
+        vendored = [dataclasses.replace(v, wheel_sha256=hashlib.sha256(zf.read(v.member)).hexdigest())
+                    for v in repaired.vendored]
     dist_info = next(t for t in sorted(tops) if t.endswith(".dist-info"))
-    sbom = make_sbom(str(source.name), str(source.version), final.name, repaired.vendored, repaired.tool)
+    sbom = make_sbom(str(source.name), str(source.version), final.name, vendored, repaired.tool)
     _wheelzip.rewrite(repaired.wheel, final, dist_info, {sbom_member(dist_info): sbom})
 
 
