@@ -28,6 +28,7 @@ from toolkit.config import RepairOptions
 from toolkit.dist import Dist, expand_paths, record
 from toolkit.errors import ConfigError, RepairError
 from toolkit.repair.base import Repaired, Shown
+from toolkit.repair.inputs import read_input
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import is_pure, repair_tool
 
@@ -96,7 +97,7 @@ def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = 
     options = options or RepairOptions()
     shown = []
     for wheel in wheels_of(dists_or_paths):
-        dist = _read_input(wheel)
+        dist = read_input(wheel)
         module = platform_module(dist.tags)
         if module is None:
             shown.append(Shown(wheel.name, "none", (), (), None, ("pure: nothing to repair",)))
@@ -106,7 +107,7 @@ def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = 
 
 
 def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
-    source = _read_input(wheel)
+    source = read_input(wheel)
     outdir = (options.outdir or wheel.parent).resolve()
     module = platform_module(source.tags)
     if module is None:
@@ -186,19 +187,3 @@ def _record(outdir: Path, dist: Dist) -> None:
     except OSError as exc:
         raise RepairError(f"cannot write the manifest in {outdir}: {exc.strerror}",
                           hint=f"{dist.path.name} is in place; fix the folder's permissions") from None
-
-
-def _read_input(wheel: Path) -> Dist:
-    """The input's identity; a file that is not a readable zip with a .dist-info is one error line."""
-    try:
-        dist = Dist.from_path(wheel)
-    except OSError as exc:
-        raise RepairError(f"{wheel}: cannot be read ({exc.strerror})", hint="check the file's permissions") from None
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
-    if not any(n.split("/", 1)[0].endswith(".dist-info") for n in names):
-        raise RepairError(f"{wheel.name}: damaged wheel (no .dist-info folder)", hint="build it again")
-    return dist
