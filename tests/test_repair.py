@@ -14,6 +14,8 @@ from projects import listing, run_toolkit, sha256
 from test_repair_support import (
     HOST_TAG,
     NEW_GLIBC_C,
+    build_extension,
+    build_library,
     install_and_call,
     make_wheel,
     native_wheel,
@@ -109,6 +111,19 @@ def test_a_binary_needing_a_newer_glibc_than_the_asked_tag_is_refused_with_its_s
     error = refused(wheel, "-L", libdir, "--plat", f"manylinux_2_17_{HOST_TAG.platform[6:]}")
     assert "cannot be tagged manylinux_2_17_x86_64" in error
     assert "needs GLIBC_2.34 (pthread_create) from libc.so.6, the tag allows GLIBC up to 2.17" in error
+
+
+@needs_gcc
+def test_a_vendored_library_needing_a_newer_glibc_is_named_with_its_symbol_not_libc(tmp_path: Path) -> None:
+    if (os.confstr("CS_GNU_LIBC_VERSION") or "glibc 0.0").split()[1] < "2.34":
+        pytest.skip("needs glibc 2.34 or later to link pthread_create@GLIBC_2.34")
+    libdir = tmp_path / "libs"
+    build_library(libdir, "demomath", extra=NEW_GLIBC_C, flags=("-pthread",))  # the library, not the extension
+    ext = build_extension(tmp_path / "build", "_native", "demomath", libdir)
+    wheel = make_wheel(tmp_path / "dist", "demo", "1.0", str(HOST_TAG), {"demo/__init__.py": b"", f"demo/{ext.name}": ext})
+    error = refused(wheel, "-L", libdir, "--plat", f"manylinux_2_17_{HOST_TAG.platform[6:]}")
+    assert (f"libdemomath.so.1 (vendored from {libdir / 'libdemomath.so.1'}) needs GLIBC_2.34 (pthread_create) "
+            "from libc.so.6, the tag allows GLIBC up to 2.17") in error
 
 
 @needs_gcc

@@ -167,25 +167,36 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
 
 
 def _too_new_symbols(wheel: Path, p: Plan) -> str:
-    """Each binary's symbol versions that the tag does not allow, with the symbols that need them."""
+    """Each binary's symbol versions that the tag does not allow, with the symbols that need them: the wheel's own
+    binaries, then the libraries it would vendor (auditwheel's account names only the library that defines them)."""
     from toolkit.check.binaries import scan
-    from toolkit.check.binaries.policy import newest_allowed
+    from toolkit.check.binaries.elf import parse_elf
     from toolkit.check.view import DistView
 
-    allowed = p.policy.symbol_versions
-    parts = []
-    for elf in scan(DistView(wheel)).elf:
-        for need in elf.version_needs:
-            family, _, version = need.version.partition("_")
-            if family in allowed and version not in allowed[family]:
-                limit = newest_allowed(allowed[family])
-                symbols = f" ({names(need.symbols)})" if need.symbols else ""
-                parts.append(f"{elf.member} needs {need.version}{symbols} from {need.library}, "
-                             f"the tag allows {family} up to {limit}")
-    if not parts:  # a library it would vendor needs them: auditwheel's own account
+    parts = [part for elf in scan(DistView(wheel)).elf for part in _beyond(elf.member, elf, p.policy)]
+    for soname, path in p.graft:
+        if path is not None and not parts:
+            try:
+                elf = parse_elf(soname, path.read_bytes(), python_imports=False)
+            except Exception:  # noqa: BLE001 - pyelftools raises many kinds; auditwheel's account below is the fallback
+                continue
+            parts += _beyond(f"{soname} (vendored from {path})", elf, p.policy)
+    if not parts:
         bad = [f"{lib}: {', '.join(sorted(v))}" for lib, v in sorted(p.abi.versioned_symbols.items())]
         parts.append("a library it links needs newer symbol versions than the tag allows (" + "; ".join(bad) + ")")
     return "; ".join(parts)
+
+
+def _beyond(label: str, elf: Any, policy: Any) -> Iterator[str]:
+    from toolkit.check.binaries.policy import newest_allowed
+
+    allowed = policy.symbol_versions
+    for need in elf.version_needs:
+        family, _, version = need.version.partition("_")
+        if family in allowed and version not in allowed[family]:
+            symbols = f" ({names(need.symbols)})" if need.symbols else ""
+            yield (f"{label} needs {need.version}{symbols} from {need.library}, the tag allows {family} up to "
+                   f"{newest_allowed(allowed[family])}")
 
 
 def _missing_message(p: Plan, soname: str) -> str:
