@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,28 +75,39 @@ def repair(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None 
 
 
 def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *,
-        reporter: Reporter | None = None) -> list[Outcome]:
+        reporter: Reporter | None = None, done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Repair each wheel in turn; `done` hears of each as it is written, so that a later failure does not
+    hide what was already put in OUTDIR."""
     options = options or RepairOptions()
     reporter = reporter or PlainReporter()
-    wheels = wheels_of(dists_or_paths)
+    wheels = wheels_of(dists_or_paths, reporter)
     logger = Logger.create("repair")
-    return [repair_one(w, options, reporter, logger) for w in wheels]
+    outcomes = []
+    for wheel in wheels:
+        outcomes.append(repair_one(wheel, options, reporter, logger))
+        if done is not None:
+            done(outcomes[-1])
+    return outcomes
 
 
-def wheels_of(dists_or_paths: Sequence[Dist | Path]) -> list[Path]:
+def wheels_of(dists_or_paths: Sequence[Dist | Path], reporter: Reporter | None = None) -> list[Path]:
     files = expand_paths(dists_or_paths)
     wheels = [f for f in files if f.name.endswith(".whl")]
     if not wheels:
         raise ConfigError("no wheel to repair among " + ", ".join(f.name for f in files[:5]),
                           hint="name .whl files, or run `toolkit build` first")
+    for other in files:
+        if other not in wheels and reporter is not None:
+            reporter.warn(f"{other}: not a wheel, left out (repair takes wheels only)")
     return wheels
 
 
-def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None) -> list[Shown]:
+def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None,
+         reporter: Reporter | None = None) -> list[Shown]:
     """What each wheel's binaries need, what would be vendored and the best tag (nothing written)."""
     options = options or RepairOptions()
     shown = []
-    for wheel in wheels_of(dists_or_paths):
+    for wheel in wheels_of(dists_or_paths, reporter):
         dist = read_input(wheel)
         module = platform_module(dist.tags)
         if module is None:
@@ -150,7 +161,8 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     with ThreadPoolExecutor(max_workers=1) as pool:
         imported = pool.submit(verify.import_test, final, logger, tuple(options.exclude))
         verify.check(final, reporter)
-        imported.result()
+        for skipped in imported.result():
+            reporter.warn(f"{final.name}: the import test skipped {skipped}")
     origin = {"stage": "repair", "tool": repaired.tool}
     if in_place:
         origin["replaced"] = f"{wheel.name} sha256:{source.sha256}"

@@ -95,15 +95,17 @@ def extension_modules(wheel: Path) -> list[str]:
     return sorted(found)
 
 
-def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = ()) -> bool:
+def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = ()) -> list[str]:
     """Install the wheel in a fresh venv and import its extension modules, with no library search path set.
 
-    False when the host cannot run the wheel (another OS, arch or Python): the check stage is then all;
-    and when the only failure is a library the user --exclude'd (another wheel or the system provides it).
+    Nothing is imported when the host cannot run the wheel (another OS, arch or Python): the check stage is
+    then all; nor when the only failure is a library the user --exclude'd (another wheel or the system provides
+    it). Returns what was skipped and why ("numpy.x: it needs numpy, which the wheel does not hold"), for the
+    user to see: the wheel is installed alone, without its dependencies.
     """
     modules = extension_modules(wheel)
     if not modules or not runs_here(wheel):
-        return False
+        return []
     with tempfile.TemporaryDirectory(prefix="toolkit-repair-venv-") as tmp:
         env_dir = Path(tmp) / "venv"
         python = _fresh_venv(env_dir)
@@ -119,10 +121,11 @@ def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = ()) -> b
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         if lines and _names_excluded(lines[-1], exclude):
             logger.note("import test skipped: the wheel needs a library excluded from it")
-            return False
+            return []
         raise RepairError(f"the repaired {wheel.name} installs but does not import: {lines[-1] if lines else 'crashed'}",
                           hint=f"the import test's output is kept in {logger.path}")
-    return True
+    return [f"{words[1]}: it needs {words[3]}, which is not installed (the wheel is tested alone)"
+            for words in (line.split() for line in proc.stdout.splitlines()) if len(words) == 4 and words[0] == "skipped"]
 
 
 def _names_excluded(error: str, exclude: tuple[str, ...]) -> bool:
