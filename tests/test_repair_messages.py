@@ -45,3 +45,18 @@ def test_an_import_test_skipped_for_a_missing_dependency_is_said_on_screen(tmp_p
     (repaired,) = wheel.parent.glob("*manylinux*.whl")
     assert (f"{repaired.name}: the import test skipped demo._native: it needs numpy_is_not_here, which is not "
             "installed (the wheel is tested alone)") in proc.stderr
+
+
+@needs_gcc
+def test_a_wheel_named_as_pypi_took_it_before_normalization_is_repaired(tmp_path: Path) -> None:
+    _wheel, libdir = native_wheel(tmp_path / "src")
+    (ext,) = (tmp_path / "src" / "build").glob("_native*.so")
+    # as MarkupSafe-1.1.1-cp27-cp27mu-manylinux1_x86_64.whl is named on PyPI
+    wheel = make_wheel(tmp_path / "dist", "MarkupSafe", "1.1.1", str(HOST_TAG),
+                       {"markupsafe/__init__.py": b"", f"markupsafe/{ext.name}": ext})
+    proc = run_toolkit("repair", wheel, "-L", libdir)
+    assert proc.returncode == 0, proc.stderr
+    (repaired,) = wheel.parent.glob("MarkupSafe-1.1.1-*manylinux*.whl")
+    assert proc.stdout.strip() == f"repaired {wheel.name} -> {repaired}  vendored: libdemomath.so.1"
+    check = run_toolkit("check", repaired)  # the check stage still says what it says of the name
+    assert "N023" in check.stdout
