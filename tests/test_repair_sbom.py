@@ -5,12 +5,28 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 import sysconfig
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
+import pytest
 from projects import run_toolkit
-from test_repair_support import EXT_C, HOST_TAG, gcc, install_and_call, make_wheel, native_wheel, needs_gcc, sbom_of
+from test_repair_platforms import EXT_C as WIN_EXT_C
+from test_repair_platforms import HELPER_C, PYD, mingw
+from test_repair_support import (
+    EXT_C,
+    HOST_TAG,
+    MINGW,
+    gcc,
+    install_and_call,
+    make_wheel,
+    native_wheel,
+    needs_gcc,
+    needs_mingw,
+    sbom_of,
+)
 
 
 def library(folder: Path, soname: str, function: str, value: int) -> Path:
@@ -101,3 +117,99 @@ def test_a_component_gives_the_hash_of_the_member_in_the_wheel_and_of_the_file_i
     assert in_wheel != source  # auditwheel patched the copy (its soname)
     assert component["hashes"] == [{"alg": "SHA-256", "content": in_wheel}]
     assert {"name": "toolkit:source-sha256", "value": source} in component["properties"]
+
+
+BZ_EXT_C = """
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+const char *BZ2_bzlibVersion(void);
+static PyObject *version(PyObject *self, PyObject *args) { return PyUnicode_FromString(BZ2_bzlibVersion()); }
+static PyMethodDef methods[] = {{"version", version, METH_NOARGS, "version"}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_bz", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__bz(void) { return PyModule_Create(&module); }
+"""
+LIBBZ2 = Path("/lib/x86_64-linux-gnu/libbz2.so.1.0")
+
+
+def dpkg_owner(path: Path) -> tuple[str, str, str] | None:
+    """(package, version, arch) of the Debian package that installed `path`, asked of dpkg itself."""
+    if shutil.which("dpkg-query") is None or not path.exists():
+        return None
+    found = subprocess.run(["dpkg-query", "-S", str(path)], capture_output=True, text=True, check=False)
+    if found.returncode:
+        return None
+    package = found.stdout.split(":", 1)[0]
+    shown = subprocess.run(["dpkg-query", "-W", "-f=${Version} ${Architecture}", package], capture_output=True,
+                           text=True, check=True).stdout.split()
+    return package, shown[0], shown[1]
+
+
+@needs_gcc
+def test_a_library_from_a_debian_package_gets_the_package_version_and_purl(tmp_path: Path) -> None:
+    owner = dpkg_owner(LIBBZ2)
+    if owner is None:
+        pytest.skip(f"needs dpkg and {LIBBZ2} from Debian's libbz2-1.0 (apt-get install libbz2-1.0)")
+    package, version, arch = owner
+    (tmp_path / "bz.c").write_text(BZ_EXT_C)
+    ext = tmp_path / f"_bz{sysconfig.get_config_var('EXT_SUFFIX')}"
+    gcc("-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}", "-o", ext, "bz.c", "-l:libbz2.so.1.0", cwd=tmp_path)
+    wheel = make_wheel(tmp_path / "dist", "bzdemo", "1.0", str(HOST_TAG), {"bzdemo/__init__.py": b"",
+                                                                          f"bzdemo/{ext.name}": ext})
+    proc = run_toolkit("repair", wheel)
+    assert proc.returncode == 0, proc.stderr
+    (component,) = sbom_of(repaired_in(wheel.parent))["components"]
+    assert component["name"] == "libbz2.so.1.0"
+    assert component["version"] == version
+    assert component["purl"] == f"pkg:deb/debian/{package}@{quote(version, safe='')}?arch={arch}"
+
+
+def test_a_library_from_the_homebrew_cellar_gets_a_brew_purl(tmp_path: Path) -> None:
+    from toolkit.repair.owners import Owner, owner_of
+
+    dylib = tmp_path / "opt/homebrew/Cellar/libpng/1.6.43/lib/libpng16.16.dylib"
+    dylib.parent.mkdir(parents=True)
+    dylib.write_bytes(b"\xcf\xfa\xed\xfe")
+    (tmp_path / "libpng16.dylib").symlink_to(dylib)  # opt/ and lib/ links resolve into the Cellar
+    assert owner_of(tmp_path / "libpng16.dylib") == Owner("1.6.43", "pkg:brew/libpng@1.6.43")
+
+
+VERSION_RC = """
+1 VERSIONINFO
+FILEVERSION 2,5,1,0
+PRODUCTVERSION 2,5,1,0
+BEGIN
+  BLOCK "StringFileInfo"
+  BEGIN
+    BLOCK "040904b0"
+    BEGIN
+      VALUE "FileVersion", "2.5.1.0"
+      VALUE "ProductName", "helper"
+      VALUE "ProductVersion", "2.5.1"
+    END
+  END
+  BLOCK "VarFileInfo"
+  BEGIN
+    VALUE "Translation", 0x409, 1200
+  END
+END
+"""
+
+
+@needs_mingw
+def test_a_vendored_dll_gets_the_version_of_its_version_resource(tmp_path: Path) -> None:
+    dlls = tmp_path / "dlls"
+    dlls.mkdir()
+    (dlls / "version.rc").write_text(VERSION_RC)
+    (dlls / "helper.c").write_text(HELPER_C)
+    (dlls / "ext.c").write_text(WIN_EXT_C)
+    subprocess.run([MINGW.replace("-gcc", "-windres"), "version.rc", "-O", "coff", "-o", "version.o"], cwd=dlls,
+                   check=True, capture_output=True)
+    mingw(dlls, "-shared", "-o", "helper.dll", "helper.c", "version.o", "-Wl,--out-implib,libhelper.a")
+    mingw(dlls, "-shared", "-o", "_ext.pyd", "ext.c", "-L.", "-lhelper")
+    wheel = make_wheel(tmp_path / "dist", "winext", "1.0", "cp311-cp311-win_amd64",
+                       {"winext/__init__.py": b"", PYD: (dlls / "_ext.pyd").read_bytes()})
+    proc = run_toolkit("repair", wheel, "-L", dlls, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    (component,) = sbom_of(tmp_path / "out" / wheel.name)["components"]
+    assert (component["name"], component["version"]) == ("helper.dll", "2.5.1")
+    assert "purl" not in component  # Windows has no package database to name

@@ -28,6 +28,8 @@ class Vendored:
     member: str  # where it is in the repaired wheel
     sha256: str  # of the file it was copied from (before patching; "" when that file is not known)
     wheel_sha256: str = ""  # of the member in the repaired wheel (after patching)
+    version: str = ""  # of the package that installed the source file, where the OS knows it (owners.py)
+    purl: str = ""  # that package's purl (pkg:deb/debian/libbz2-1.0@1.0.8-5%2Bb1?arch=amd64, pkg:brew/...)
 
 
 def sbom_member(dist_info: str) -> str:
@@ -65,6 +67,10 @@ def _component(lib: Vendored) -> dict[str, object]:
     if lib.sha256:
         properties.append({"name": "toolkit:source-sha256", "value": lib.sha256})
     component: dict[str, object] = {"type": "library", "bom-ref": f"vendored:{lib.member}", "name": lib.name}
+    if lib.version:
+        component["version"] = lib.version
+    if lib.purl:
+        component["purl"] = lib.purl
     if lib.wheel_sha256:
         component["hashes"] = [{"alg": "SHA-256", "content": lib.wheel_sha256}]
     component["properties"] = properties

@@ -51,7 +51,8 @@ def finish(repaired: Repaired, final: Path, source: Dist) -> None:
     with zipfile.ZipFile(repaired.wheel) as zf:
         tops = {n.split("/", 1)[0] for n in zf.namelist()}
         # the bytes in the wheel, after the tool patched them: what a scanner holding the wheel can verify
-        vendored = [dataclasses.replace(v, wheel_sha256=hashlib.sha256(zf.read(v.member)).hexdigest())
+        vendored = [dataclasses.replace(v, wheel_sha256=hashlib.sha256(zf.read(v.member)).hexdigest(),
+                                        **_owner_fields(Path(v.source)))
                     for v in repaired.vendored]
     dist_info = next(t for t in sorted(tops) if t.endswith(".dist-info"))
     sbom = make_sbom(str(source.name), str(source.version), final.name, vendored, repaired.tool)
@@ -62,6 +63,13 @@ def finish(repaired: Repaired, final: Path, source: Dist) -> None:
 # size (I), the platform tag (N021), a rule's crash (K). The name, metadata and contents come from the input
 # unchanged: `toolkit check` judges them (a name PyPI takes, as MarkupSafe-1.1.1, is no reason to refuse a repair).
 REPAIR_WRITES = ("B", "R", "W", "Z", "I", "K", "N021")
+
+
+def _owner_fields(source: Path) -> dict[str, str]:
+    from toolkit.repair.owners import owner_of
+
+    owner = owner_of(source)
+    return {"version": owner.version, "purl": owner.purl} if owner else {}
 
 
 def check(wheel: Path, reporter: Reporter) -> None:
