@@ -238,10 +238,13 @@ def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any, tex
     """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
     from toolkit import repair
     from toolkit.config import RepairOptions
+    from toolkit.repair import projecttest
 
     wheels = [d for d in dists if d.kind == "wheel"]
-    done = _print_outcome if text else None
-    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter, done=done) if wheels else []
+    if not wheels:
+        return []
+    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter,
+                      done=_print_outcome if text else None, project_test=projecttest.load(project))
 
 
 def cmd_repair(args: argparse.Namespace) -> int:

@@ -74,7 +74,7 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
     if files is None:
         built = build(src, dataclasses.replace(options.build, repair=False), reporter=reporter, echo=echo)
         files = {d.path.name: Released(d, ["built"]) for d in built.dists}
-        _repair(built.dists, options.repair, files, reporter)
+        _repair(built.dists, options.repair, files, reporter, src if src.is_dir() else None)
         record(outdir, [], {"release": {"source": state, "files": sorted(files)}})
 
     dists = [f.dist for f in files.values()]
@@ -156,14 +156,17 @@ def _resumable(outdir: Path, state: str, reporter: Reporter) -> dict[str, Releas
     return {d.path.name: Released(d, ["built (by the earlier run)"]) for d in dists}
 
 
-def _repair(dists: list[Dist], options: RepairOptions, files: dict[str, Released], reporter: Reporter) -> None:
-    """Native wheels are repaired in the build folder; each replaces the one it was made from."""
-    from toolkit.repair import run
+def _repair(dists: list[Dist], options: RepairOptions, files: dict[str, Released], reporter: Reporter,
+            project: Path | None) -> None:
+    """Native wheels are repaired in the build folder; each replaces the one it was made from, once it has passed
+    the import test and the project's own tests ([tool.toolkit.test] or [tool.cibuildwheel] test-command)."""
+    from toolkit.repair import projecttest, run
 
     native = [d for d in dists if d.kind == "wheel" and repair_tool(d.tags) is not None]
     if not native:
         return
-    for outcome in run(native, dataclasses.replace(options, outdir=None), reporter=reporter):
+    for outcome in run(native, dataclasses.replace(options, outdir=None), reporter=reporter,
+                       project_test=projecttest.load(project)):
         entry = files.pop(outcome.source.name)
         if outcome.action == "repaired":
             vendored = f" (vendored {', '.join(outcome.vendored)})" if outcome.vendored else ""

@@ -29,6 +29,7 @@ from toolkit.dist import Dist, expand_paths, record
 from toolkit.errors import ConfigError, RepairError
 from toolkit.repair.base import Repaired, Shown
 from toolkit.repair.inputs import read_input
+from toolkit.repair.projecttest import ProjectTest
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import is_pure, repair_tool
 
@@ -75,16 +76,17 @@ def repair(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None 
 
 
 def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *,
-        reporter: Reporter | None = None, done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        reporter: Reporter | None = None, done: Callable[[Outcome], None] | None = None,
+        project_test: ProjectTest | None = None) -> list[Outcome]:
     """Repair each wheel in turn; `done` hears of each as it is written, so that a later failure does not
-    hide what was already put in OUTDIR."""
+    hide what was already put in OUTDIR. `project_test` (projecttest.load) runs against each repaired wheel."""
     options = options or RepairOptions()
     reporter = reporter or PlainReporter()
     wheels = wheels_of(dists_or_paths, reporter)
     logger = Logger.create("repair")
     outcomes = []
     for wheel in wheels:
-        outcomes.append(repair_one(wheel, options, reporter, logger))
+        outcomes.append(repair_one(wheel, options, reporter, logger, project_test))
         if done is not None:
             done(outcomes[-1])
     return outcomes
@@ -117,7 +119,8 @@ def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = 
     return shown
 
 
-def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
+def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger,
+               project_test: ProjectTest | None = None) -> Outcome:
     source = read_input(wheel)
     outdir = (options.outdir or wheel.parent).resolve()
     module = platform_module(source.tags)
@@ -138,19 +141,21 @@ def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: 
         except OSError as exc:
             raise RepairError(f"cannot write to {outdir}: {exc.strerror}", hint="pass a writable folder with -o") from None
         try:
-            return _repair_into(wheel, source, module, staging, outdir, options, reporter, logger)
+            return _repair_into(wheel, source, module, staging, outdir, options, reporter, logger, project_test)
         except zipfile.BadZipFile as exc:
             raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
 
 
 def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, outdir: Path,
-                 options: RepairOptions, reporter: Reporter, logger: Logger) -> Outcome:
+                 options: RepairOptions, reporter: Reporter, logger: Logger, project_test: ProjectTest | None) -> Outcome:
     from toolkit.repair import verify
 
     work = staging / "tool"
     work.mkdir()
     repaired: Repaired | None = module.repair(wheel, work, options, logger)
     if repaired is None:
+        if project_test is not None:  # the wheel goes out as it is: the project's tests still judge it
+            _warn_skipped(reporter, wheel.name, verify.import_test(wheel, logger, (), project_test))
         return _unchanged(wheel, source, outdir, "needs nothing")
     final = staging / repaired.wheel.name
     # delvewheel keeps the name: repaired in its own folder, the wheel replaces its input (an atomic rename once
@@ -159,10 +164,9 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     verify.finish(repaired, final, source)
     # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        imported = pool.submit(verify.import_test, final, logger, tuple(options.exclude))
+        imported = pool.submit(verify.import_test, final, logger, tuple(options.exclude), project_test)
         verify.check(final, reporter)
-        for skipped in imported.result():
-            reporter.warn(f"{final.name}: the import test skipped {skipped}")
+        _warn_skipped(reporter, final.name, imported.result())
     origin = {"stage": "repair", "tool": repaired.tool}
     if in_place:
         origin["replaced"] = f"{wheel.name} sha256:{source.sha256}"
@@ -170,6 +174,11 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
     dist = Dist.from_path(published, origin=origin, derived_from=None if in_place else wheel.resolve())
     _record(outdir, dist)
     return Outcome(wheel, dist, "repaired", repaired.tool, _vendored_names(repaired))
+
+
+def _warn_skipped(reporter: Reporter, name: str, skipped: list[str]) -> None:
+    for what in skipped:
+        reporter.warn(f"{name}: the import test skipped {what}")
 
 
 def _vendored_names(repaired: Repaired) -> tuple[str, ...]:

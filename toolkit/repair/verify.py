@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from toolkit._proc import Logger
     from toolkit.dist import Dist
     from toolkit.repair.base import Repaired
+    from toolkit.repair.projecttest import ProjectTest
     from toolkit.reporter import Reporter
 
 # Library search variables: unset for the import test, so the vendored copies are what loads.
@@ -111,28 +112,41 @@ def extension_modules(wheel: Path) -> list[str]:
     return sorted(found)
 
 
-def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Install the wheel in a fresh venv and import its extension modules, with no library search path set.
+def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = (),
+                project_test: ProjectTest | None = None) -> list[str]:
+    """Install the wheel in a fresh venv and import its extension modules, with no library search path set;
+    then run the project's own test command there (projecttest.py), if it has one.
 
-    Nothing is imported when the host cannot run the wheel (another OS, arch or Python): the check stage is
-    then all; nor when the only failure is a library the user --exclude'd (another wheel or the system provides
-    it). Returns what was skipped and why ("numpy.x: it needs numpy, which the wheel does not hold"), for the
-    user to see: the wheel is installed alone, without its dependencies.
+    Nothing is run when the host cannot run the wheel (another OS, arch or Python): the check stage is then
+    all. An import is not a failure when the only failure is a library the user --exclude'd (another wheel or
+    the system provides it). Returns what was skipped and why, for the user to see.
     """
     modules = extension_modules(wheel)
-    if not modules or not runs_here(wheel):
+    if not runs_here(wheel):
+        return [f"{project_test.origin}'s test command: this host cannot run the wheel"] if project_test else []
+    if not modules and project_test is None:
         return []
     with tempfile.TemporaryDirectory(prefix="toolkit-repair-venv-") as tmp:
         env_dir = Path(tmp) / "venv"
         python = _fresh_venv(env_dir)
         _install(wheel, env_dir, python)
-        environ = {k: v for k, v in clean_environ().items() if k not in _LOADER_VARIABLES}
-        own = sorted({m.split(".")[0] for m in modules})
-        cmd = [str(python), "-I", "-c", _IMPORTER, ",".join(own), *modules]
-        logger.note("$ import " + " ".join(modules) + f"  (in {env_dir})")
-        proc = subprocess.run(cmd, cwd=tmp, env=environ, capture_output=True, text=True, check=False)
-        with open(logger.path, "a", encoding="utf-8") as log:
-            log.write(proc.stdout + proc.stderr)
+        skipped = _import(wheel, modules, python, Path(tmp), logger, exclude) if modules else []
+        if project_test is not None:
+            from toolkit.repair import projecttest
+
+            projecttest.run(project_test, wheel, python, env_dir, logger)
+    return skipped
+
+
+def _import(wheel: Path, modules: list[str], python: Path, tmp: Path, logger: Logger,
+            exclude: tuple[str, ...]) -> list[str]:
+    environ = {k: v for k, v in clean_environ().items() if k not in _LOADER_VARIABLES}
+    own = sorted({m.split(".")[0] for m in modules})
+    cmd = [str(python), "-I", "-c", _IMPORTER, ",".join(own), *modules]
+    logger.note("$ import " + " ".join(modules) + f"  (in {tmp})")
+    proc = subprocess.run(cmd, cwd=tmp, env=environ, capture_output=True, text=True, check=False)
+    with open(logger.path, "a", encoding="utf-8") as log:
+        log.write(proc.stdout + proc.stderr)
     if proc.returncode:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         if lines and _names_excluded(lines[-1], exclude):
