@@ -129,3 +129,15 @@ def test_the_readmes_first_command_runs_the_whole_pipeline_on_the_native_example
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "vendored libnative_math.so" in proc.stdout and "uploaded -> http://127.0.0.1:" in proc.stdout
     assert "native_demo.add(2, 3) = 5" in proc.stdout
+
+
+def test_the_projects_own_test_command_judges_each_repaired_wheel_before_any_upload(tmp_path: Path, index: Index) -> None:
+    src = copy_example("native", tmp_path / "native")
+    with open(src / "pyproject.toml", "a", encoding="utf-8") as f:  # as a cibuildwheel user has it
+        f.write("\n[tool.cibuildwheel]\ntest-command = \"python -c 'import native_demo; raise SystemExit(7)'\"\n")
+    libdir = tmp_path / "native-lib"
+    proc = release("--repository-url", index.url, "-L", libdir, home=tmp_path, cwd=src,
+                   env={"NATIVE_MATH_LIBDIR": str(libdir)})
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "the test command of [tool.cibuildwheel] failed (exit 7)" in proc.stderr
+    assert not [f for f in index.files() if f.startswith("native_demo")]
