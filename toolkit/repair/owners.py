@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+# Where package managers install libraries; asking them about any other file costs a slow database search (dpkg -S
+# reads every package's file list) for nothing.
+_SYSTEM_PREFIXES = ("/usr/", "/lib", "/opt/", "/nix/", "/gnu/")
 _CELLAR = re.compile(r"/Cellar/(?P<name>[^/]+)/(?P<version>[^/]+)/")
 _PORT_OWNER = re.compile(r" is provided by: (\S+)")
 _PORT_VERSION = re.compile(r"^\s+\S+ @(\S+?)(?:_\d+)?(?:\+\S*)? \(active\)", re.MULTILINE)
@@ -36,7 +39,14 @@ def owner_of(path: Path) -> Owner | None:
         return Owner(m["version"], f"pkg:brew/{quote(m['name'], safe='')}@{quote(m['version'], safe='')}")
     if str(real).startswith("/opt/local/") and shutil.which("port"):
         return _macports(real)
+    if not str(real).startswith(_SYSTEM_PREFIXES):  # built in the project or a private folder: no package owns it
+        return None
     return _linux_package(path, real)
+
+
+def may_be_packaged(path: Path) -> bool:
+    """Whether a package manager could own this file (it is where they install libraries)."""
+    return str(path).startswith(_SYSTEM_PREFIXES) or str(path.resolve()).startswith(_SYSTEM_PREFIXES)
 
 
 def _linux_package(path: Path, real: Path) -> Owner | None:

@@ -73,6 +73,16 @@ def _owner_fields(source: Path) -> dict[str, str]:
     return {"version": owner.version, "purl": owner.purl} if owner else {}
 
 
+def warm_up() -> None:
+    """Import what the verification needs (check rules, installer): run in a thread while a repair tool works."""
+    import installer.destinations  # noqa: F401
+    import installer.sources  # noqa: F401
+
+    from toolkit.check.rules import load_all
+
+    load_all()
+
+
 def check(wheel: Path, reporter: Reporter) -> None:
     """The check stage's rules on what repair wrote: an error refuses the wheel (nothing goes into OUTDIR)."""
     from toolkit.check import check_file
