@@ -3,9 +3,10 @@ compatible platform tag their binaries allow.
 
 `repair(dists_or_paths, options, *, reporter) -> list[Dist]`. The platform module comes from the
 wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocate), windows.py
-(delvewheel). Every repaired wheel then gets the same treatment here: an SBOM of what was
-vendored (sbom.py), the check stage, an import test in a fresh environment where the host can
-run it (verify.py), an atomic move into the output folder and an entry in its manifest. The
+(delvewheel), once inputs.py has refused what no tool can take. Every repaired wheel then gets the
+same treatment here: an SBOM of what was vendored (sbom.py, owners.py), the check stage, an import
+test and the project's own tests (projecttest.py) in a fresh environment where the host can run it
+(verify.py), an atomic move into the output folder and an entry in its manifest. The
 input wheel is never modified, but for one case: a repaired wheel that keeps its name (delvewheel) in
 its input's own folder replaces it atomically, as `release` and `build --repair` expect.
 """
@@ -183,7 +184,7 @@ def _repair_into(wheel: Path, source: Dist, module: ModuleType, staging: Path, o
 
 def _warn_skipped(reporter: Reporter, name: str, skipped: list[str]) -> None:
     for what in skipped:
-        reporter.warn(f"{name}: the import test skipped {what}")
+        reporter.warn(f"{name}: {what}")
 
 
 def _vendored_names(repaired: Repaired) -> tuple[str, ...]:

@@ -129,11 +129,12 @@ def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = (),
 
     Nothing is run when the host cannot run the wheel (another OS, arch or Python): the check stage is then
     all. An import is not a failure when the only failure is a library the user --exclude'd (another wheel or
-    the system provides it). Returns what was skipped and why, for the user to see.
+    the system provides it). Returns what was skipped and why (one sentence each), for the user to see.
     """
     modules = extension_modules(wheel)
     if not runs_here(wheel):
-        return [f"{project_test.origin}'s test command: this host cannot run the wheel"] if project_test else []
+        return [f"the test command of {project_test.origin} was not run: this host cannot run the wheel"] \
+            if project_test else []
     if not modules and project_test is None:
         return []
     with tempfile.TemporaryDirectory(prefix="toolkit-repair-venv-") as tmp:
@@ -164,7 +165,7 @@ def _import(wheel: Path, modules: list[str], python: Path, tmp: Path, logger: Lo
             return []
         raise RepairError(f"the repaired {wheel.name} installs but does not import: {lines[-1] if lines else 'crashed'}",
                           hint=f"the import test's output is kept in {logger.path}")
-    return [f"{words[1]}: it needs {words[3]}, which is not installed (the wheel is tested alone)"
+    return [f"the import test skipped {words[1]}: it needs {words[3]}, which is not installed (the wheel is tested alone)"
             for words in (line.split() for line in proc.stdout.splitlines()) if len(words) == 4 and words[0] == "skipped"]
 
 
