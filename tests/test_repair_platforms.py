@@ -1,6 +1,7 @@
 """The repair stage on Windows and macOS wheels: a Windows extension and DLL cross-compiled here
 with mingw-w64 and repaired with delvewheel on any host; a real macOS wheel from PyPI with its
-vendored dylib taken out, repaired on macOS and refused in one line elsewhere."""
+vendored dylibs taken out, repaired on any host (repairwheel off macOS), its load commands and code
+signatures read back with tests/machocheck.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from machocheck import bad_signatures, slices, unresolved
 from projects import listing, run_toolkit, sha256
 from pypi_corpus import CorpusError, Pin, corpus_dir, ensure_corpus
 from test_repair_support import MINGW, make_wheel, needs_mingw, refused, sbom_of
@@ -197,25 +199,23 @@ def test_show_reads_a_macos_wheel_on_any_host(unvendored: tuple[Path, Path]) -> 
     assert doc["best_tag"] == "macosx_10_15_universal2"  # what the wheel's binaries are built for
 
 
-@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS the wheel is repaired (the next test)")
-def test_a_macos_wheel_is_refused_in_one_line_off_macos(unvendored: tuple[Path, Path]) -> None:
-    wheel, libs = unvendored
-    assert refused(wheel, "-L", libs) == (
-        f"error: {wheel.name}: macOS wheels are repaired on macOS only: delocate edits load commands "
-        "with install_name_tool and re-signs with codesign, which this host lacks")
-
-
 def relink_to(wheel: Path, libs: Path, tmp: Path) -> Path:
-    """On macOS: point the extension's load command at the library in `libs` (an absolute install name,
-    as a fresh build linking a library outside the wheel has), re-signed ad hoc, in a new wheel."""
+    """Point the extension's load command at the library in `libs` (an absolute install name, as a fresh build
+    linking a library outside the wheel has), re-signed ad hoc, in a new wheel: with Apple's tools on macOS,
+    with repairwheel's Python ones elsewhere."""
     member = "zmq/backend/cython/_zmq.abi3.so"
     ext = tmp / "_zmq.abi3.so"
     with zipfile.ZipFile(wheel) as zf:
         ext.write_bytes(zf.read(member))
         others = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir() and i.filename != member}
-    subprocess.run(["install_name_tool", "-change", "@loader_path/../../.dylibs/libzmq.5.dylib",
-                    str(libs / "libzmq.5.dylib"), str(ext)], check=True, capture_output=True)
-    subprocess.run(["codesign", "--force", "--sign", "-", str(ext)], check=True, capture_output=True)
+    old, new = "@loader_path/../../.dylibs/libzmq.5.dylib", str(libs / "libzmq.5.dylib")
+    if sys.platform == "darwin":
+        subprocess.run(["install_name_tool", "-change", old, new, str(ext)], check=True, capture_output=True)
+        subprocess.run(["codesign", "--force", "--sign", "-", str(ext)], check=True, capture_output=True)
+    else:
+        from repairwheel.macos.machotools import set_install_name
+
+        set_install_name(str(ext), old, new, ad_hoc_sign=True)
     out = tmp / "relinked" / wheel.name
     out.parent.mkdir()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -229,15 +229,37 @@ def _without(record: bytes, member: str) -> bytes:
     return b"".join(line + b"\n" for line in record.splitlines() if not line.startswith(member.encode() + b","))
 
 
-@pytest.mark.skipif(sys.platform != "darwin", reason="delocate needs macOS's install_name_tool and codesign")
-def test_a_macos_wheel_gets_its_dylibs_back_on_macos(unvendored: tuple[Path, Path], tmp_path: Path) -> None:
+def test_the_signature_reader_accepts_pypis_wheel_and_catches_one_changed_byte(mac_wheel_file: Path,
+                                                                              tmp_path: Path) -> None:
+    assert bad_signatures(mac_wheel_file) == [] and unresolved(mac_wheel_file) == []
+    member = "zmq/backend/cython/_zmq.abi3.so"
+    with zipfile.ZipFile(mac_wheel_file) as zf:
+        data = bytearray(zf.read(member))
+    first = next(iter(slices(bytes(data))))
+    data[first.offset + 5000] ^= 0xFF  # a byte of code in the first slice
+    changed = make_wheel(tmp_path, "changed", "1.0", "cp312-abi3-macosx_10_15_universal2", {member: bytes(data)})
+    assert bad_signatures(changed) == [f"{member} ({first.header.cputype}): page 1 does not match its hash"]
+
+
+def test_a_macos_wheel_gets_its_dylibs_back_on_any_host(unvendored: tuple[Path, Path], tmp_path: Path) -> None:
     wheel, libs = unvendored
     relinked = relink_to(wheel, libs, tmp_path)
+    assert unresolved(relinked) == [f"zmq/backend/cython/_zmq.abi3.so: {libs / 'libzmq.5.dylib'}"]
     proc = run_toolkit("repair", relinked, "-L", libs, "-o", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     (repaired,) = (tmp_path / "out").glob("*.whl")
     with zipfile.ZipFile(repaired) as zf:
         vendored = sorted(n.rsplit("/", 1)[1] for n in zf.namelist() if "/.dylibs/" in n)
     assert vendored == ["libsodium.26.dylib", "libzmq.5.dylib"]
+    assert proc.stdout.strip().endswith("vendored: libsodium.26.dylib, libzmq.5.dylib")
+    # what the macOS loader checks: every load command resolves inside the wheel, every slice's signature holds
+    assert unresolved(repaired) == []
+    assert bad_signatures(repaired) == []
     sbom = sbom_of(repaired)
     assert sorted(c["name"].rsplit("/", 1)[-1] for c in sbom["components"]) == vendored
+
+
+def test_a_macos_wheel_missing_a_dylib_names_it_and_the_binary(unvendored: tuple[Path, Path], tmp_path: Path) -> None:
+    wheel, libs = unvendored
+    assert refused(wheel, "-L", libs) == (f"error: @loader_path/../../.dylibs/libzmq.5.dylib is not found: "
+                                          f"zmq/backend/cython/_zmq.abi3.so needs it; searched {libs}")

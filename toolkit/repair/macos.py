@@ -1,15 +1,17 @@
-"""Repair for macOS wheels (macosx_*) with delocate, on a macOS host only.
+"""Repair for macOS wheels (macosx_*): delocate on macOS, repairwheel on any other host.
 
-delocate reads and rewrites load commands with Apple's otool and install_name_tool and
-re-signs what it edits with codesign (ad hoc): an arm64 binary whose signature no longer
-matches its bytes is killed at load. Linux has none of these tools, and no library of the
-field does both the edit and the re-signing in a way verified on real Macs, so on another
-host toolkit refuses with one line instead of writing a wheel that may not load.
+delocate reads and rewrites load commands with Apple's otool and install_name_tool and re-signs
+what it edits with codesign (ad hoc): an arm64 binary whose signature no longer matches its bytes
+is killed at load. Off macOS, repairwheel runs delocate's own logic with those three tools replaced
+by pure Python (macholib edits the load commands; it writes the ad-hoc signature itself), so a Linux
+CI job can repair a macOS wheel. Its command line is its documented interface: it runs as a subprocess.
 `--show` works everywhere: it reads the Mach-O records with macholib, as the check stage does.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +32,9 @@ _SYSTEM = ("/usr/lib/", "/System/")
 
 
 def unavailable() -> str | None:
-    if sys.platform != "darwin":
-        return ("macOS wheels are repaired on macOS only: delocate edits load commands with install_name_tool and "
-                "re-signs with codesign, which this host lacks")
+    if sys.platform != "darwin" and importlib.util.find_spec("repairwheel") is None:
+        return ("macOS wheels are repaired off macOS with repairwheel, which is not installed "
+                "(pip install repairwheel), or on macOS with delocate")
     return None
 
 
@@ -106,8 +108,11 @@ def _locate(name: str, dirs: list[str]) -> str | None:
 
 
 def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -> Repaired | None:
-    """delocate's library API, on macOS (unavailable() refuses elsewhere before this runs)."""
+    """delocate's library API on macOS; repairwheel elsewhere."""
     import os
+
+    if sys.platform != "darwin":
+        return _repair_elsewhere(wheel, workdir, options, logger)
 
     from delocate import delocate_wheel
     from delocate.libsana import DelocationError
@@ -141,3 +146,42 @@ def _member_of(wheel: Path, base: str) -> str:
 
     with zipfile.ZipFile(wheel) as zf:
         return next((n for n in zf.namelist() if n.endswith(f"{LIB_SDIR}/{base}")), base)
+
+
+def _repair_elsewhere(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -> Repaired | None:
+    """repairwheel's command line (delocate's logic, the Mach-O edits and ad-hoc signatures in Python)."""
+    from toolkit._proc import ProcessFailed
+
+    cmd: list[str | Path] = [sys.executable, "-m", "repairwheel", "-o", workdir]
+    for d in search_path(options, "DYLD_LIBRARY_PATH"):
+        cmd += ["-l", d]
+    for pattern in options.exclude:
+        cmd += ["-e", pattern]
+    try:
+        logger.run([*cmd, wheel])
+    except ProcessFailed as exc:
+        log = logger.path.read_text(encoding="utf-8", errors="replace")
+        # delocate's own account: "<install name> not found, requested by <binary in its temporary folder>"
+        missing = re.findall(r"^(\S+) not found, requested by \S+?/wheel/(\S+)$", log, re.MULTILINE)
+        if missing:
+            where = ", ".join(search_path(options, "DYLD_LIBRARY_PATH")) or "(no folder)"
+            raise RepairError(f"{missing[-1][0]} is not found: {missing[-1][1]} needs it; searched {where}",
+                              hint="pass the folder that holds it with -L/--lib-dir, or --exclude it") from None
+        raise RepairError(f"{wheel.name}: repairwheel could not repair it: {exc.tail[-1] if exc.tail else 'no output'}",
+                          hint=f"repairwheel's output is kept in {logger.path}") from None
+    produced = sorted(workdir.glob("*.whl"))
+    if not produced:
+        return None
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zin, zipfile.ZipFile(produced[0]) as zout:
+        new = sorted(n for n in set(zout.namelist()) - set(zin.namelist()) if f"{LIB_SDIR}/" in n and not n.endswith("/"))
+    if not new and produced[0].name == wheel.name:
+        return None
+    dirs = search_path(options, "DYLD_LIBRARY_PATH")
+    vendored = []
+    for member in new:
+        base = member.rsplit("/", 1)[-1]
+        source = _locate(base, dirs)
+        vendored.append(Vendored(base, source or base, member, sha256_file(Path(source))[0] if source else ""))
+    return Repaired(produced[0], tuple(vendored), tool_version("repairwheel"))
