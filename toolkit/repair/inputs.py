@@ -42,10 +42,16 @@ def read_input(wheel: Path) -> Dist:
 
 def _preflight(wheel: Path, dist: Dist) -> None:
     # The check stage's reader: it indexes the archive without extracting it and never raises on bad input.
-    from toolkit.check.binaries import scan
     from toolkit.check.view import DistView
 
     view = DistView(wheel)
+    with view.archive:
+        _judge(wheel, dist, view)
+
+
+def _judge(wheel: Path, dist: Dist, view: DistView) -> None:
+    from toolkit.check.binaries import scan
+
     archive = view.archive
     for code, message in archive.problems:
         if code == "Z101":  # a tool extracting the wheel would write outside its folder, or drop the '..'
