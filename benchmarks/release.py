@@ -37,7 +37,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from toolkit.build.env import find_uv
+    from toolkit._proc import find_uv
 
     uv = find_uv()
     if uv is None:

@@ -1,6 +1,7 @@
 """Benchmark of the repair stage: `toolkit repair` (its check and import test included) beside
-`auditwheel repair` and `repairwheel` on the same Linux wheels, with a floor: what any repair must
-at least do to write its output (deflate + hash + write every member, one core, zlib's default level).
+`auditwheel repair`, `repairwheel`, and "by hand" (auditwheel repair + twine check + venv + pip install +
+import: the verification toolkit does, done with the usual tools) on the same Linux wheels, with a floor:
+what any repair must at least do to write its output (deflate + hash + write every member, one core).
 
     python benchmarks/repair.py [--runs N] [--keep]
 
@@ -36,6 +37,11 @@ TOOLS = {
     "toolkit": [sys.executable, "-m", "toolkit", "repair", "{wheel}", "-L", "{libs}", "-o", "{out}", "-q"],
     "auditwheel": [str(BIN / "auditwheel"), "repair", "{wheel}", "-w", "{out}"],
     "repairwheel": [str(BIN / "repairwheel"), "{wheel}", "-l", "{libs}", "-o", "{out}"],
+    # What toolkit's verification does, by hand: auditwheel, then twine check, a fresh venv, pip install, import
+    # (with no library path set, so that only the vendored copy can load).
+    "by hand": ["/bin/sh", "-c", f"{BIN / 'auditwheel'} repair {{wheel}} -w {{out}} && {BIN / 'twine'} check "
+                "{out}/*.whl && " + f"{sys.executable} -m venv {{out}}/venv && {{out}}/venv/bin/pip install -q "
+                "--no-deps --no-index {out}/*.whl && env -u LD_LIBRARY_PATH {out}/venv/bin/python -c 'import bench'"],
 }
 LARGE_LIBS = 3
 FUNCTIONS = 6000  # per large library: about 8 MB of code and tables each
@@ -154,7 +160,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--scratch", type=Path, help="scratch folder to use (and keep): its libraries are reused")
     args = parser.parse_args()
-    tools = [t for t in TOOLS if Path(TOOLS[t][0]).exists()]
+    tools = [t for t in TOOLS if Path(TOOLS[t][0]).exists() and (t != "by hand" or (BIN / "twine").exists())]
     scratch = args.scratch.resolve() if args.scratch else Path(tempfile.mkdtemp(prefix="toolkit-bench-repair-"))
     scratch.mkdir(parents=True, exist_ok=True)
     print("== repair benchmark ==")

@@ -23,8 +23,8 @@ import pytest
 from packaging.version import Version
 from projects import one_line_error, run_toolkit, write_project
 
+from toolkit._proc import find_uv
 from toolkit.build import pythons
-from toolkit.build.env import find_uv
 from toolkit.errors import ConfigError
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the C extension is built with the POSIX toolchain")

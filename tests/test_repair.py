@@ -24,6 +24,7 @@ from test_repair_support import (
     native_wheel,
     needs_gcc,
     refused,
+    sbom_of,
 )
 
 from toolkit.dist import read_manifest
@@ -54,11 +55,11 @@ def test_a_wheel_needing_a_library_is_repaired_to_manylinux_and_imports_without_
     assert sha256(wheel) == before  # the input is untouched
     with zipfile.ZipFile(repaired) as zf:
         names = zf.namelist()
-        sbom = json.loads(zf.read("demo-1.0.dist-info/sboms/toolkit.cdx.json"))
         vendored = [n for n in names if n.startswith("demo.libs/libdemomath-")]
         assert len(vendored) == 1
         info = zf.getinfo(vendored[0])
         assert info.compress_size < info.file_size * 0.8  # deflated, as auditwheel's own output is
+    sbom = sbom_of(repaired)
     assert [c["name"] for c in sbom["components"]] == ["libdemomath.so.1"]
     assert sbom["components"][0]["properties"][1]["value"] == vendored[0]
     shutil.rmtree(libdir)  # the library is gone from the machine: only the vendored copy can load
@@ -67,7 +68,7 @@ def test_a_wheel_needing_a_library_is_repaired_to_manylinux_and_imports_without_
 
 
 @needs_gcc
-def test_each_sbom_component_hashes_the_library_file_it_was_vendored_from(tmp_path: Path) -> None:
+def test_each_sbom_component_hashes_its_member_and_the_library_file_it_was_vendored_from(tmp_path: Path) -> None:
     libdir = tmp_path / "libs"
     build_library(libdir, "demobase")  # libdemomath needs libdemobase: two libraries to vendor
     build_library(libdir, "demomath", extra="int demobase_add(int a, int b);\nint twice(int a) { return demobase_add(a, a); }\n",
@@ -82,10 +83,10 @@ def test_each_sbom_component_hashes_the_library_file_it_was_vendored_from(tmp_pa
     assert sorted(c["name"] for c in sbom["components"]) == ["libdemobase.so.1", "libdemomath.so.1"]
     for component in sbom["components"]:
         props = {p["name"]: p["value"] for p in component["properties"]}
-        # The SBOM says which bytes it hashes: the library file as found, before repair patched its copy.
-        assert props["toolkit:hash-of"] == "vendored-from"
-        assert component["hashes"] == [{"alg": "SHA-256", "content": sha256(libdir / props["toolkit:vendored-from"])}]
-        assert props["toolkit:member"] in members
+        # Two hashes, each of the bytes it names: the member as the wheel holds it (patched), and the library file
+        # it was copied from, before repair patched its copy.
+        assert component["hashes"] == [{"alg": "SHA-256", "content": members[props["toolkit:member"]]}]
+        assert props["toolkit:source-sha256"] == sha256(libdir / props["toolkit:vendored-from"])
 
 
 @needs_gcc
@@ -135,6 +136,19 @@ def test_a_binary_needing_a_newer_glibc_than_the_asked_tag_is_refused_with_its_s
     error = refused(wheel, "-L", libdir, "--plat", f"manylinux_2_17_{HOST_TAG.platform[6:]}")
     assert "cannot be tagged manylinux_2_17_x86_64" in error
     assert "needs GLIBC_2.34 (pthread_create) from libc.so.6, the tag allows GLIBC up to 2.17" in error
+
+
+@needs_gcc
+def test_a_vendored_library_needing_a_newer_glibc_is_named_with_its_symbol_not_libc(tmp_path: Path) -> None:
+    if (os.confstr("CS_GNU_LIBC_VERSION") or "glibc 0.0").split()[1] < "2.34":
+        pytest.skip("needs glibc 2.34 or later to link pthread_create@GLIBC_2.34")
+    libdir = tmp_path / "libs"
+    build_library(libdir, "demomath", extra=NEW_GLIBC_C, flags=("-pthread",))  # the library, not the extension
+    ext = build_extension(tmp_path / "build", "_native", "demomath", libdir)
+    wheel = make_wheel(tmp_path / "dist", "demo", "1.0", str(HOST_TAG), {"demo/__init__.py": b"", f"demo/{ext.name}": ext})
+    error = refused(wheel, "-L", libdir, "--plat", f"manylinux_2_17_{HOST_TAG.platform[6:]}")
+    assert (f"libdemomath.so.1 (vendored from {libdir / 'libdemomath.so.1'}) needs GLIBC_2.34 (pthread_create) "
+            "from libc.so.6, the tag allows GLIBC up to 2.17") in error
 
 
 @needs_gcc

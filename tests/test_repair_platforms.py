@@ -14,12 +14,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from projects import listing, run_toolkit
+from projects import listing, run_toolkit, sha256
 from pypi_corpus import CorpusError, Pin, corpus_dir, ensure_corpus
 from test_repair_support import MINGW, make_wheel, needs_mingw, refused
 
 from toolkit.binaries.macho import read_macho
 from toolkit.binaries.macverify import is_macho, loads, macho_problems
+from toolkit.dist import read_manifest
 
 # -- Windows, cross-compiled ----------------------------------------------------------------------------------------
 
@@ -89,10 +90,44 @@ def test_a_repaired_windows_wheel_is_not_repaired_again(windows_wheel: tuple[Pat
 
 
 @needs_mingw
-def test_a_repaired_windows_wheel_never_replaces_its_input(windows_wheel: tuple[Path, Path]) -> None:
+def test_a_windows_wheel_repaired_in_place_replaces_its_input_and_the_manifest_says_so(
+        windows_wheel: tuple[Path, Path]) -> None:
     wheel, dlls = windows_wheel
-    # the same name in the same folder: refused, not overwritten
-    assert refused(wheel, "-L", dlls) == f"error: the repaired wheel would replace {wheel} (delvewheel keeps its name)"
+    before = sha256(wheel)
+    proc = run_toolkit("repair", wheel, "-L", dlls)  # no -o: what `release` and `build --repair` do
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"repaired {wheel.name} -> {wheel.resolve()}  vendored: helper.dll"
+    assert sorted(p.name for p in wheel.parent.glob("*.whl")) == [wheel.name]
+    with zipfile.ZipFile(wheel) as zf:
+        assert any(n.startswith("winext.libs/helper-") for n in zf.namelist())
+    (entry,) = [d for d in read_manifest(wheel.parent) if d.path.name == wheel.name]
+    assert entry.sha256 == sha256(wheel) != before
+    assert entry.origin["replaced"] == f"{wheel.name} sha256:{before}"
+    assert run_toolkit("check", wheel).returncode == 0
+
+
+@pytest.fixture
+def dll_free_wheel(tmp_path: Path) -> Path:
+    """A win_amd64 wheel whose extension imports no DLL but the system's."""
+    (tmp_path / "solo.c").write_text("__declspec(dllexport) void *PyInit__ext(void) { return (void *)0; }\n")
+    mingw(tmp_path, "-shared", "-o", "_ext.pyd", "solo.c")
+    files = {"solo/__init__.py": b"", "solo/_ext.cp311-win_amd64.pyd": (tmp_path / "_ext.pyd").read_bytes()}
+    return make_wheel(tmp_path / "dist", "solo", "1.0", "cp311-cp311-win_amd64", files)
+
+
+@needs_mingw
+def test_a_windows_wheel_needing_no_dll_is_unchanged_in_place_and_with_an_output_folder(
+        dll_free_wheel: Path, tmp_path: Path) -> None:
+    wheel = dll_free_wheel
+    before = listing(wheel.parent)
+    proc = run_toolkit("repair", wheel)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"unchanged: needs nothing  {wheel.name}"
+    assert listing(wheel.parent) == before
+    out = run_toolkit("repair", wheel, "-o", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"unchanged: needs nothing  {wheel.name} -> {tmp_path / 'out' / wheel.name}"
+    assert sha256(tmp_path / "out" / wheel.name) == sha256(wheel)  # a copy: no SBOM of nothing added
 
 
 @needs_mingw

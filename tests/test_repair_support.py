@@ -129,6 +129,24 @@ def install_and_call(wheel: Path, folder: Path, code: str) -> subprocess.Complet
                           check=False)
 
 
+def sbom_of(wheel: Path) -> dict:
+    """The repaired wheel's SBOM, valid against the CycloneDX 1.6 schema, each bom-ref once."""
+    import json
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    with zipfile.ZipFile(wheel) as zf:
+        (member,) = [n for n in zf.namelist() if n.endswith(".dist-info/sboms/toolkit.cdx.json")]
+        text = zf.read(member).decode()
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    assert error is None, str(error)
+    doc = json.loads(text)
+    refs = [c["bom-ref"] for c in doc["components"]]
+    assert len(refs) == len(set(refs)), refs  # the schema does not say bom-refs are unique; CycloneDX does
+    return doc
+
+
 def refused(wheel: Path, *args: str | Path) -> str:
     """`toolkit repair WHEEL ARGS` must fail with exit 4 and one error line, leaving the wheel's folder as it was."""
     from projects import listing, one_line_error, run_toolkit

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -329,3 +330,15 @@ def _forked_pool(cls: type[ProcessPoolExecutor], jobs: int) -> ProcessPoolExecut
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a signal that came meanwhile is raised here
     return pool
+
+
+def find_uv() -> str | None:
+    """The uv binary: the one the `uv` package ships (a dependency), else one on PATH."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return shutil.which("uv")
+    try:
+        return find_uv_bin()
+    except FileNotFoundError:
+        return shutil.which("uv")

@@ -227,33 +227,37 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = load_options(args, BuildOptions, project, **selection)
     reporter = _reporter(args)
     result = build(src, options, reporter=reporter, echo=args.verbose)
-    repaired = _repair_built(result.dists, project, reporter) if options.repair else []
-    if args.format == "json":
+    text = args.format != "json"
+    if text:
+        for d in result.dists:
+            _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
+    repaired = _repair_built(result.dists, project, reporter, text) if options.repair else []
+    if not text:
         doc = {"dists": [d.to_json() for d in result.dists], "manifest": str(result.manifest),
                "log": str(result.log), "source_date_epoch": result.source_date_epoch}
         if options.repair:
             doc["repair"] = [o.to_json() for o in repaired]
         _out(json.dumps(doc, indent=2))
-    else:
-        for d in result.dists:
-            _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
-        _print_outcomes(repaired)
     return 0
 
 
-def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any) -> list[Any]:
+def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any, text: bool) -> list[Any]:
     """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
     from toolkit import repair
-    from toolkit.check import gate
+    from toolkit.check import repair_gate
     from toolkit.config import RepairOptions
+    from toolkit.repair import projecttest
 
     wheels = [d for d in dists if d.kind == "wheel"]
-    return repair.run(wheels, config.load(RepairOptions, project), gate=gate(), reporter=reporter) if wheels else []
+    if not wheels:
+        return []
+    return repair.run(wheels, config.load(RepairOptions, project), gate=repair_gate(), reporter=reporter,
+                      done=_print_outcome if text else None, project_test=projecttest.load(project))
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from toolkit import repair
-    from toolkit.check import gate
+    from toolkit.check import repair_gate
     from toolkit.config import RepairOptions
     from toolkit.dist import stage_inputs
 
@@ -263,17 +267,17 @@ def cmd_repair(args: argparse.Namespace) -> int:
     reporter = _reporter(args)
     inputs = stage_inputs(args.paths, default_outdir(), reporter)
     if args.show:
-        shown = repair.show(inputs, options)
+        shown = repair.show(inputs, options, reporter)
         if args.format == "json":
             _out(json.dumps([s.to_json() for s in shown], indent=2))
         else:
             _out("\n\n".join(_shown_text(s) for s in shown))
         return 0
-    outcomes = repair.run(inputs, options, gate=gate(), reporter=reporter)
+    # Each wheel's line as it is written: a later wheel's failure must not hide the ones already in OUTDIR.
+    outcomes = repair.run(inputs, options, gate=repair_gate(), reporter=reporter,
+                          done=_print_outcome if args.format != "json" else None)
     if args.format == "json":
         _out(json.dumps([o.to_json() for o in outcomes], indent=2))
-        return 0
-    _print_outcomes(outcomes)
     return 0
 
 
@@ -299,13 +303,12 @@ def _fuse(args: argparse.Namespace, options: Any) -> int:
     return 0
 
 
-def _print_outcomes(outcomes: Sequence[Any]) -> None:
-    for o in outcomes:
-        if o.action == "repaired":
-            _out(f"repaired {o.source.name} -> {o.dist.path}  vendored: {', '.join(o.vendored) or 'nothing'}")
-        else:
-            moved = f" -> {o.dist.path}" if o.dist.path.resolve() != o.source.resolve() else ""
-            _out(f"unchanged: {o.reason}  {o.source.name}{moved}")
+def _print_outcome(o: Any) -> None:
+    if o.action == "repaired":
+        _out(f"repaired {o.source.name} -> {o.dist.path}  vendored: {', '.join(o.vendored) or 'nothing'}")
+    else:
+        moved = f" -> {o.dist.path}" if o.dist.path.resolve() != o.source.resolve() else ""
+        _out(f"unchanged: {o.reason}  {o.source.name}{moved}")
 
 
 def _shown_text(shown: Any) -> str:

@@ -197,24 +197,35 @@ def read_pyproject(project_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{pyproject}: cannot read it: {exc}", hint="fix the TOML syntax") from None
 
 
+# [tool.toolkit] tables that are not a stage's options: the project's own test command, run against each
+# repaired wheel (toolkit/repair/projecttest.py reads it).
+PROJECT_TABLES = ("test",)
+
+
 def read_project_table(project_dir: Path) -> dict[str, Any]:
     """The `[tool.toolkit]` table of `project_dir/pyproject.toml` ({} when absent)."""
     pyproject = project_dir / "pyproject.toml"
-    data = read_pyproject(project_dir)
-    tool = data.get("tool", {})
-    if not isinstance(tool, dict):
-        raise ConfigError(f"{pyproject}: [tool] must be a table")
-    table = tool.get("toolkit", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{pyproject}: [tool.toolkit] must be a table")
+    table = read_tool_table(project_dir, "toolkit")
     for key, value in table.items():
-        if key not in STAGES:
+        if key not in STAGES and key not in PROJECT_TABLES:
             raise ConfigError(
                 f"{pyproject}: unknown [tool.toolkit.{key}] entry",
-                hint=f"tables are: {', '.join(f'[tool.toolkit.{s}]' for s in STAGES)}",
+                hint=f"tables are: {', '.join(f'[tool.toolkit.{s}]' for s in (*STAGES, *PROJECT_TABLES))}",
             )
         if not isinstance(value, dict):
             raise ConfigError(f"{pyproject}: [tool.toolkit.{key}] must be a table")
+    return table
+
+
+def read_tool_table(project_dir: Path, name: str) -> dict[str, Any]:
+    """The `[tool.<name>]` table of `project_dir/pyproject.toml` ({} when absent)."""
+    pyproject = project_dir / "pyproject.toml"
+    tool = read_pyproject(project_dir).get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{pyproject}: [tool] must be a table")
+    table = tool.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.{name}] must be a table")
     return table
 
 

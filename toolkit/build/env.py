@@ -32,7 +32,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from toolkit import _fs
-from toolkit._proc import Command, Logger, ProcessFailed
+from toolkit._proc import Command, Logger, ProcessFailed, find_uv
 from toolkit.build import pythons
 from toolkit.build.pythons import Interpreter
 from toolkit.errors import NO_SPACE, BuildError, ConfigError, EnvironmentFailure, ToolkitError
@@ -152,17 +152,6 @@ def _pin_line(line: str) -> str:
 
 def _constraint_args(constraints: Path | None) -> Command:
     return ["-c", constraints] if constraints else []
-
-
-def find_uv() -> str | None:
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        return shutil.which("uv")
-    try:
-        return find_uv_bin()
-    except FileNotFoundError:
-        return shutil.which("uv")
 
 
 def make_installer(choice: str, logger: Logger, environ: Mapping[str, str]) -> Installer:

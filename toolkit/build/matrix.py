@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
 
-from toolkit.build import env as buildenv
+from toolkit._proc import find_uv
 from toolkit.build import pythons
 from toolkit.config import BuildOptions
 from toolkit.errors import ConfigError
@@ -27,7 +27,7 @@ def interpreters(options: BuildOptions) -> list[pythons.Interpreter]:
     if not options.isolation:
         raise ConfigError("--python builds in isolated environments, not with --no-isolation",
                           hint="drop --no-isolation, or run toolkit with that interpreter (`python3.X -m toolkit build`)")
-    return pythons.find(options.python, buildenv.find_uv())
+    return pythons.find(options.python, find_uv())
 
 
 def wheels(tree: Path, found: list[pythons.Interpreter], one_for: Callable[[pythons.Interpreter], WheelBuild],

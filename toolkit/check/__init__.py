@@ -88,6 +88,20 @@ def gate(options: CheckOptions | None = None) -> Gate:
     return functools.partial(refusal, options=options)
 
 
+# The check families of what a repair writes: binaries (B), RECORD (R), the wheel's layout (W), the zip (Z), its
+# size (I), the platform tag (N021), a rule's crash (K). The name, metadata and contents come from the input
+# unchanged: `toolkit check` judges them (a name PyPI takes, as MarkupSafe-1.1.1's, is no reason to refuse a repair).
+REPAIR_WRITES = ("B", "R", "W", "Z", "I", "K", "N021")
+
+
+def repair_gate() -> Gate:
+    """The gate of a repaired wheel: the rules over what repair writes, none over what it takes from its input."""
+    from toolkit.check.rules import load_all
+
+    others = tuple(code for code in load_all() if not code.startswith(REPAIR_WRITES))
+    return functools.partial(refusal, options=CheckOptions(ignore=others))
+
+
 def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
           reporter: Reporter | None = None) -> Report:
     """Check every file (Dists from build or repair, or paths); the report holds every finding."""

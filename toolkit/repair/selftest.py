@@ -5,6 +5,8 @@ environment where the host can run the wheel.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.machinery
 import os
 import subprocess
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from toolkit.dist import Dist
     from toolkit.gate import Gate
     from toolkit.repair.base import Repaired
+    from toolkit.repair.projecttest import ProjectTest
 
 # Library search variables: unset for the import test, so the vendored copies are what loads.
 _LOADER_VARIABLES = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "LD_PRELOAD")
@@ -56,9 +59,27 @@ def finish(repaired: Repaired, final: Path, source: Dist) -> None:
     """The tool's wheel, with toolkit's SBOM and a RECORD that lists it, written to `final`."""
     with zipfile.ZipFile(repaired.wheel) as zf:
         tops = {n.split("/", 1)[0] for n in zf.namelist()}
+        # the bytes in the wheel, after the tool patched them: what a scanner holding the wheel can verify
+        vendored = [dataclasses.replace(v, wheel_sha256=hashlib.sha256(zf.read(v.member)).hexdigest(),
+                                        **_owner_fields(Path(v.source)))
+                    for v in repaired.vendored]
     dist_info = next(t for t in sorted(tops) if t.endswith(".dist-info"))
-    sbom = make_sbom(str(source.name), str(source.version), final.name, repaired.vendored, repaired.tool)
+    sbom = make_sbom(str(source.name), str(source.version), final.name, vendored, repaired.tool)
     _wheelzip.rewrite(repaired.wheel, final, dist_info, {sbom_member(dist_info): sbom})
+
+
+def _owner_fields(source: Path) -> dict[str, str]:
+    from toolkit.repair.owners import owner_of
+
+    owner = owner_of(source)
+    return {"version": owner.version, "purl": owner.purl} if owner else {}
+
+
+def warm_up() -> None:
+    """Import what the verification needs (installer; the gate loaded the check rules): run in a thread while a repair
+    tool works."""
+    import installer.destinations  # noqa: F401
+    import installer.sources  # noqa: F401
 
 
 def check(wheel: Path, gate: Gate) -> None:
@@ -95,34 +116,51 @@ def extension_modules(wheel: Path) -> list[str]:
     return sorted(found)
 
 
-def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = ()) -> bool:
-    """Install the wheel in a fresh venv and import its extension modules, with no library search path set.
+def import_test(wheel: Path, logger: Logger, exclude: tuple[str, ...] = (),
+                project_test: ProjectTest | None = None) -> list[str]:
+    """Install the wheel in a fresh venv and import its extension modules, with no library search path set;
+    then run the project's own test command there (projecttest.py), if it has one.
 
-    False when the host cannot run the wheel (another OS, arch or Python): the check stage is then all;
-    and when the only failure is a library the user --exclude'd (another wheel or the system provides it).
+    Nothing is run when the host cannot run the wheel (another OS, arch or Python): the check stage is then
+    all. An import is not a failure when the only failure is a library the user --exclude'd (another wheel or
+    the system provides it). Returns what was skipped and why (one sentence each), for the user to see.
     """
     modules = extension_modules(wheel)
-    if not modules or not runs_here(wheel):
-        return False
+    if not runs_here(wheel):
+        return [f"the test command of {project_test.origin} was not run: this host cannot run the wheel"] \
+            if project_test else []
+    if not modules and project_test is None:
+        return []
     with tempfile.TemporaryDirectory(prefix="toolkit-repair-venv-") as tmp:
         env_dir = Path(tmp) / "venv"
         python = _fresh_venv(env_dir)
         _install(wheel, env_dir, python)
-        environ = {k: v for k, v in clean_environ().items() if k not in _LOADER_VARIABLES}
-        own = sorted({m.split(".")[0] for m in modules})
-        cmd = [str(python), "-I", "-c", _IMPORTER, ",".join(own), *modules]
-        logger.note("$ import " + " ".join(modules) + f"  (in {env_dir})")
-        proc = subprocess.run(cmd, cwd=tmp, env=environ, capture_output=True, text=True, check=False)
-        with open(logger.path, "a", encoding="utf-8") as log:
-            log.write(proc.stdout + proc.stderr)
+        skipped = _import(wheel, modules, python, Path(tmp), logger, exclude) if modules else []
+        if project_test is not None:
+            from toolkit.repair import projecttest
+
+            projecttest.run(project_test, wheel, python, env_dir, logger)
+    return skipped
+
+
+def _import(wheel: Path, modules: list[str], python: Path, tmp: Path, logger: Logger,
+            exclude: tuple[str, ...]) -> list[str]:
+    environ = {k: v for k, v in clean_environ().items() if k not in _LOADER_VARIABLES}
+    own = sorted({m.split(".")[0] for m in modules})
+    cmd = [str(python), "-I", "-c", _IMPORTER, ",".join(own), *modules]
+    logger.note("$ import " + " ".join(modules) + f"  (in {tmp})")
+    proc = subprocess.run(cmd, cwd=tmp, env=environ, capture_output=True, text=True, check=False)
+    with open(logger.path, "a", encoding="utf-8") as log:
+        log.write(proc.stdout + proc.stderr)
     if proc.returncode:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         if lines and _names_excluded(lines[-1], exclude):
             logger.note("import test skipped: the wheel needs a library excluded from it")
-            return False
+            return []
         raise RepairError(f"the repaired {wheel.name} installs but does not import: {lines[-1] if lines else 'crashed'}",
                           hint=f"the import test's output is kept in {logger.path}")
-    return True
+    return [f"the import test skipped {words[1]}: it needs {words[3]}, which is not installed (the wheel is tested alone)"
+            for words in (line.split() for line in proc.stdout.splitlines()) if len(words) == 4 and words[0] == "skipped"]
 
 
 def _names_excluded(error: str, exclude: tuple[str, ...]) -> bool:

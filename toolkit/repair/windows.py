@@ -94,9 +94,12 @@ def repair(wheel: Path, workdir: Path, options: RepairOptions, logger: Logger) -
         raise RepairError(f"{wheel.name}: delvewheel could not repair it: {_last_line(log)}",
                           hint=f"delvewheel's output is kept in {logger.path}") from None
     produced = sorted(workdir.glob("*.whl"))
-    if not produced:  # "delvewheel has already repaired this wheel", or nothing to copy
+    vendored = tuple(_vendored(wheel, produced[0], options)) if produced else ()
+    # No wheel ("delvewheel has already repaired this wheel"), or a copy with no DLL added: delvewheel keeps
+    # the tag, so a wheel it vendored nothing into needs nothing.
+    if not vendored:
         return None
-    return Repaired(produced[0], tuple(_vendored(wheel, produced[0], options)), tool_version(TOOL))
+    return Repaired(produced[0], vendored, tool_version(TOOL))
 
 
 def _vendored(wheel: Path, out: Path, options: RepairOptions) -> list[Vendored]:
