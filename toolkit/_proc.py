@@ -21,6 +21,14 @@ from toolkit import _fs
 # What may steer a backend or an installer from outside without the user asking.
 LEAKY_PREFIXES = ("PIP_", "UV_")
 LEAKY_NAMES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
+# The credentials publish and attest read: a backend, an installer, a repair tool (third-party code, all)
+# never sees them, whatever --pass-env says. Prefixes: every setting of publish and release (a token, a
+# password, an index URL with userinfo) and of twine; suffix: GitLab's `id_tokens:` variables, named
+# <AUDIENCE>_ID_TOKEN, which is where `id` looks for them (PYPI_ID_TOKEN, SIGSTORE_ID_TOKEN).
+SECRET_NAMES = frozenset({"TOOLKIT_PASSWORD", "TOOLKIT_USERNAME", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                          "ACTIONS_ID_TOKEN_REQUEST_URL", "CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2"})
+SECRET_PREFIXES = ("TOOLKIT_PUBLISH_", "TOOLKIT_RELEASE_", "TWINE_")
+SECRET_SUFFIXES = ("_ID_TOKEN",)
 _KEEP_LOGS = 30
 TAIL_LINES = 15  # how much of a failed command's own output an error shows
 _TRACEBACK = "Traceback (most recent call last):"
@@ -43,11 +51,24 @@ def clean_environ(
     def kept(name: str) -> bool:
         return any(name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in keep)
 
-    return {
+    return without_secrets({
         k: v
         for k, v in environ.items()
         if kept(k) or not (k in LEAKY_NAMES or k.startswith(LEAKY_PREFIXES))
-    }
+    })
+
+
+def is_secret(name: str) -> bool:
+    """Whether an environment variable holds a credential of publish or attest (see SECRET_NAMES)."""
+    upper = name.upper()  # Windows' names are case-insensitive
+    return upper in SECRET_NAMES or upper.startswith(SECRET_PREFIXES) or upper.endswith(SECRET_SUFFIXES)
+
+
+def without_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of the environment (default: this process's) without a credential: the environment of
+    every command toolkit starts."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if not is_secret(k)}
 
 
 def output_tail(output: str, max_lines: int = TAIL_LINES) -> list[str]:
@@ -121,7 +142,7 @@ class Logger:
             with _tracked(subprocess.Popen(
                 [str(c) for c in cmd],
                 cwd=cwd,
-                env=dict(env) if env is not None else None,
+                env=without_secrets(env),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if self.echo else log,
                 stderr=subprocess.STDOUT,
@@ -152,7 +173,7 @@ class Logger:
         self.note("probe: " + " ".join(str(c) if "\n" not in str(c) else "<script>" for c in cmd))
         try:
             popen = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, **_GROUP)
+                                     stderr=subprocess.STDOUT, env=without_secrets(), **_GROUP)
         except OSError as exc:
             self.note(f"cannot start it: {exc}")
             return 127, exc.strerror or str(exc)
@@ -265,4 +286,4 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 def output(cmd: Sequence[str | Path], *, cwd: Path | str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a short query (a tool's `--print-...`) and return what it printed; no log, nothing to keep."""
     return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=without_secrets())
