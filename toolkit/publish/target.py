@@ -208,12 +208,27 @@ def in_ci_with_oidc(environ: Mapping[str, str]) -> bool:
 
 
 def _github_mask(environ: Mapping[str, str]) -> Callable[[str], None]:
+    """The workflow command that hides a value in the rest of the job's log, written to stderr.
+
+    The runner reads workflow commands from both streams of a step (actions/runner's ScriptHandler gives
+    stdout and stderr each an OutputManager with the command manager), so stdout stays only the document
+    (`--format json`). The command holds the token itself: it is written only when stderr is a pipe (the
+    runner's), never into a file or terminal stderr was sent to, where no log needs masking.
+    """
     def mask(secret: str) -> None:
-        if environ.get("GITHUB_ACTIONS"):
-            # The workflow command that hides a value in the rest of the job's log.
-            sys.stdout.write(f"::add-mask::{secret}\n")
-            sys.stdout.flush()
+        if environ.get("GITHUB_ACTIONS") and _is_pipe(sys.stderr):
+            sys.stderr.write(f"::add-mask::{secret}\n")
+            sys.stderr.flush()
     return mask
+
+
+def _is_pipe(stream: object) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(stream.fileno()).st_mode)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 @dataclass
