@@ -10,8 +10,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from distfactory import make_wheel as make_dist_wheel
+from faultproxy import Recorder
+from indexes import creds, run_publish
 from projects import run_toolkit, write_project
 from test_repair_support import HOST_TAG, build_extension, build_library, make_wheel, needs_gcc
+
+from toolkit.publish.index import JSON_TYPE
+from toolkit.publish.transport import basic_auth
 
 # Every credential variable toolkit reads (publish, trusted publishing, attest), each with a value to look for.
 SECRETS = {name: f"s3cret-{name.lower()}-0123456789" for name in (
@@ -168,3 +174,51 @@ def test_the_repair_import_test_never_sees_publish_credentials(tmp_path: Path) -
     seen = json.loads(record.read_text())
     assert seen.get("KEPT_ON_PURPOSE") == "yes"
     assert_no_secret(json.dumps(seen), "the environment of the import test")
+
+
+# -- URLs: one redaction for every URL shown; a password never written in pyproject.toml ---------------------------
+
+INDEX_PASSWORD = "index-pw-9f8e7d6c5b"
+
+
+def test_a_password_in_index_url_is_never_shown_and_is_sent_to_its_own_origin_only(tmp_path: Path) -> None:
+    """The upload gets a 500 (so the index is looked at), the simple page is not one (so its URL is named)."""
+    (tmp_path / "dist").mkdir()
+    wheel = make_dist_wheel(tmp_path / "dist", "redacted_pkg", "1.0")
+    with Recorder({"/upload/": (500, b"oops", {}), "/simple/": (200, b"{not json", {"Content-Type": JSON_TYPE})}) as srv:
+        index_url = f"http://someone:{INDEX_PASSWORD}@127.0.0.1:{srv.port}/simple/"
+        proc = run_publish("--repository-url", f"{srv.origin}/upload/", "--index-url", index_url, "--retries", "0",
+                           "-v", wheel, home=tmp_path, env=creds())
+        looked = [r for r in srv.requests if r.path.startswith("/simple/")]
+    assert proc.returncode == 5, proc.stderr
+    assert f"http://127.0.0.1:{srv.port}/simple/redacted-pkg/ is not a simple API page" in proc.stdout
+    assert INDEX_PASSWORD not in proc.stdout + proc.stderr
+    assert looked and all(r.headers["authorization"] == basic_auth("someone", INDEX_PASSWORD) for r in looked)
+
+
+def test_a_password_in_the_from_index_url_is_never_shown(tmp_path: Path) -> None:
+    from test_attest import GH_DIST, GITHUB, verify
+
+    (tmp_path / GH_DIST).write_bytes(b"")
+    with Recorder({"/integrity/": (503, b"busy", {})}) as srv:
+        proc = verify(tmp_path / GH_DIST, "--from-index", f"http://someone:{INDEX_PASSWORD}@127.0.0.1:{srv.port}",
+                      "--publisher", GITHUB)
+    assert proc.returncode != 0
+    assert "someone:***@127.0.0.1" in proc.stdout + proc.stderr
+    assert INDEX_PASSWORD not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("table", [
+    'repository-url = "https://user:{pw}@index.example.org/legacy/"',
+    'index-url = "https://user:{pw}@index.example.org/simple/"',
+    'repositories = {{ corp = "https://user:{pw}@index.example.org/legacy/" }}',
+])
+def test_a_url_with_a_password_in_pyproject_is_refused_like_a_password_key(table: str, tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.toolkit.publish]\n" + table.format(pw=INDEX_PASSWORD) + "\n")
+    (tmp_path / "dist").mkdir()
+    wheel = make_dist_wheel(tmp_path / "dist", "pyproject_pw", "1.0")
+    proc = run_publish("--dry-run", wheel, home=tmp_path, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: [tool.toolkit.publish]: ")
+    assert "holds a URL with a password" in proc.stderr
+    assert INDEX_PASSWORD not in proc.stdout + proc.stderr

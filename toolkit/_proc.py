@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit import _fs
+from toolkit import _fs, _text
 
 # What may steer a backend or an installer from outside without the user asking.
 LEAKY_PREFIXES = ("PIP_", "UV_")
@@ -33,7 +33,6 @@ _KEEP_LOGS = 30
 TAIL_LINES = 15  # how much of a failed command's own output an error shows
 _TRACEBACK = "Traceback (most recent call last):"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_URL_CREDENTIALS = re.compile(r"(://)[^/\s@]+@")
 
 Command = list[str | Path]
 
@@ -78,7 +77,7 @@ def output_tail(output: str, max_lines: int = TAIL_LINES) -> list[str]:
     Colours are removed and credentials in URLs (an index URL with a token) masked, since
     these lines are printed under the error.
     """
-    lines = [_URL_CREDENTIALS.sub(r"\1***@", _ANSI.sub("", line)).rstrip() for line in output.splitlines()]
+    lines = [_text.redact_urls(_ANSI.sub("", line)).rstrip() for line in output.splitlines()]
     lines = [line for line in lines if line.strip()][-max_lines:]
     starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(_TRACEBACK)]
     return lines[starts[-1]:] if starts else lines

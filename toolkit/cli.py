@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from toolkit import __version__, config
+from toolkit._text import redact_url
 from toolkit.errors import ConfigError, ToolkitError
 
 T = TypeVar("T")
@@ -384,10 +385,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
         files = [pinned.get(p, p) for p in paths]
     target = resolve(options, dry_run=options.dry_run)
     where = target.upload_url if target.name == target.upload_url else f"{target.name} ({target.upload_url})"
-    reporter.info(f"index: {where}; credentials: {target.describe()}")
+    reporter.info(f"index: {redact_url(where)}; credentials: {target.describe()}")
     results = publish(files, target, options, reporter=reporter, check_options=checks)
     if args.format == "json":
-        _out(json.dumps({"index": target.upload_url, "results": [r.to_json() for r in results]}, indent=2))
+        _out(json.dumps({"index": redact_url(target.upload_url), "results": [r.to_json() for r in results]}, indent=2))
     else:
         for r in results:
             _out(r.line())
@@ -414,7 +415,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             _out(exc.report.to_text())  # type: ignore[attr-defined]
         raise
     if args.format == "json":
-        _out(json.dumps({"index": result.index, "files": [f.to_json() for f in result.files]}, indent=2))
+        _out(json.dumps({"index": redact_url(result.index), "files": [f.to_json() for f in result.files]}, indent=2))
     else:
         for f in result.files:
             d = f.dist

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from toolkit import _fs
+from toolkit._text import has_password
 from toolkit.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -233,6 +234,10 @@ def load(
             if fields[name].metadata["kind"] == "secret":
                 raise ConfigError(f"[tool.toolkit.{name_}]: {key} is a secret and may not be written in pyproject.toml",
                                   hint=f"remove it and set TOOLKIT_{name_.upper()}_{name.upper()} in the environment")
+            if _holds_password(raw):
+                raise ConfigError(f"[tool.toolkit.{name_}]: {key} holds a URL with a password, which may not be written "
+                                  "in pyproject.toml", hint="remove the user info from the URL and give the password as "
+                                  "TOOLKIT_PASSWORD in the environment (or in keyring)")
             values[name] = _coerce(fields[name], raw, f"[tool.toolkit.{name_}] {key}", base=project_dir)
     environ = os.environ if environ is None else environ
     prefix = f"TOOLKIT_{name_.upper()}_"
@@ -246,6 +251,17 @@ def load(
         if raw is not None:
             values[name] = _coerce(fields[name], raw, "/".join(flag_names(fields[name])), base=Path.cwd())
     return cls(**values)
+
+
+def _holds_password(raw: Any) -> bool:
+    """Whether a value of pyproject.toml is, or holds, a URL with a password in its userinfo."""
+    if isinstance(raw, str):
+        return has_password(raw)
+    if isinstance(raw, dict):
+        return any(_holds_password(v) for v in raw.values())
+    if isinstance(raw, list):
+        return any(_holds_password(v) for v in raw)
+    return False
 
 
 def _coerce(f: dataclasses.Field, raw: Any, where: str, base: Path) -> Any:

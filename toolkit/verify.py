@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from toolkit import _fs
+from toolkit._text import redact_url
 from toolkit.attest import (
     TUF_URLS,
     AttestError,
@@ -261,7 +262,8 @@ def _verify_file(path: Path, source: Path, publisher: Publisher, verifier: Any, 
     signer = ""
     try:
         if options.from_index:
-            data, where = fetch_provenance(options.from_index, path.name), f"the provenance {options.from_index} serves"
+            data = fetch_provenance(options.from_index, path.name)
+            where = f"the provenance {redact_url(options.from_index)} serves"
         else:
             data, where = _read_attestation(source), str(source)
         found = load_attestations(data, where)
@@ -300,18 +302,18 @@ def fetch_provenance(index: str, filename: str) -> bytes:
 
     url = provenance_url(index, filename)
     if not url.startswith(("https://", "http://")):
-        raise ConfigError(f"--from-index {index!r}: not an index URL", hint="give https://pypi.org, or pypi / testpypi")
+        raise ConfigError(f"--from-index {redact_url(index)!r}: not an index URL", hint="give https://pypi.org, or pypi / testpypi")
     try:
         with requests.get(url, headers={"Accept": "application/vnd.pypi.integrity.v1+json"}, timeout=(10, 60),
                           stream=True) as resp:
             if resp.status_code == 404:
-                raise Mismatch(f"the index serves no provenance for {filename} ({url})")
+                raise Mismatch(f"the index serves no provenance for {filename} ({redact_url(url)})")
             if resp.status_code != 200:
-                raise AttestError(f"{url} answered HTTP {resp.status_code}", hint="try again later")
+                raise AttestError(f"{redact_url(url)} answered HTTP {resp.status_code}", hint="try again later")
             data = resp.raw.read(_MAX_PROVENANCE + 1, decode_content=True)
     except requests.RequestException as exc:
-        raise AttestError(f"cannot fetch the provenance of {filename} from {url} ({type(exc).__name__})",
+        raise AttestError(f"cannot fetch the provenance of {filename} from {redact_url(url)} ({type(exc).__name__})",
                           hint="check the network, or verify a local attestation with --attestation FILE") from None
     if len(data) > _MAX_PROVENANCE:
-        raise Mismatch(f"the provenance {url} serves is larger than {_MAX_PROVENANCE >> 20} MiB")
+        raise Mismatch(f"the provenance {redact_url(url)} serves is larger than {_MAX_PROVENANCE >> 20} MiB")
     return bytes(data)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from toolkit import _fs
+from toolkit import _fs, _text
 from toolkit.config import PublishOptions
 from toolkit.errors import ConfigError, PublishError
 from toolkit.publish import index, transport
@@ -61,6 +61,7 @@ class Target:
     creds: Credentials
     renew: Callable[[], Credentials] | None = None
     secrets: set[str] = field(default_factory=set, repr=False)
+    simple_auth: dict[str, str] = field(default_factory=dict, repr=False)  # origin -> Authorization (--index-url's)
 
     def describe(self) -> str:
         if self.renew is not None and self.creds.password is None:
@@ -82,7 +83,8 @@ class Target:
         return {"Authorization": transport.basic_auth(creds.username or "", creds.password or "")}
 
     def redact(self, text: str) -> str:
-        """`text` with every secret this target has held replaced by '***'."""
+        """`text` with every secret this target has held, and every URL's password, replaced by '***'."""
+        text = _text.redact_urls(text)
         for secret in sorted(self.secrets, key=len, reverse=True):
             if len(secret) >= 4:
                 text = text.replace(secret, "***")
@@ -103,7 +105,9 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
     if name == "--repository-url":
         name = url
     creds = _explicit(options, environ, section, name, (user_in_url, password_in_url))
-    target = Target(name, url, index.simple_urls(url, options.index_url), options.cacert, creds)
+    index_url, simple_auth, index_password = _index_url(options.index_url)
+    target = Target(name, url, index.simple_urls(url, index_url), options.cacert, creds, simple_auth=simple_auth)
+    target.secrets.update(s for s in (index_password, *(v.partition(" ")[2] for v in simple_auth.values())) if s)
     # keyring before trusted publishing, except in a CI job that has an OIDC identity: there no keyring is
     # set up, and asking a desktop keyring service that is not there can block.
     if creds.password is None and options.keyring and not in_ci_with_oidc(environ):
@@ -117,6 +121,17 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
                 target.renew = publisher.mint
     target.secrets.update(s for s in (target.creds.password, creds.password, password_in_url) if s)
     return target
+
+
+def _index_url(url: str | None) -> tuple[str | None, dict[str, str], str | None]:
+    """--index-url without its userinfo; the Authorization its userinfo makes for its origin; its password."""
+    if not url:
+        return url, {}, None
+    user, password = transport.userinfo(url)
+    bare = transport.without_userinfo(url)
+    if user is None and password is None:
+        return bare, {}, None
+    return bare, {transport.origin_of(bare): transport.basic_auth(user or "", password or "")}, password
 
 
 def _valid_url(url: str, what: str) -> None:

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
+from toolkit import _text
+
 try:
     import fcntl
     import termios
@@ -52,10 +54,13 @@ class Response:
     url: str = ""
 
     def text(self, limit: int = 300) -> str:
-        """The body as one short line of text (HTML tags dropped), for a reason shown to the user."""
+        """The body as one short line of printable text (HTML tags dropped), for a reason shown to the user."""
         words = re.sub(r"<[^>]*>", " ", self.body[:20000].decode("utf-8", "replace"))
-        text = " ".join(words.split())
-        return text if len(text) <= limit else text[: limit - 3] + "..."
+        return _text.printable(words, limit)
+
+    def said(self) -> str:
+        """The status line's reason, printable (a server may put anything there)."""
+        return _text.printable(self.reason, 200)
 
 
 class WireError(Exception):

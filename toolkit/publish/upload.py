@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from toolkit import __version__
+from toolkit import __version__, _text
 from toolkit.config import CheckOptions, PublishOptions
 from toolkit.dist import Dist, expand_paths
 from toolkit.errors import PublishError
@@ -203,7 +203,7 @@ class _Uploader:
         return self._answered(prep, answer)
 
     def _answered(self, prep: Prepared, answer: transport.Response) -> tuple[str, float | None, bool, bool]:
-        reason = self.target.redact(answer.reason)
+        reason = self.target.redact(answer.said())
         detail = self.target.redact(answer.text())
         said = f"{answer.status} {reason}".strip() + (f": {detail}" if detail and detail not in reason else "")
         verdict = answers.verdict(answer.status, answer.reason, answer.text(2000))
@@ -241,20 +241,24 @@ class _Uploader:
         last = ""
         for attempt in range(1, 4):
             for simple in self.target.simple_urls:
+                # An --index-url with its own user and password: those go to its origin, and only there.
+                own = self.target.simple_auth.get(transport.origin_of(simple))
+                sent, auth_origin = ({**headers, "Authorization": own}, transport.origin_of(simple)) if own else (
+                    headers, self.origin)
                 try:
-                    answer = self.http.get(index.project_url(simple, prep.project), headers, self.origin)
+                    answer = self.http.get(index.project_url(simple, prep.project), sent, auth_origin)
                 except transport.WireError as exc:
                     last = self.target.redact(str(exc))
                     break
                 if answer.status == 404:
                     continue
                 if answer.status != 200:
-                    last = f"{answer.status} {self.target.redact(answer.reason)}"
+                    last = f"{answer.status} {self.target.redact(answer.said())}"
                     break
                 try:
                     listed = index.parse_listing(answer.body, answer.headers.get("content-type", ""))
                 except (ValueError, KeyError, TypeError, AttributeError):
-                    last = f"{answer.url} is not a simple API page"
+                    last = f"{_text.redact_url(answer.url)} is not a simple API page"
                     break
                 return answers.compare(listed, prep.path.name, prep.sha256)
             else:
