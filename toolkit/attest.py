@@ -10,13 +10,13 @@ config, keeps the token out of every message, and writes atomically.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit import _fs
+from toolkit._text import load_json
 from toolkit.dist import DIST_SUFFIXES, parse_dist_filename, read_manifest_doc, record
 from toolkit.errors import ConfigError, ToolkitError
 
@@ -59,7 +59,7 @@ def load_attestations(data: bytes, source: str) -> list[Attestation]:
     from sigstore.errors import Error as SigstoreError
 
     try:
-        doc = json.loads(data)
+        doc = load_json(data)  # a document nested too deep is a ValueError too
         if isinstance(doc, dict) and "attestation_bundles" in doc:
             prov = Provenance.model_validate(doc)
             found = [a for b in prov.attestation_bundles for a in b.attestations]

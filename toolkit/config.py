@@ -126,6 +126,9 @@ class VerifyOptions:
                                     "Integrity API): its URL, or pypi / testpypi", metavar="URL")
     trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
                                        "instance", metavar="FILE")
+    timeout: float = option(60.0, "float", "--from-index: seconds to wait for a connection and for the answer",
+                            metavar="SECONDS")
+    deadline: float = option(300.0, "float", "--from-index: seconds one file's provenance may take", metavar="SECONDS")
 
 
 @dataclass(frozen=True)

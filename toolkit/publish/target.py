@@ -276,7 +276,8 @@ class TrustedPublisher:
         return Credentials(TOKEN_USER, token, "trusted publishing", "trusted publishing", expires)
 
     def _audience(self, http: transport.Transport, base: str) -> str:
-        answer = http.get(f"{base}/_/oidc/audience", {"Accept": "application/json"}, auth_origin=None)
+        answer = http.get(f"{base}/_/oidc/audience", {"Accept": "application/json"}, auth_origin=None,
+                          cap=transport.ANSWER_CAP)
         audience = _json(answer).get("audience") if answer.status == 200 else None
         if not isinstance(audience, str):
             raise PublishError(f"trusted publishing: {base} does not offer it ({answer.status} from /_/oidc/audience)",
@@ -322,8 +323,8 @@ def _origin(url: str) -> str:
 
 def _json(answer: transport.Response) -> dict:
     try:
-        doc = json.loads(answer.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        doc = _text.load_json(answer.body)
+    except ValueError:
         return {}
     return doc if isinstance(doc, dict) else {}
 

@@ -12,6 +12,7 @@ would add, proxies from the environment, is `_proxy_for` below.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
 import re
@@ -19,6 +20,7 @@ import secrets
 import socket
 import ssl
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ except ImportError:  # Windows
 
 Phase = Literal["connect", "send", "response"]
 _CHUNK = 4 << 20
+ANSWER_CAP = 1 << 20  # an upload's answer, the trusted-publishing exchange: a few hundred bytes when honest
+PAGE_CAP = 64 << 20  # a simple page: PyPI's largest JSON pages (thousands of files) are a few MiB
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,10 @@ class Transport:
     timeouts: Timeouts
     cacert: Path | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # The wall-clock end (time.monotonic()) of everything this transport does, and its length in seconds for
+    # messages: set per file by the uploader (--deadline); no exchange outlives it, whatever the index does.
+    deadline: float | None = None
+    deadline_seconds: float = 0.0
     _conns: dict[str, http.client.HTTPConnection] = field(default_factory=dict)
     _context: ssl.SSLContext | None = None
 
@@ -149,26 +157,32 @@ class Transport:
         self._conns.clear()
 
     def request(self, method: str, url: str, headers: Mapping[str, str], body: Body | None = None,
-                advance: Callable[[int], None] | None = None) -> Response:
-        """One request, no redirect followed. WireError when no answer came (see its phase and body_sent)."""
+                advance: Callable[[int], None] | None = None, cap: int = ANSWER_CAP) -> Response:
+        """One request, no redirect followed; an answer longer than `cap` bytes is refused. WireError when no
+        whole answer came (see its phase and body_sent)."""
         conn, reused = self._connection(url)
         try:
-            return self._exchange(conn, method, url, headers, body, advance)
+            return self._exchange(conn, method, url, headers, body, advance, cap)
         except WireError as exc:
             if not (reused and exc.phase == "send"):
                 raise
         # The server closed the kept-alive connection while it was idle: nothing of this request
         # reached it; one new connection, not a retry.
         conn, _ = self._connection(url)
-        return self._exchange(conn, method, url, headers, body, advance)
+        return self._exchange(conn, method, url, headers, body, advance, cap)
 
-    def get(self, url: str, headers: Mapping[str, str], auth_origin: str | None, max_redirects: int = 5) -> Response:
+    def left(self) -> float:
+        """Seconds before the deadline (infinity without one)."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def get(self, url: str, headers: Mapping[str, str], auth_origin: str | None, max_redirects: int = 5,
+            cap: int = PAGE_CAP) -> Response:
         """GET, following redirects; the Authorization header goes only to `auth_origin`."""
         for _ in range(max_redirects + 1):
             sent = dict(headers)
             if origin_of(url) != auth_origin:
                 sent.pop("Authorization", None)
-            response = self.request("GET", url, sent)
+            response = self.request("GET", url, sent, cap=cap)
             location = response.headers.get("location")
             if response.status not in (301, 302, 303, 307, 308) or not location:
                 return response
@@ -192,18 +206,20 @@ class Transport:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
         proxy = _proxy_for(url, self.environ)
+        if self.left() <= 0:
+            raise WireError(self._deadline_passed("before connecting"), phase="connect", body_sent=False)
+        timeout = min(self.timeouts.connect, self.left())
         conn: http.client.HTTPConnection
         if parts.scheme == "https":
             target = (urlsplit(proxy).hostname or "", urlsplit(proxy).port or 80) if proxy else (host, port)
-            conn = http.client.HTTPSConnection(*target, timeout=self.timeouts.connect, context=self._tls())
+            conn = http.client.HTTPSConnection(*target, timeout=timeout, context=self._tls())
             if proxy:
                 conn.set_tunnel(host, port, headers=_proxy_headers(proxy))
         elif proxy:
-            conn = _ProxiedHTTPConnection(urlsplit(proxy).hostname or "", urlsplit(proxy).port or 80,
-                                          timeout=self.timeouts.connect)
+            conn = _ProxiedHTTPConnection(urlsplit(proxy).hostname or "", urlsplit(proxy).port or 80, timeout=timeout)
             conn.proxy_headers = _proxy_headers(proxy)
         else:
-            conn = http.client.HTTPConnection(host, port, timeout=self.timeouts.connect)
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
         try:
             conn.connect()
         except ssl.SSLCertVerificationError as exc:
@@ -231,38 +247,102 @@ class Transport:
     # -- one exchange ---------------------------------------------------------------------------------
 
     def _exchange(self, conn: http.client.HTTPConnection, method: str, url: str, headers: Mapping[str, str],
-                  body: Body | None, advance: Callable[[int], None] | None) -> Response:
+                  body: Body | None, advance: Callable[[int], None] | None, cap: int) -> Response:
         body_sent = False
-        try:
-            assert conn.sock is not None
-            conn.sock.settimeout(self.timeouts.send)
-            conn.putrequest(method, _request_target(conn, url), skip_accept_encoding=True)
-            for name, value in {**headers, **getattr(conn, "proxy_headers", {})}.items():
-                conn.putheader(name, value)
-            if body is not None or method in ("POST", "PUT"):
-                conn.putheader("Content-Length", str(len(body) if body is not None else 0))
-            conn.endheaders()
-            if body is not None:
-                for sent in _send_body(conn.sock, body):
-                    if advance is not None:
-                        advance(sent)
-            body_sent = True
-            _wait_delivered(conn.sock, self.timeouts.send)
-            conn.sock.settimeout(self.timeouts.response)
-            answer = conn.getresponse()
-            data = answer.read()
-        except ssl.SSLCertVerificationError as exc:  # a tunnel through a proxy verifies here
-            conn.close()
-            raise WireError(f"the TLS certificate of {urlsplit(url).hostname} cannot be verified ({exc.verify_message})",
-                            phase="connect", body_sent=False, fatal=True, hint=_TLS_HINT) from None
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            phase: Phase = "response" if body_sent else "send"
-            what = "no answer" if body_sent else "the request could not be sent"
-            raise WireError(f"{what} ({_why(exc)})", phase=phase, body_sent=body_sent) from None
+        answer: http.client.HTTPResponse | None = None
+        slow: _Watchdog | None = None
+        assert conn.sock is not None
+        # Socket timeouts bound each stall; these bound the wall clock, which a trickle of one byte a
+        # second would otherwise stretch without end: at the deadline, or when the answer has taken longer
+        # than the response timeout, the socket is shut and the blocked read returns.
+        with _Watchdog(conn.sock, self.left()) as overall:
+            try:
+                conn.sock.settimeout(self.timeouts.send)
+                conn.putrequest(method, _request_target(conn, url), skip_accept_encoding=True)
+                for name, value in {**headers, **getattr(conn, "proxy_headers", {})}.items():
+                    conn.putheader(name, value)
+                if body is not None or method in ("POST", "PUT"):
+                    conn.putheader("Content-Length", str(len(body) if body is not None else 0))
+                conn.endheaders()
+                if body is not None:
+                    for sent in _send_body(conn.sock, body):
+                        if advance is not None:
+                            advance(sent)
+                body_sent = True
+                _wait_delivered(conn.sock, self.timeouts.send)
+                conn.sock.settimeout(self.timeouts.response)
+                with _Watchdog(conn.sock, self.timeouts.response) as slow:
+                    answer = conn.getresponse()
+                    data = answer.read(cap + 1)
+                    if len(data) > cap:
+                        raise _TooLong
+                if slow.fired or overall.fired:  # a body that ends with the connection looks whole: it is not
+                    raise TimeoutError("cut off")
+            except ssl.SSLCertVerificationError as exc:  # a tunnel through a proxy verifies here
+                conn.close()
+                raise WireError(f"the TLS certificate of {urlsplit(url).hostname} cannot be verified "
+                                f"({exc.verify_message})", phase="connect", body_sent=False, fatal=True,
+                                hint=_TLS_HINT) from None
+            except (OSError, http.client.HTTPException, _TooLong) as exc:
+                conn.close()
+                phase: Phase = "response" if body_sent else "send"
+                why = self._why_unfinished(exc, answer, cap, overall.fired, slow is not None and slow.fired, body_sent)
+                raise WireError(why, phase=phase, body_sent=body_sent) from None
         if answer.will_close:
             conn.close()
         return Response(answer.status, answer.reason or "", {k.lower(): v for k, v in answer.getheaders()}, data, url)
+
+    def _why_unfinished(self, exc: BaseException, answer: http.client.HTTPResponse | None, cap: int,
+                        deadline: bool, slow: bool, body_sent: bool) -> str:
+        """What went wrong, in words a user can act on: the request not sent, no answer at all, or an answer
+        that began (its status is said) and then did not end, went on too long, or broke off."""
+        began = f"the index answered {answer.status} {_text.printable(answer.reason or '', 80)}".rstrip() if answer else ""
+        if isinstance(exc, _TooLong):
+            return f"{began}, but its answer goes on past {cap >> 10} KiB (not read further)"
+        if deadline:
+            doing = (f"{began}, but its answer was still coming in" if began else
+                     "while waiting for the answer" if body_sent else "while the request was being sent")
+            return self._deadline_passed(doing)
+        if began:
+            rest = f"did not come within {self.timeouts.response:g} s" if slow or isinstance(exc, TimeoutError) \
+                else f"broke off ({_why(exc)})"
+            return f"{began}, but the rest of the answer {rest}"
+        if not body_sent:
+            return f"the request could not be sent ({_why(exc)})"
+        return f"no answer within {self.timeouts.response:g} s" if slow else f"no answer ({_why(exc)})"
+
+    def _deadline_passed(self, doing: str) -> str:
+        return f"the deadline ({self.deadline_seconds:g} s) passed {doing}"
+
+
+class _TooLong(Exception):
+    """An answer longer than the cap its caller set."""
+
+
+class _Watchdog:
+    """Shuts a socket down `seconds` from now unless the block ends first, so that a blocked send or read
+    returns at a wall-clock moment. The socket's own shutdown (not SSLSocket's, which drops its TLS state
+    under the reading thread) ends the blocked call with an error or an end of file."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.fired = False
+        self._sock = sock
+        self._timer = threading.Timer(max(0.0, seconds), self._fire) if seconds != float("inf") else None
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _send_body(sock: socket.socket, body: Body) -> Iterator[int]:

@@ -161,6 +161,7 @@ class _Uploader:
 
     def _upload(self, prep: Prepared) -> UploadResult:
         deadline = time.monotonic() + self.options.deadline
+        self.http.deadline, self.http.deadline_seconds = deadline, self.options.deadline  # no request outlives it
         attempts = self.options.retries + 1
         why = ""
         for attempt in range(1, attempts + 1):
@@ -263,7 +264,10 @@ class _Uploader:
                 return answers.compare(listed, prep.path.name, prep.sha256)
             else:
                 return "absent", None
-            time.sleep(answers.backoff(attempt))
+            pause = answers.backoff(attempt)
+            if self.http.left() < pause:
+                break
+            time.sleep(pause)
         raise _Settled(UploadResult(prep.path, "failed", f"cannot see whether the index holds the file ({last}); "
                                     "run again to finish", prep.sha256))
 
