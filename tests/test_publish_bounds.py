@@ -172,3 +172,43 @@ def test_verify_from_index_with_a_deeply_nested_provenance_is_one_line(tmp_path:
         proc = verify_from(server, tmp_path)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr
     assert "is not a PEP 740 attestation (JSON nested too deeply)" in proc.stdout + proc.stderr
+
+
+# -- trusted publishing: the CI's OIDC token endpoint and the index's token exchange ---------------------------
+
+AUDIENCE = (200, b'{"audience": "toolkit-tests"}', {"Content-Type": "application/json"})
+
+
+def publish_trusted(index: Hostile, github: Hostile, path: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {"GITHUB_ACTIONS": "true", "ACTIONS_ID_TOKEN_REQUEST_URL": f"{github.origin}/token?api-version=2.0",
+           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "gh-request-token-0123456789"}
+    return run_publish("--repository-url", f"{index.origin}/legacy/", "--timeout", "3", "--deadline", "10", path,
+                       home=tmp_path, env=env)
+
+
+def test_a_trickling_oidc_token_endpoint_ends_at_the_deadline(tmp_path: Path) -> None:
+    path = wheel(tmp_path, "trickled_oidc")
+    with Hostile({"/_/oidc/audience": AUDIENCE}) as index, Hostile({"/token": trickle}) as github:
+        proc = publish_trusted(index, github, path, tmp_path)
+    line = one_failure(proc, path)
+    assert line.startswith("failed: trusted publishing: no answer within 3 s"), line
+
+
+def test_an_endless_token_exchange_answer_is_cut_at_its_cap(tmp_path: Path) -> None:
+    path = wheel(tmp_path, "endless_mint")
+    token = (200, b'{"value": "oidc-token-from-the-ci"}', {"Content-Type": "application/json"})
+    with Hostile({"/_/oidc/audience": AUDIENCE, "/_/oidc/mint-token": endless}) as index, \
+            Hostile({"/token": token}) as github:
+        proc = publish_trusted(index, github, path, tmp_path)
+    line = one_failure(proc, path)
+    assert "trusted publishing: the index answered 200 OK, but its answer goes on past 1024 KiB" in line, line
+    assert "oidc-token-from-the-ci" not in proc.stdout + proc.stderr
+
+
+def test_a_deeply_nested_attestation_file_is_one_line(tmp_path: Path) -> None:
+    path = wheel(tmp_path, "nested_attestation")
+    path.with_name(path.name + ".publish.attestation").write_bytes(NESTED)
+    proc = run_publish("--repository-url", "http://127.0.0.1:9/legacy/", "--attestations", "--dry-run", path,
+                       home=tmp_path, env=creds())
+    line = one_failure(proc, path)
+    assert "is not a PEP 740 attestation (JSON nested too deeply)" in line, line
