@@ -124,7 +124,8 @@ def test_a_redirect_is_never_followed_and_no_credentials_go_to_another_origin(tm
         proc = publish_through(proxy, paths, tmp_path)
     assert proc.returncode == 5
     lines = results(proc.stdout)
-    assert lines[paths[0].name] == "failed: the index answered 307 Temporary Redirect (a redirect; uploads never follow one)"
+    assert lines[paths[0].name] == (f"failed: the index answered 307 Temporary Redirect, a redirect to "
+                                    f"{elsewhere.origin}/legacy/ (uploads never follow one)")
     assert lines[paths[1].name].startswith("failed: not tried:")
     assert elsewhere.requests == []
     assert "hint: give the index's upload URL itself" in proc.stderr

@@ -379,6 +379,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     reporter = _reporter(args)
     outdir = default_outdir()
     paths = stage_inputs(args.paths, outdir, reporter)
+    if not paths:  # twine and uv refuse an empty upload too: exit 0 would say the release is out
+        named = ", ".join(os.fsencode(p).decode("utf-8", "replace") for p in args.paths)
+        raise ConfigError(f"no file to publish in {named}",
+                          hint="name wheels and sdists (regular files), or a folder that holds them such as dist/")
     files: list[Path | Dist] = list(paths)
     if not args.paths:  # the manifest's Dists: their sha256 was just verified, so publish need not hash again
         pinned = {d.path: d for d in current(read_manifest(outdir))}
@@ -395,8 +399,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     bad = failed(results)
     if bad:
         hint = next((r.hint for r in bad if r.hint), "the lines above say why")
-        raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
-                           hint=f"{hint}; running the same command again uploads only what is missing")
+        if all(r.rerun for r in bad):  # only then can a second run finish the job
+            hint += "; running the same command again uploads only what is missing"
+        raise PublishError(f"{len(bad)} of {len(results)} file(s) not published", hint=hint)
     return 0
 
 

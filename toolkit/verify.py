@@ -152,7 +152,8 @@ def trusted_root(*, staging: bool, offline: bool, trust_config: Path | None = No
     if trust_config is not None:
         return load_trust_config(trust_config).trusted_root
     if not offline:
-        return client_trust(staging).trusted_root
+        return client_trust(staging, hint="check the network, or add --offline (the trust root shipped with "
+                                          "sigstore)").trusted_root
     from sigstore._utils import read_embedded  # the assets sigstore seeds its TUF cache with
     from sigstore.models import TrustedRoot, trustroot_v1
 

@@ -16,10 +16,12 @@ import configparser
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from toolkit import _fs, _text
 from toolkit.config import PublishOptions
@@ -197,17 +199,36 @@ def _explicit(options: PublishOptions, environ: Mapping[str, str], section: Mapp
     return Credentials(username, password, user_from, password_from)
 
 
+KEYRING_WAIT = 5.0  # seconds a keyring backend gets to answer (a locked desktop keyring may wait for a user)
+
+
 def _from_keyring(url: str, creds: Credentials) -> Credentials:
-    """keyring's password for this URL (and user); keyring errors are not fatal, the index will say."""
+    """keyring's password for this URL (and user); keyring errors are not fatal, the index will say. A backend
+    that does not answer within KEYRING_WAIT seconds is named and stops the run (it would hang it)."""
     try:
         import keyring
         import keyring.errors
     except ImportError:
         return creds
-    try:
-        found = keyring.get_credential(url, creds.username)
-    except Exception:  # noqa: BLE001 - a broken keyring backend must not stop an upload that needs none
-        return creds
+    asked: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            backend = keyring.get_keyring()
+            asked["backend"] = f"{type(backend).__module__}.{type(backend).__name__}"
+            asked["found"] = keyring.get_credential(url, creds.username)
+        except Exception:  # noqa: BLE001 - a broken keyring backend must not stop an upload that needs none
+            asked["found"] = None
+
+    # A daemon thread: one that never returns is left behind when toolkit exits.
+    thread = threading.Thread(target=ask, name="toolkit-keyring", daemon=True)
+    thread.start()
+    thread.join(KEYRING_WAIT)
+    if thread.is_alive():
+        which = f"the keyring backend {asked['backend']}" if "backend" in asked else "keyring (loading its backend)"
+        raise PublishError(f"{which} did not answer within {KEYRING_WAIT:g} s",
+                           hint="unlock the keyring, give credentials (TOOLKIT_PASSWORD), or add --no-keyring")
+    found = asked.get("found")
     if found is None or not found.password:
         return creds
     username = creds.username or found.username or TOKEN_USER

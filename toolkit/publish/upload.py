@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urljoin
 
 from toolkit import __version__, _text
 from toolkit.config import CheckOptions, PublishOptions
@@ -31,15 +32,18 @@ class UploadResult:
     reason: str = ""
     sha256: str = ""
     hint: str = ""  # what to do about a failure that stopped the run
+    rerun: bool = False  # a failure the same command, run again, may get past (the network, the index's state)
 
     @property
     def ok(self) -> bool:
         return self.outcome != "failed"
 
     def line(self) -> str:
-        text = {"uploaded": "uploaded", "exists": "already there, identical", "dry-run": "would upload",
+        text = {"uploaded": "uploaded", "exists": "already there, identical",
+                "dry-run": f"would upload ({self.reason})" if self.reason else "would upload",
                 "failed": f"failed: {self.reason}"}[self.outcome]
-        return f"{self.path.name}: {text}"
+        name = os.fsencode(self.path.name).decode("utf-8", "replace")  # a name that is not UTF-8 shows as such
+        return f"{name}: {text}"
 
     def to_json(self) -> dict[str, str]:
         return {"file": str(self.path), "outcome": self.outcome, "reason": self.reason, "sha256": self.sha256}
@@ -48,10 +52,11 @@ class UploadResult:
 class _Stop(Exception):
     """A failure that every following file would meet too (TLS, credentials, a redirect, no connection)."""
 
-    def __init__(self, reason: str, hint: str | None = None) -> None:
+    def __init__(self, reason: str, hint: str | None = None, rerun: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.hint = hint
+        self.rerun = rerun
 
 
 def order(paths: Sequence[Path]) -> list[Path]:
@@ -81,17 +86,19 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
             for path, future in zip(paths, ready, strict=True):
                 prep = _result(future, path)
                 if stopped is not None:
-                    results.append(UploadResult(path, "failed", f"not tried: {stopped.reason}", prep.sha256))
+                    results.append(UploadResult(path, "failed", f"not tried: {stopped.reason}", prep.sha256,
+                                                rerun=stopped.rerun))
                 elif prep.problem is not None:
                     results.append(UploadResult(path, "failed", prep.problem, prep.sha256))
                 elif options.dry_run:
-                    results.append(UploadResult(path, "dry-run", "", prep.sha256))
+                    results.append(uploader.dry_run(prep))
                 else:
                     try:
                         results.append(uploader.upload(prep))
                     except _Stop as stop:
                         stopped = stop
-                        results.append(UploadResult(path, "failed", stop.reason, prep.sha256, stop.hint or ""))
+                        results.append(UploadResult(path, "failed", stop.reason, prep.sha256, stop.hint or "",
+                                                    rerun=stop.rerun))
     finally:
         uploader.close()
     return results
@@ -159,6 +166,20 @@ class _Uploader:
         except _Settled as settled:
             return settled.result
 
+    def dry_run(self, prep: Prepared) -> UploadResult:
+        """What an upload would do: nothing for a file the index holds, a failure for other bytes under its name."""
+        self.http.deadline, self.http.deadline_seconds = time.monotonic() + self.options.deadline, self.options.deadline
+        try:
+            found, theirs = self.lookup(prep)
+        except _Settled as settled:
+            why = settled.result.reason.removesuffix("; run again to finish")
+            return UploadResult(prep.path, "dry-run", why, prep.sha256)
+        if found == "identical":
+            return UploadResult(prep.path, "exists", "", prep.sha256)
+        if found == "different":
+            return self._unsettled(prep, found, theirs, "")
+        return UploadResult(prep.path, "dry-run", "", prep.sha256)
+
     def _upload(self, prep: Prepared) -> UploadResult:
         deadline = time.monotonic() + self.options.deadline
         self.http.deadline, self.http.deadline_seconds = deadline, self.options.deadline  # no request outlives it
@@ -178,13 +199,14 @@ class _Uploader:
             pause = wait if wait is not None else answers.backoff(attempt)  # the index's Retry-After, if it said
             if time.monotonic() + pause > deadline:
                 return UploadResult(prep.path, "failed", f"{why}; no time left before the deadline "
-                                    f"({self.options.deadline:g} s) for another try", prep.sha256)
+                                    f"({self.options.deadline:g} s) for another try", prep.sha256, rerun=True)
             self.reporter.warn(f"{prep.path.name}: {why}; trying again in {pause:.1f} s "
                                f"(attempt {attempt + 1} of {attempts})")
             time.sleep(pause)
         if unreachable:
-            raise _Stop(f"{why} (after {attempts} attempt(s))", "check the upload URL and the network")
-        return UploadResult(prep.path, "failed", f"{why} (after {attempts} attempt(s)); run again to finish", prep.sha256)
+            raise _Stop(f"{why} (after {attempts} attempt(s))", "check the upload URL and the network", rerun=True)
+        return UploadResult(prep.path, "failed", f"{why} (after {attempts} attempt(s)); run again to finish", prep.sha256,
+                            rerun=True)
 
     def _attempt(self, prep: Prepared) -> tuple[str, float | None, bool, bool]:
         """One POST. Returns (why it must be tried again, Retry-After, whether the index may hold the file now,
@@ -218,8 +240,10 @@ class _Uploader:
         if verdict == "retry":
             return said, answers.retry_after(answer.headers.get("retry-after")), answer.status >= 500, False
         if verdict == "redirect":
-            raise _Stop(f"the index answered {answer.status} {reason} (a redirect; uploads never follow one)",
-                        _redirect_hint(self.target.upload_url, answer.headers.get("location", "")))
+            location = answer.headers.get("location", "")
+            where = f" to {_text.redact_url(_text.printable(urljoin(answer.url, location), 200))}" if location else ""
+            raise _Stop(f"the index answered {answer.status} {reason}, a redirect{where} (uploads never follow one)",
+                        _redirect_hint(self.target.upload_url, location))
         if verdict == "auth":
             raise _Stop(f"the index refused the credentials: {said}",
                         f"toolkit used {self.target.describe()}; check them, or the account's rights on the project")
@@ -269,7 +293,7 @@ class _Uploader:
                 break
             time.sleep(pause)
         raise _Settled(UploadResult(prep.path, "failed", f"cannot see whether the index holds the file ({last}); "
-                                    "run again to finish", prep.sha256))
+                                    "run again to finish", prep.sha256, rerun=True))
 
     def _authorization(self) -> dict[str, str]:
         """The Authorization header; a trusted-publishing exchange that fails stops the run (every file needs it)."""
@@ -299,8 +323,6 @@ class _Settled(Exception):
 
 
 def _redirect_hint(url: str, location: str) -> str:
-    from urllib.parse import urljoin
-
     if location and urljoin(url, location) == url.rstrip("/") + "/" != url:
         return f"the index wants the upload URL with a trailing slash: {url}/"
     return "give the index's upload URL itself (toolkit does not follow redirects on upload)"
