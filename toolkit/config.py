@@ -154,8 +154,12 @@ class PublishOptions:
     check: bool = option(True, "bool", "check each file first and refuse one that fails (--no-check: skip the checks)")
     attestations: bool = option(False, "bool", "upload each file's FILE.publish.attestation (PEP 740) with it")
     dry_run: bool = option(False, "bool", "do everything but the upload")
-    cacert: Path | None = option(None, "path", "CA bundle that verifies the index's TLS certificate (default: the OS "
-                                 "trust store)", metavar="FILE")
+    cacert: Path | None = option(None, "path", "CA bundle that verifies the index's TLS certificate (default: "
+                                 "TWINE_CERT, the .pypirc section's ca_cert, REQUESTS_CA_BUNDLE, PIP_CERT, SSL_CERT_FILE, "
+                                 "the OS trust store)", flags=("--cacert", "--cert"), metavar="FILE")
+    client_cert: Path | None = option(None, "path", "PEM file with the client certificate (and its key) the index "
+                                      "asks for (default: TWINE_CLIENT_CERT, the .pypirc section's client_cert)",
+                                      metavar="FILE")
     timeout: float = option(120.0, "float", "seconds to wait for a connection, for a stalled send and for the answer",
                             metavar="SECONDS")
     retries: int = option(4, "int", "retries of a file after a transient failure (connection lost, 408, 429, 5xx)",

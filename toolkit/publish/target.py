@@ -64,6 +64,7 @@ class Target:
     renew: Callable[[], Credentials] | None = None
     secrets: set[str] = field(default_factory=set, repr=False)
     simple_auth: dict[str, str] = field(default_factory=dict, repr=False)  # origin -> Authorization (--index-url's)
+    client_cert: Path | None = None
 
     def describe(self) -> str:
         if self.renew is not None and self.creds.password is None:
@@ -97,7 +98,7 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
             mask: Callable[[str], None] | None = None) -> Target:
     """The target the options name, with its credentials (see the module docstring for the order)."""
     environ = os.environ if environ is None else environ
-    name, url, section = _repository(options)
+    name, url, section = _repository(options, environ)
     _valid_options(options)
     _valid_url(url, name if name == "--repository-url" else f"the upload URL of {name}")
     if options.index_url:
@@ -108,7 +109,9 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
         name = url
     creds = _explicit(options, environ, section, name, (user_in_url, password_in_url))
     index_url, simple_auth, index_password = _index_url(options.index_url)
-    target = Target(name, url, index.simple_urls(url, index_url), options.cacert, creds, simple_auth=simple_auth)
+    cacert, client_cert = _certificates(options, environ, section)
+    target = Target(name, url, index.simple_urls(url, index_url), cacert, creds, simple_auth=simple_auth,
+                    client_cert=client_cert)
     target.secrets.update(s for s in (index_password, *(v.partition(" ")[2] for v in simple_auth.values())) if s)
     # keyring before trusted publishing, except in a CI job that has an OIDC identity: there no keyring is
     # set up, and asking a desktop keyring service that is not there can block.
@@ -119,10 +122,26 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
             if dry_run:
                 target.creds = Credentials(TOKEN_USER, None, "trusted publishing", "trusted publishing (not exchanged: dry run)")
             else:
-                publisher = TrustedPublisher(url, options, environ, mask or _github_mask(environ), target.secrets)
+                publisher = TrustedPublisher(url, replace(options, cacert=cacert, client_cert=client_cert), environ,
+                                             mask or _github_mask(environ), target.secrets)
                 target.renew = publisher.mint
     target.secrets.update(s for s in (target.creds.password, creds.password, password_in_url) if s)
     return target
+
+
+def _certificates(options: PublishOptions, environ: Mapping[str, str],
+                  section: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+    """(CA bundle, client certificate) from the first source that names each, in twine's order (the flag,
+    TWINE_CERT / TWINE_CLIENT_CERT, the .pypirc section's ca_cert / client_cert), then the CA bundle pip's and
+    requests' users set (REQUESTS_CA_BUNDLE, PIP_CERT). SSL_CERT_FILE needs nothing here: OpenSSL reads it
+    when no bundle is named."""
+    def first(*values: str | Path | None) -> Path | None:
+        found = next((v for v in values if v), None)
+        return Path(found).expanduser() if found else None
+
+    cacert = first(options.cacert, environ.get("TWINE_CERT"), section.get("ca_cert"), environ.get("REQUESTS_CA_BUNDLE"),
+                   environ.get("PIP_CERT"))
+    return cacert, first(options.client_cert, environ.get("TWINE_CLIENT_CERT"), section.get("client_cert"))
 
 
 def _index_url(url: str | None) -> tuple[str | None, dict[str, str], str | None]:
@@ -160,12 +179,15 @@ def _valid_options(options: PublishOptions) -> None:
         raise ConfigError("--retries must be 0 or more")
 
 
-def _repository(options: PublishOptions) -> tuple[str, str, dict[str, str]]:
-    """(name, upload URL, its .pypirc section) from --repository-url or -r NAME."""
+def _repository(options: PublishOptions, environ: Mapping[str, str]) -> tuple[str, str, dict[str, str]]:
+    """(name, upload URL, its .pypirc section) from --repository-url or -r NAME (or twine's TWINE_REPOSITORY_URL,
+    TWINE_REPOSITORY)."""
     if options.repository_url:
         return "--repository-url", options.repository_url, {}
+    if not options.repository and environ.get("TWINE_REPOSITORY_URL"):
+        return "--repository-url", environ["TWINE_REPOSITORY_URL"], {}
     pypirc = read_pypirc(options.config_file or Path.home() / ".pypirc", required=options.config_file is not None)
-    name = options.repository or "pypi"
+    name = options.repository or environ.get("TWINE_REPOSITORY") or "pypi"
     section = pypirc.get(name, {})
     url = section.get("repository") or options.repositories.get(name) or PRESETS.get(name)
     if not isinstance(url, str) or not url:
@@ -281,6 +303,7 @@ class TrustedPublisher:
         base = _origin(self.upload_url)
         t = self.options.timeout
         http = transport.Transport(transport.Timeouts(t, t, t), self.options.cacert, dict(self.environ),
+                                   client_cert=self.options.client_cert,
                                    deadline=time.monotonic() + self.options.deadline,
                                    deadline_seconds=self.options.deadline)
         if request_token := self.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
@@ -399,7 +422,8 @@ def read_pypirc(path: Path, *, required: bool = False) -> dict[str, dict[str, st
         if name in ("distutils", "server-login") or not parser.has_section(name):
             continue
         section = dict(defaults)
-        section.update({k: v for k, v in parser.items(name) if k in ("repository", "username", "password")})
+        section.update({k: v for k, v in parser.items(name)
+                        if k in ("repository", "username", "password", "ca_cert", "client_cert")})
         found[name] = section
     return found
 

@@ -154,8 +154,9 @@ class _Uploader:
         self.options = options
         self.reporter = reporter
         timeouts = transport.Timeouts(connect=options.timeout, send=options.timeout, response=options.timeout)
-        self.http = transport.Transport(timeouts, options.cacert)
+        self.http = transport.Transport(timeouts, target.cacert, client_cert=target.client_cert)
         self.origin = transport.origin_of(target.upload_url)
+        self._hint: str | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -204,7 +205,8 @@ class _Uploader:
                                f"(attempt {attempt + 1} of {attempts})")
             time.sleep(pause)
         if unreachable:
-            raise _Stop(f"{why} (after {attempts} attempt(s))", "check the upload URL and the network", rerun=True)
+            raise _Stop(f"{why} (after {attempts} attempt(s))", self._hint or "check the upload URL and the network",
+                        rerun=True)
         return UploadResult(prep.path, "failed", f"{why} (after {attempts} attempt(s)); run again to finish", prep.sha256,
                             rerun=True)
 
@@ -222,6 +224,7 @@ class _Uploader:
             why = self.target.redact(str(exc))
             if exc.fatal:
                 raise _Stop(why, exc.hint) from None
+            self._hint = exc.hint  # e.g. a proxy that is down: the proxy setting is what to check
             return why, None, exc.body_sent, exc.phase == "connect"
         return self._answered(prep, answer)
 
@@ -244,6 +247,9 @@ class _Uploader:
             where = f" to {_text.redact_url(_text.printable(urljoin(answer.url, location), 200))}" if location else ""
             raise _Stop(f"the index answered {answer.status} {reason}, a redirect{where} (uploads never follow one)",
                         _redirect_hint(self.target.upload_url, location))
+        if verdict == "proxy":
+            raise _Stop(f"the proxy refused the request: {said}",
+                        "give the proxy's user and password in the proxy URL: http://USER:PASSWORD@proxy:port")
         if verdict == "auth":
             raise _Stop(f"the index refused the credentials: {said}",
                         f"toolkit used {self.target.describe()}; check them, or the account's rights on the project")
