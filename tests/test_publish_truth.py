@@ -166,3 +166,15 @@ def test_a_keyring_backend_that_does_not_answer_is_named(tmp_path: Path) -> None
     assert error_lines(proc) == [
         "error: the keyring backend slow_keyring.Sleeper did not answer within 5 s",
         "hint: unlock the keyring, give credentials (TOOLKIT_PASSWORD), or add --no-keyring"]
+
+
+def test_release_keeps_publishs_specific_hint(tmp_path: Path) -> None:
+    from projects import write_project
+
+    src = write_project(tmp_path / "proj", "intree", name="hinted-release")
+    with Recorder({"/legacy/": (301, b"", {"Location": "https://elsewhere.example/upload/"})}) as srv:
+        proc = subprocess.run([sys.executable, "-m", "toolkit", "release", "--repository-url", f"{srv.origin}/legacy/"],
+                              cwd=src, env=publish_env(tmp_path, creds()), capture_output=True, text=True, timeout=600,
+                              check=False)
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert error_lines(proc)[-1] == "hint: give the index's upload URL itself (toolkit does not follow redirects on upload)"

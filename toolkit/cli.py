@@ -371,7 +371,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from toolkit.config import CheckOptions, PublishOptions
     from toolkit.dist import Dist, current, read_manifest, stage_inputs
     from toolkit.errors import PublishError
-    from toolkit.publish import failed, publish
+    from toolkit.publish import failed, failure_hint, publish
     from toolkit.publish.target import resolve
 
     options = load_options(args, PublishOptions, Path.cwd())
@@ -398,10 +398,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             _out(r.line())
     bad = failed(results)
     if bad:
-        hint = next((r.hint for r in bad if r.hint), "the lines above say why")
-        if all(r.rerun for r in bad):  # only then can a second run finish the job
-            hint += "; running the same command again uploads only what is missing"
-        raise PublishError(f"{len(bad)} of {len(results)} file(s) not published", hint=hint)
+        raise PublishError(f"{len(bad)} of {len(results)} file(s) not published", hint=failure_hint(results))
     return 0
 
 
@@ -428,8 +425,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}  {tag}")
             _out(f"    {', '.join(f.steps)}" + (f" -> {f.destination}" if f.destination else ""))
     if result.failed:
-        raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published",
-                           hint="the lines above say why; running the same command again uploads only what is missing")
+        raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published", hint=result.hint)
     return 0
 
 

@@ -55,12 +55,13 @@ class ReleaseResult:
     index: str
     report: Any = None  # the check stage's Report
     failed: int = 0  # files the index did not take
+    hint: str = ""  # what to do about them (publish's own hint)
 
 
 def release(src: Path, options: StageOptions, *, reporter: Reporter | None = None, echo: bool = False) -> ReleaseResult:
     from toolkit.build import build
     from toolkit.check import check
-    from toolkit.publish import publish
+    from toolkit.publish import failure_hint, publish
     from toolkit.publish.target import resolve
 
     reporter = reporter or PlainReporter()
@@ -101,7 +102,7 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
                         "failed": f"failed: {r.reason}"}[r.outcome])
         f.destination = target.upload_url
     failed = sum(1 for r in results if not r.ok)
-    return ReleaseResult(list(files.values()), target.upload_url, report, failed)
+    return ReleaseResult(list(files.values()), target.upload_url, report, failed, failure_hint(results))
 
 
 def _warm_up() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 # The upload policy (upload.py) brings the HTTP client with it; the check stage imports form.py from this
 # package on every run, so the package itself stays light and loads upload.py when a name of it is asked for.
-_UPLOAD_NAMES = frozenset({"publish", "failed", "order", "UploadResult", "Outcome"})
+_UPLOAD_NAMES = frozenset({"publish", "failed", "failure_hint", "order", "UploadResult", "Outcome"})
 
 __all__ = sorted(_UPLOAD_NAMES)
 

@@ -338,4 +338,14 @@ def failed(results: Sequence[UploadResult]) -> list[UploadResult]:
     return [r for r in results if not r.ok]
 
 
-__all__ = ["PublishError", "UploadResult", "order", "publish", "failed"]
+def failure_hint(results: Sequence[UploadResult]) -> str:
+    """What to do about the files that failed: the first specific hint, and the promise that running again
+    finishes only when every failure is one a second run can get past."""
+    bad = failed(results)
+    hint = next((r.hint for r in bad if r.hint), "the lines above say why")
+    if bad and all(r.rerun for r in bad):
+        hint += "; running the same command again uploads only what is missing"
+    return hint
+
+
+__all__ = ["PublishError", "UploadResult", "order", "publish", "failed", "failure_hint"]
