@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from distfactory import make_wheel
 from faultproxy import HTTPServerBase, Request, read_body, send_response
 from indexes import creds, publish_env, results, run_publish
@@ -212,3 +213,16 @@ def test_a_deeply_nested_attestation_file_is_one_line(tmp_path: Path) -> None:
                        home=tmp_path, env=creds())
     line = one_failure(proc, path)
     assert "is not a PEP 740 attestation (JSON nested too deeply)" in line, line
+
+
+@pytest.mark.parametrize("answer", [
+    b'{"errors": [{"description": "bad \\u001b[2Jtoken\\u0007"}]}', b'{"errors": 5}', b'[' * 5000])
+def test_a_refusal_of_the_token_exchange_is_one_printable_line(answer: bytes, tmp_path: Path) -> None:
+    path = wheel(tmp_path, "refused_mint")
+    token = (200, b'{"value": "oidc-token-from-the-ci"}', {"Content-Type": "application/json"})
+    with Hostile({"/_/oidc/audience": AUDIENCE, "/_/oidc/mint-token": (422, answer, {})}) as index, \
+            Hostile({"/token": token}) as github:
+        proc = publish_trusted(index, github, path, tmp_path)
+    line = one_failure(proc, path)
+    assert line.startswith("failed: trusted publishing: the index refused the OIDC token (422"), line
+    assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout + proc.stderr

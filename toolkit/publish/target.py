@@ -370,8 +370,9 @@ class TrustedPublisher:
         doc = _json(answer)
         token = doc.get("token")
         if answer.status != 200 or not isinstance(token, str):
-            errors = doc.get("errors") or []
-            why = "; ".join(str(e.get("description", e.get("code", ""))) for e in errors if isinstance(e, dict))
+            errors = doc.get("errors") if isinstance(doc.get("errors"), list) else []
+            why = _text.printable("; ".join(str(e.get("description", e.get("code", "")))
+                                            for e in errors if isinstance(e, dict)))
             raise PublishError(f"trusted publishing: the index refused the OIDC token ({answer.status}"
                                f"{': ' + why.replace(oidc, '***') if why else ''})",
                                hint="check the trusted publisher configured for this project on the index")
