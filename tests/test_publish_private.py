@@ -276,6 +276,6 @@ def test_no_proxy_forms_reach_the_index_directly(host: str, entry: str, tmp_path
     ("anything", 80, "*", True), ("anything", 80, "", False), ("Index.Corp.Example", 443, "CORP.example", True),
 ])
 def test_no_proxy_forms(host: str, port: int, value: str, exempt: bool) -> None:
-    from toolkit.publish.transport import no_proxy
+    from toolkit.publish.proxy import no_proxy
 
     assert no_proxy(host, port, value) is exempt
