@@ -66,10 +66,10 @@ def test_a_token_in_a_failed_backends_output_is_masked_on_screen_and_in_the_kept
     screen = proc.stdout + proc.stderr
     assert TOKEN not in screen
     detail = "\n".join(error_detail(proc.stderr))
-    assert "RuntimeError: cannot reach https://***@private.example/simple" in detail, proc.stderr
+    assert "RuntimeError: cannot reach https://user:***@private.example/simple" in detail, proc.stderr
     log = kept_log(proc.stderr).read_text(encoding="utf-8")
     assert TOKEN not in log
-    assert "ERROR: 401 from https://***@private.example/simple/toy-pkg/" in log
+    assert "ERROR: 401 from https://user:***@private.example/simple/toy-pkg/" in log
 
 
 def test_the_output_tail_shown_under_an_error_masks_url_credentials() -> None:
@@ -77,4 +77,4 @@ def test_the_output_tail_shown_under_an_error_masks_url_credentials() -> None:
     from toolkit._proc import output_tail
 
     output = f"Looking in indexes: https://user:{TOKEN}@private.example/simple\nerror: \x1b[31mno\x1b[0m\n"
-    assert output_tail(output) == ["Looking in indexes: https://***@private.example/simple", "error: no"]
+    assert output_tail(output) == ["Looking in indexes: https://user:***@private.example/simple", "error: no"]

@@ -37,6 +37,7 @@ def test_every_index_way_of_saying_already_exists_is_recognised(status: int, rea
     (502, "Bad Gateway", "retry"), (503, "Service Unavailable", "retry"), (504, "Gateway Timeout", "retry"),
     (301, "Moved Permanently", "redirect"), (308, "Permanent Redirect", "redirect"),
     (401, "Unauthorized", "auth"), (403, "Invalid or non-existent authentication information.", "auth"),
+    (407, "Proxy Authentication Required", "proxy"),
     (400, "'2.0' is not a valid metadata version.", "refused"), (413, "Payload Too Large", "refused"),
 ])
 def test_what_an_answer_means(status: int, reason: str, verdict: str) -> None:

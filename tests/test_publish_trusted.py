@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from distfactory import make_sdist, make_wheel
 from faultproxy import FaultProxy, Minted, github_oidc
-from indexes import Index, creds, pypiserver, results, run_publish
+from indexes import Index, creds, publish_env, pypiserver, results, run_publish
 
 
 def _jwt(claims: dict[str, str]) -> str:
@@ -53,8 +55,10 @@ def test_github_actions_identity_is_exchanged_masked_and_never_shown(tmp_path: P
     assert results(proc.stdout) == {p.name: "uploaded" for p in paths}
     assert minted.exchanges == 1  # one token for both files: it had 15 minutes left
     (token,) = minted.tokens
-    assert proc.stdout.splitlines()[0] == f"::add-mask::{token}"
-    shown = proc.stdout.replace(f"::add-mask::{token}", "") + proc.stderr
+    # The runner reads workflow commands on stderr too: the mask goes there, stdout is only the results.
+    assert f"::add-mask::{token}" in proc.stderr.splitlines()
+    assert "::add-mask::" not in proc.stdout
+    shown = proc.stdout + proc.stderr.replace(f"::add-mask::{token}", "")
     for secret in (OIDC, REQUEST_TOKEN, token):
         assert secret not in shown
     assert "credentials: trusted publishing" in proc.stderr
@@ -68,7 +72,7 @@ def test_a_token_near_its_end_is_renewed_before_the_next_upload(tmp_path: Path, 
         proc = run_publish("--repository-url", proxy.url, *paths, home=tmp_path, env=github_env(gh.origin))
     assert proc.returncode == 0, proc.stderr
     assert minted.exchanges == 2
-    assert proc.stdout.count("::add-mask::pypi-minted-") == 2
+    assert proc.stderr.count("::add-mask::pypi-minted-") == 2
 
 
 def test_gitlab_ci_identity_is_exchanged(tmp_path: Path, index: Index) -> None:
@@ -79,7 +83,7 @@ def test_gitlab_ci_identity_is_exchanged(tmp_path: Path, index: Index) -> None:
                            env={"GITLAB_CI": "true", "TOOLKIT_TESTS_ID_TOKEN": OIDC})
     assert proc.returncode == 0, proc.stderr
     assert minted.exchanges == 1
-    assert "::add-mask::" not in proc.stdout  # a GitHub command; GitLab masks variables itself
+    assert "::add-mask::" not in proc.stdout + proc.stderr  # a GitHub command; GitLab masks variables itself
     assert OIDC not in proc.stdout + proc.stderr
 
 
@@ -124,9 +128,28 @@ def test_dry_run_says_trusted_publishing_would_be_used_without_exchanging(tmp_pa
     with github_oidc(OIDC, REQUEST_TOKEN) as gh, FaultProxy(index.url, minted=minted) as proxy:
         proc = run_publish("--repository-url", proxy.url, "--dry-run", "-v", *paths, home=tmp_path,
                            env=github_env(gh.origin))
-        # Nothing exchanged, nothing sent: only the index's public pages were read (what it will say).
+        # Nothing exchanged, nothing sent: only the index's public pages were read (what it holds, what it will say).
         assert gh.requests == [] and all(r.method == "GET" and not r.path.startswith("/_/") for r in proxy.requests)
         assert all("authorization" not in r.headers for r in proxy.requests)
     assert proc.returncode == 0, proc.stderr
-    assert set(results(proc.stdout).values()) == {"would upload"}
+    assert all(r.startswith("would upload") for r in results(proc.stdout).values()), proc.stdout
     assert "trusted publishing (not exchanged: dry run)" in proc.stderr
+
+
+def test_json_output_stays_json_and_no_file_holds_the_token(tmp_path: Path, index: Index) -> None:
+    """stdout redirected to a file (`> out.json`) and stderr to another: the document alone in the first, the
+    token in neither (the mask is for the runner's pipe, the only log that needs it)."""
+    paths = dists(tmp_path, "json_trusted_pkg")
+    minted = Minted(oidc_tokens={OIDC})
+    out, err = tmp_path / "out.json", tmp_path / "err.txt"
+    with github_oidc(OIDC, REQUEST_TOKEN) as gh, FaultProxy(index.url, minted=minted) as proxy:
+        with open(out, "wb") as stdout, open(err, "wb") as stderr:
+            proc = subprocess.run([sys.executable, "-m", "toolkit", "publish", "--format", "json", "--repository-url",
+                                   proxy.url, *map(str, paths)], env=publish_env(tmp_path, github_env(gh.origin)),
+                                  cwd=tmp_path, stdout=stdout, stderr=stderr, timeout=300, check=False)
+    assert proc.returncode == 0, err.read_text()
+    doc = json.loads(out.read_text())
+    assert doc
+    (token,) = minted.tokens
+    for secret in (OIDC, REQUEST_TOKEN, token):
+        assert secret not in out.read_text() + err.read_text()

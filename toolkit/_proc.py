@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit import _fs
+from toolkit import _fs, _text
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -26,12 +26,18 @@ if TYPE_CHECKING:
 # What may steer a backend or an installer from outside without the user asking.
 LEAKY_PREFIXES = ("PIP_", "UV_")
 LEAKY_NAMES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
+# The credentials publish and attest read: a backend, an installer, a repair tool (third-party code, all)
+# never sees them, whatever --pass-env says. Prefixes: every setting of publish and release (a token, a
+# password, an index URL with userinfo) and of twine; suffix: GitLab's `id_tokens:` variables, named
+# <AUDIENCE>_ID_TOKEN, which is where `id` looks for them (PYPI_ID_TOKEN, SIGSTORE_ID_TOKEN).
+SECRET_NAMES = frozenset({"TOOLKIT_PASSWORD", "TOOLKIT_USERNAME", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                          "ACTIONS_ID_TOKEN_REQUEST_URL", "CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2"})
+SECRET_PREFIXES = ("TOOLKIT_PUBLISH_", "TOOLKIT_RELEASE_", "TWINE_")
+SECRET_SUFFIXES = ("_ID_TOKEN",)
 _KEEP_LOGS = 30
 TAIL_LINES = 15  # how much of a failed command's own output an error shows
 _TRACEBACK = "Traceback (most recent call last):"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_URL_CREDENTIALS = re.compile(r"(://)[^/\s@]+@")
-_URL_CREDENTIALS_BYTES = re.compile(_URL_CREDENTIALS.pattern.encode())
 
 Command = list[str | Path]
 
@@ -49,11 +55,24 @@ def clean_environ(
     def kept(name: str) -> bool:
         return any(name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in keep)
 
-    return {
+    return without_secrets({
         k: v
         for k, v in environ.items()
         if kept(k) or not (k in LEAKY_NAMES or k.startswith(LEAKY_PREFIXES))
-    }
+    })
+
+
+def is_secret(name: str) -> bool:
+    """Whether an environment variable holds a credential of publish or attest (see SECRET_NAMES)."""
+    upper = name.upper()  # Windows' names are case-insensitive
+    return upper in SECRET_NAMES or upper.startswith(SECRET_PREFIXES) or upper.endswith(SECRET_SUFFIXES)
+
+
+def without_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of the environment (default: this process's) without a credential: the environment of
+    every command toolkit starts."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if not is_secret(k)}
 
 
 def output_tail(output: str, max_lines: int = TAIL_LINES) -> list[str]:
@@ -63,7 +82,7 @@ def output_tail(output: str, max_lines: int = TAIL_LINES) -> list[str]:
     Colours are removed and credentials in URLs (an index URL with a token) masked, since
     these lines are printed under the error.
     """
-    lines = [_URL_CREDENTIALS.sub(r"\1***@", _ANSI.sub("", line)).rstrip() for line in output.splitlines()]
+    lines = [_text.redact_urls(_ANSI.sub("", line)).rstrip() for line in output.splitlines()]
     lines = [line for line in lines if line.strip()][-max_lines:]
     starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(_TRACEBACK)]
     return lines[starts[-1]:] if starts else lines
@@ -105,7 +124,7 @@ class Logger:
             return False
 
     def note(self, text: str) -> None:
-        text = _URL_CREDENTIALS.sub(r"\1***@", text)  # a command line may hold an index URL with a token
+        text = _text.redact_urls(text)  # a command line may hold an index URL with a token
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(f"[toolkit +{time.monotonic() - self._started:.2f}s] {text}\n")
 
@@ -130,7 +149,7 @@ class Logger:
             with _tracked(subprocess.Popen(
                 [str(c) for c in cmd],
                 cwd=cwd,
-                env=dict(env) if env is not None else None,
+                env=without_secrets(env),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if self.echo else raw,
                 stderr=subprocess.STDOUT,
@@ -165,7 +184,7 @@ class Logger:
         self.note("probe: " + " ".join(str(c) if "\n" not in str(c) else "<script>" for c in cmd))
         try:
             popen = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, **_GROUP)
+                                     stderr=subprocess.STDOUT, env=without_secrets(), **_GROUP)
         except OSError as exc:
             self.note(f"cannot start it: {exc}")
             return 127, exc.strerror or str(exc)
@@ -181,7 +200,7 @@ class Logger:
 
 
 def _masked(line: bytes) -> bytes:
-    return _URL_CREDENTIALS_BYTES.sub(rb"\1***@", line)
+    return _text.redact_urls(line.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
 
 def _prune(logs: Path) -> None:
@@ -282,7 +301,7 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 def output(cmd: Sequence[str | Path], *, cwd: Path | str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a short query (a tool's `--print-...`) and return what it printed; no log, nothing to keep."""
     return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=without_secrets())
 
 
 PARALLEL_MIN_BYTES = 4 << 20  # below this, worker processes cost more than the checks they share

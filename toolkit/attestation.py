@@ -3,11 +3,11 @@ very file (name and sha256). attest writes it; verify and publish read it (the c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit import _fs
+from toolkit._text import load_json
 from toolkit.dist import parse_dist_filename
 from toolkit.errors import ConfigError
 
@@ -37,7 +37,7 @@ def load_attestations(data: bytes, source: str) -> list[Attestation]:
     from sigstore.errors import Error as SigstoreError
 
     try:
-        doc = json.loads(data)
+        doc = load_json(data)  # a document nested too deep is a ValueError too
         if isinstance(doc, dict) and "attestation_bundles" in doc:
             prov = Provenance.model_validate(doc)
             found = [a for b in prov.attestation_bundles for a in b.attestations]

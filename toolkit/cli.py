@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from toolkit import __version__, config
+from toolkit._text import redact_url
 from toolkit.errors import ConfigError, ToolkitError
 
 T = TypeVar("T")
@@ -421,27 +422,29 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from toolkit.config import CheckOptions, PublishOptions
     from toolkit.dist import stage_inputs
     from toolkit.errors import PublishError
-    from toolkit.publish import failed, publish
+    from toolkit.publish import failed, failure_hint, publish
     from toolkit.publish.target import resolve
 
     options = load_options(args, PublishOptions, Path.cwd())
     checks = gate(config.load(CheckOptions, Path.cwd())) if options.check else None
     reporter = _reporter(args)
     files = stage_inputs(args.paths, default_outdir(), reporter)
+    if not files:  # twine and uv refuse an empty upload too: exit 0 would say the release is out
+        named = ", ".join(os.fsencode(p).decode("utf-8", "replace") for p in args.paths)
+        raise ConfigError(f"no file to publish in {named}",
+                          hint="name wheels and sdists (regular files), or a folder that holds them such as dist/")
     target = resolve(options, dry_run=options.dry_run)
     where = target.upload_url if target.name == target.upload_url else f"{target.name} ({target.upload_url})"
-    reporter.info(f"index: {where}; credentials: {target.describe()}")
+    reporter.info(f"index: {redact_url(where)}; credentials: {target.describe()}")
     results = publish(files, target, options, gate=checks, reporter=reporter)
     if args.format == "json":
-        _out(json.dumps({"index": target.upload_url, "results": [r.to_json() for r in results]}, indent=2))
+        _out(json.dumps({"index": redact_url(target.upload_url), "results": [r.to_json() for r in results]}, indent=2))
     else:
         for r in results:
             _out(r.line())
     bad = failed(results)
     if bad:
-        hint = next((r.hint for r in bad if r.hint), None)  # a failure's own hint: running again may not help
-        raise PublishError(f"{len(bad)} of {len(results)} file(s) not published",
-                           hint=hint or "the lines above say why; running the same command again uploads only what is missing")
+        raise PublishError(f"{len(bad)} of {len(results)} file(s) not published", hint=failure_hint(results))
     return 0
 
 
@@ -459,7 +462,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         _out(exc.report.to_text())  # type: ignore[attr-defined]
         raise
     if args.format == "json":
-        _out(json.dumps({"index": result.index, "files": [f.to_json() for f in result.files]}, indent=2))
+        _out(json.dumps({"index": redact_url(result.index), "files": [f.to_json() for f in result.files]}, indent=2))
     else:
         for f in result.files:
             d = f.dist
@@ -467,9 +470,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}  {tag}")
             _out(f"    {', '.join(f.steps)}" + (f" -> {f.destination}" if f.destination else ""))
     if result.failed:
-        raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published",
-                           hint=result.hint or "the lines above say why; running the same command again uploads only "
-                                               "what is missing")
+        raise PublishError(f"{result.failed} of {len(result.files)} file(s) not published", hint=result.hint)
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from toolkit import _fs
+from toolkit._text import has_password
 from toolkit.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -130,6 +131,9 @@ class VerifyOptions:
                                     "Integrity API): its URL, or pypi / testpypi", metavar="URL")
     trust_config: Path | None = option(None, "path", "a Sigstore client trust config (JSON) naming another Sigstore "
                                        "instance", metavar="FILE")
+    timeout: float = option(60.0, "float", "--from-index: seconds to wait for a connection and for the answer",
+                            metavar="SECONDS")
+    deadline: float = option(300.0, "float", "--from-index: seconds one file's provenance may take", metavar="SECONDS")
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,12 @@ class PublishOptions:
     check: bool = option(True, "bool", "check each file first and refuse one that fails (--no-check: skip the checks)")
     attestations: bool = option(False, "bool", "upload each file's FILE.publish.attestation (PEP 740) with it")
     dry_run: bool = option(False, "bool", "do everything but the upload")
-    cacert: Path | None = option(None, "path", "CA bundle that verifies the index's TLS certificate (default: the OS "
-                                 "trust store)", metavar="FILE")
+    cacert: Path | None = option(None, "path", "CA bundle that verifies the index's TLS certificate (default: "
+                                 "TWINE_CERT, the .pypirc section's ca_cert, REQUESTS_CA_BUNDLE, PIP_CERT, SSL_CERT_FILE, "
+                                 "the OS trust store)", flags=("--cacert", "--cert"), metavar="FILE")
+    client_cert: Path | None = option(None, "path", "PEM file with the client certificate (and its key) the index "
+                                      "asks for (default: TWINE_CLIENT_CERT, the .pypirc section's client_cert)",
+                                      metavar="FILE")
     timeout: float = option(120.0, "float", "seconds to wait for a connection, for a stalled send and for the answer",
                             metavar="SECONDS")
     retries: int = option(4, "int", "retries of a file after a transient failure (connection lost, 408, 429, 5xx)",
@@ -256,6 +264,10 @@ def load(
             if fields[name].metadata["kind"] == "secret":
                 raise ConfigError(f"[tool.toolkit.{name_}]: {key} is a secret and may not be written in pyproject.toml",
                                   hint=f"remove it and set TOOLKIT_{name_.upper()}_{name.upper()} in the environment")
+            if _holds_password(raw):
+                raise ConfigError(f"[tool.toolkit.{name_}]: {key} holds a URL with a password, which may not be written "
+                                  "in pyproject.toml", hint="remove the user info from the URL and give the password as "
+                                  "TOOLKIT_PASSWORD in the environment (or in keyring)")
             values[name] = _coerce(fields[name], raw, f"[tool.toolkit.{name_}] {key}", base=project_dir)
     environ = os.environ if environ is None else environ
     prefix = f"TOOLKIT_{name_.upper()}_"
@@ -269,6 +281,17 @@ def load(
         if raw is not None:
             values[name] = _coerce(fields[name], raw, "/".join(flag_names(fields[name])), base=Path.cwd())
     return cls(**values)
+
+
+def _holds_password(raw: Any) -> bool:
+    """Whether a value of pyproject.toml is, or holds, a URL with a password in its userinfo."""
+    if isinstance(raw, str):
+        return has_password(raw)
+    if isinstance(raw, dict):
+        return any(_holds_password(v) for v in raw.values())
+    if isinstance(raw, list):
+        return any(_holds_password(v) for v in raw)
+    return False
 
 
 def _coerce(f: dataclasses.Field, raw: Any, where: str, base: Path) -> Any:

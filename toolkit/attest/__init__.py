@@ -43,7 +43,10 @@ def load_trust_config(path: Path) -> ClientTrustConfig:
         raise ConfigError(f"{path}: not a Sigstore client trust config ({first_line(exc)})") from None
 
 
-def client_trust(staging: bool) -> ClientTrustConfig:
+SIGN_TRUST_HINT = "check the network: signing needs Sigstore's current trust root (or give --trust-config FILE)"
+
+
+def client_trust(staging: bool, hint: str = SIGN_TRUST_HINT) -> ClientTrustConfig:
     from sigstore.errors import Error as SigstoreError
     from sigstore.models import ClientTrustConfig
 
@@ -51,7 +54,7 @@ def client_trust(staging: bool) -> ClientTrustConfig:
         return ClientTrustConfig.staging() if staging else ClientTrustConfig.production()
     except SigstoreError as exc:
         raise AttestError(f"cannot update Sigstore's trust root from {TUF_URLS[staging]} ({first_line(exc)})",
-                          hint="check the network; `toolkit verify --offline` uses the trust root shipped with sigstore") from None
+                          hint=hint) from None
 
 
 # -- attest ----------------------------------------------------------------------------------------------

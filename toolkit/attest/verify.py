@@ -9,7 +9,7 @@ attestation comes from `{FILE}.publish.attestation`, a file named, or the proven
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from toolkit import _fs
+from toolkit._text import load_json, redact_url
 from toolkit.attest import TUF_URLS, client_trust, load_trust_config
 from toolkit.attestation import Mismatch, attestation_path, check_subject, first_line, load_attestations
 from toolkit.dist import parse_dist_filename
@@ -142,7 +143,8 @@ def trusted_root(*, staging: bool, offline: bool, trust_config: Path | None = No
     if trust_config is not None:
         return load_trust_config(trust_config).trusted_root
     if not offline:
-        return client_trust(staging).trusted_root
+        return client_trust(staging, hint="check the network, or add --offline (the trust root shipped with "
+                                          "sigstore)").trusted_root
     from sigstore._utils import read_embedded  # the assets sigstore seeds its TUF cache with
     from sigstore.models import TrustedRoot, trustroot_v1
 
@@ -212,7 +214,7 @@ def verify_one(attestation: Attestation, filename: str, sha256: str, publisher: 
                        SIGNATURE_HINT) from None
     check_subject(attestation, filename, sha256)
     try:
-        predicate_type = str(json.loads(payload)["predicateType"])
+        predicate_type = str(load_json(payload)["predicateType"])
         AttestationType(predicate_type)
     except (ValueError, KeyError, TypeError):
         raise Mismatch("the attestation's statement has an unknown predicate type") from None
@@ -251,7 +253,8 @@ def _verify_file(path: Path, source: Path, publisher: Publisher, verifier: Any, 
     signer = ""
     try:
         if options.from_index:
-            data, where = fetch_provenance(options.from_index, path.name), f"the provenance {options.from_index} serves"
+            data = fetch_provenance(options.from_index, path.name, options)
+            where = f"the provenance {redact_url(options.from_index)} serves"
         else:
             data, where = _read_attestation(source), str(source)
         found = load_attestations(data, where)
@@ -284,24 +287,36 @@ def provenance_url(index: str, filename: str) -> str:
     return f"{base}/integrity/{quote(name)}/{quote(str(version))}/{quote(filename)}/provenance"
 
 
-def fetch_provenance(index: str, filename: str) -> bytes:
-    """The provenance object the index serves for `filename` (Mismatch when it has none)."""
-    import requests
+def fetch_provenance(index: str, filename: str, options: VerifyOptions) -> bytes:
+    """The provenance object the index serves for `filename` (Mismatch when it has none).
+
+    Fetched with publish's HTTP client (toolkit/transport.py, shared with publish), not requests: its answer is capped
+    and its wall clock bounded (--timeout, --deadline), which no trickle from the index stretches.
+    """
+    from toolkit import transport
 
     url = provenance_url(index, filename)
     if not url.startswith(("https://", "http://")):
-        raise ConfigError(f"--from-index {index!r}: not an index URL", hint=f"give {PYPI.site}, or pypi / testpypi")
+        raise ConfigError(f"--from-index {redact_url(index)!r}: not an index URL", hint=f"give {PYPI.site}, or pypi / testpypi")
+    if options.timeout <= 0 or options.deadline <= 0:
+        raise ConfigError("--timeout and --deadline must be more than 0 seconds")
+    user, password = transport.userinfo(url)
+    bare = transport.without_userinfo(url)
+    headers = {"Accept": "application/vnd.pypi.integrity.v1+json"}
+    if user or password:
+        headers["Authorization"] = transport.basic_auth(user or "", password or "")
+    http = transport.Transport(transport.Timeouts(options.timeout, options.timeout, options.timeout),
+                               deadline=time.monotonic() + options.deadline, deadline_seconds=options.deadline)
     try:
-        with requests.get(url, headers={"Accept": "application/vnd.pypi.integrity.v1+json"}, timeout=(10, 60),
-                          stream=True) as resp:
-            if resp.status_code == 404:
-                raise Mismatch(f"the index serves no provenance for {filename} ({url})")
-            if resp.status_code != 200:
-                raise AttestError(f"{url} answered HTTP {resp.status_code}", hint="try again later")
-            data = resp.raw.read(_MAX_PROVENANCE + 1, decode_content=True)
-    except requests.RequestException as exc:
-        raise AttestError(f"cannot fetch the provenance of {filename} from {url} ({type(exc).__name__})",
-                          hint="check the network, or verify a local attestation with --attestation FILE") from None
-    if len(data) > _MAX_PROVENANCE:
-        raise Mismatch(f"the provenance {url} serves is larger than {_MAX_PROVENANCE >> 20} MiB")
-    return bytes(data)
+        resp = http.get(bare, headers, auth_origin=transport.origin_of(bare), cap=_MAX_PROVENANCE)
+    except transport.WireError as exc:
+        raise AttestError(f"cannot fetch the provenance of {filename} from {redact_url(url)} ({exc})",
+                          hint=exc.hint or "check the network, or verify a local attestation with --attestation FILE"
+                          ) from None
+    finally:
+        http.close()
+    if resp.status == 404:
+        raise Mismatch(f"the index serves no provenance for {filename} ({redact_url(url)})")
+    if resp.status != 200:
+        raise AttestError(f"{redact_url(url)} answered HTTP {resp.status} {resp.said()}".rstrip(), hint="try again later")
+    return resp.body

@@ -5,11 +5,11 @@ last; each file checked (by the gate the caller passes: toolkit.check.gate) and 
 on the wire; an answer that leaves the outcome unknown (a dropped connection after the body, a 5xx, an
 "already exists") is settled by looking at the index before anything is sent again; every file ends as
 uploaded, already there, or failed with its reason. toolkit/uploadform.py builds the form; target.py says
-where and as whom; transport.py is the wire; answers.py says what an answer means.
+where and as whom; toolkit/transport.py is the wire; answers.py says what an answer means.
 """
 
 from __future__ import annotations
 
-from toolkit.publish.upload import Outcome, UploadResult, failed, order, publish
+from toolkit.publish.upload import Outcome, UploadResult, failed, failure_hint, order, publish
 
-__all__ = ["Outcome", "UploadResult", "failed", "order", "publish"]
+__all__ = ["Outcome", "UploadResult", "failed", "failure_hint", "order", "publish"]

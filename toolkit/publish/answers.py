@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-Verdict = Literal["uploaded", "exists", "retry", "redirect", "auth", "refused"]
+Verdict = Literal["uploaded", "exists", "retry", "redirect", "proxy", "auth", "refused"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ def verdict(status: int, reason: str, body: str) -> Verdict:
         return "retry"
     if 300 <= status < 400:
         return "redirect"
+    if status == 407:  # Proxy Authentication Required: from the proxy (plain HTTP), not the index
+        return "proxy"
     if status in (401, 403):
         return "auth"
     return "refused"

@@ -4,12 +4,12 @@ lists each file of a project with its sha256, which is how an upload with no cle
 
 from __future__ import annotations
 
-import json
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
+from toolkit._text import load_json
 from toolkit.pypi import PYPI
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
@@ -43,7 +43,7 @@ def project_url(simple_url: str, project: str) -> str:
 def parse_listing(body: bytes, content_type: str) -> dict[str, str | None]:
     """file name -> sha256 (None when the index gives none), from a project's simple page."""
     if JSON_TYPE in content_type or content_type.startswith("application/json"):
-        doc = json.loads(body.decode("utf-8"))
+        doc = load_json(body)
         return {f["filename"]: (f.get("hashes") or {}).get("sha256") for f in doc.get("files", [])}
     parser = _Anchors()
     parser.feed(body.decode("utf-8", "replace"))

@@ -38,6 +38,10 @@ def prepare(path: Path, gate: Gate | None, attestations: bool,
     `known` is the (sha256, size) a Dist of an earlier stage pinned, just verified against the file by
     `stage_inputs`: it is used, not computed again, while the file still has that size.
     """
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return Prepared(path, problem="its name is not UTF-8 text (an index takes UTF-8 file names only): rename it")
     if file_form(path.name) is None:
         return Prepared(path, problem="not a wheel (.whl) or an sdist (.tar.gz, .zip)")
     try:

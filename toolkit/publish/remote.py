@@ -5,7 +5,6 @@ TestPyPI, warehouse-like indexes), else the simple API (PEP 691 JSON, PEP 503 HT
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,10 +15,11 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
-from toolkit import __version__
+from toolkit import __version__, transport
+from toolkit._text import load_json
 from toolkit.errors import ConfigError, PublishError
 from toolkit.indexstate import HINTS, Local, Project, RemoteFile, Verdict, twins, verdicts
-from toolkit.publish import index, transport
+from toolkit.publish import index
 
 JSON_APIS = {"upload.pypi.org": "https://pypi.org/pypi/", "test.pypi.org": "https://test.pypi.org/pypi/"}
 _ANY = (ValueError, KeyError, TypeError, AttributeError)
@@ -103,6 +103,10 @@ def read_project(http: transport.Transport, where: Where, project: str, *, auth:
 def read_authorization(target: Any, where: Where) -> dict[str, str]:
     """The credentials given for a private index (its pages may be private too); none for PyPI, whose pages are
     public, and never a trusted-publishing exchange just to read."""
+    own = getattr(target, "simple_auth", {})  # --index-url's userinfo: that index's own reader, for its origin
+    for url in where.simple:
+        if own.get(transport.origin_of(url)):
+            return {"Authorization": own[transport.origin_of(url)]}
     creds = target.creds
     if _is_pypi(where) or target.renew is not None or creds.password is None:
         return {}
@@ -122,7 +126,7 @@ def _candidates(where: Where, project: str) -> Iterator[tuple[str, str, Any]]:
 
 
 def _parse_json_api(project: str, answer: transport.Response) -> Project:
-    doc = json.loads(answer.body.decode("utf-8"))
+    doc = load_json(answer.body)
     info = doc["info"]
     releases = doc.get("releases")
     entries = [f for files in releases.values() for f in files] if isinstance(releases, dict) else doc.get("urls", [])
@@ -134,7 +138,7 @@ def _parse_json_api(project: str, answer: transport.Response) -> Project:
 def _parse_simple(project: str, answer: transport.Response) -> Project:
     content_type = answer.headers.get("content-type", "")
     if index.JSON_TYPE in content_type:
-        doc = json.loads(answer.body.decode("utf-8"))
+        doc = load_json(answer.body)
         files = tuple(RemoteFile(f["filename"], (f.get("hashes") or {}).get("sha256"), _int(f.get("size")),
                                  _when(f.get("upload-time"))) for f in doc.get("files", []))
         return Project(project, True, answer.url, str(doc.get("name") or project), files,
@@ -191,7 +195,7 @@ def _root_listing(http: transport.Transport, where: Where, auth: Mapping[str, st
             continue
         try:
             if index.JSON_TYPE in answer.headers.get("content-type", ""):
-                return [str(p["name"]) for p in json.loads(answer.body.decode("utf-8"))["projects"]]
+                return [str(p["name"]) for p in load_json(answer.body)["projects"]]
             return list(index.parse_listing(answer.body, answer.headers.get("content-type", "")))
         except _ANY:
             return None

@@ -3,7 +3,7 @@ of ~/.pypirc, a name in [tool.toolkit.publish.repositories]). The user name and 
 the first source that gives one: --username/--password/--token (or TOOLKIT_PUBLISH_*), TOOLKIT_USERNAME/
 TOOLKIT_PASSWORD, TWINE_USERNAME/TWINE_PASSWORD, the URL's userinfo, the .pypirc section; then keyring; then
 trusted publishing (in GitHub Actions or GitLab CI, the OIDC token `id` gets is exchanged at the index's
-/_/oidc/ endpoints for a short-lived token, renewed near its end, masked in GitHub's log). Explicit
+/_/oidc/ endpoints for a short-lived token, renewed near its end: trusted.py). Explicit
 credentials win. Messages name the source, never the secret.
 
 .pypirc is read with configparser as twine reads it; not with twine's reader, whose errors quote the
@@ -13,18 +13,18 @@ offending line (a password, often): we report the file and the line number only.
 from __future__ import annotations
 
 import configparser
-import json
 import os
-import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from toolkit import _fs
+from toolkit import _fs, _text, transport
 from toolkit.config import PublishOptions
 from toolkit.errors import ConfigError, PublishError
-from toolkit.publish import index, transport
+from toolkit.publish import index
 from toolkit.pypi import KNOWN, PYPI
 
 PRESETS = {name: known.upload for name, known in KNOWN.items()}
@@ -62,6 +62,8 @@ class Target:
     creds: Credentials
     renew: Callable[[], Credentials] | None = None
     secrets: set[str] = field(default_factory=set, repr=False)
+    simple_auth: dict[str, str] = field(default_factory=dict, repr=False)  # origin -> Authorization (--index-url's)
+    client_cert: Path | None = None
 
     def describe(self) -> str:
         if self.renew is not None and self.creds.password is None:
@@ -83,7 +85,8 @@ class Target:
         return {"Authorization": transport.basic_auth(creds.username or "", creds.password or "")}
 
     def redact(self, text: str) -> str:
-        """`text` with every secret this target has held replaced by '***'."""
+        """`text` with every secret this target has held, and every URL's password, replaced by '***'."""
+        text = _text.redact_urls(text)
         for secret in sorted(self.secrets, key=len, reverse=True):
             if len(secret) >= 4:
                 text = text.replace(secret, "***")
@@ -94,7 +97,7 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
             mask: Callable[[str], None] | None = None) -> Target:
     """The target the options name, with its credentials (see the module docstring for the order)."""
     environ = os.environ if environ is None else environ
-    name, url, section = _repository(options)
+    name, url, section = _repository(options, environ)
     _valid_options(options)
     _valid_url(url, name if name == "--repository-url" else f"the upload URL of {name}")
     if options.index_url:
@@ -104,7 +107,11 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
     if name == "--repository-url":
         name = url
     creds = _explicit(options, environ, section, name, (user_in_url, password_in_url))
-    target = Target(name, url, index.simple_urls(url, options.index_url), options.cacert, creds)
+    index_url, simple_auth, index_password = _index_url(options.index_url)
+    cacert, client_cert = _certificates(options, environ, section)
+    target = Target(name, url, index.simple_urls(url, index_url), cacert, creds, simple_auth=simple_auth,
+                    client_cert=client_cert)
+    target.secrets.update(s for s in (index_password, *(v.partition(" ")[2] for v in simple_auth.values())) if s)
     # keyring before trusted publishing, except in a CI job that has an OIDC identity: there no keyring is
     # set up, and asking a desktop keyring service that is not there can block.
     if creds.password is None and options.keyring and not in_ci_with_oidc(environ):
@@ -114,10 +121,39 @@ def resolve(options: PublishOptions, environ: Mapping[str, str] | None = None, *
             if dry_run:
                 target.creds = Credentials(TOKEN_USER, None, "trusted publishing", "trusted publishing (not exchanged: dry run)")
             else:
-                publisher = TrustedPublisher(url, options, environ, mask or _github_mask(environ), target.secrets)
+                from toolkit.publish.trusted import TrustedPublisher, github_mask
+
+                publisher = TrustedPublisher(url, replace(options, cacert=cacert, client_cert=client_cert), environ,
+                                             mask or github_mask(environ), target.secrets)
                 target.renew = publisher.mint
     target.secrets.update(s for s in (target.creds.password, creds.password, password_in_url) if s)
     return target
+
+
+def _certificates(options: PublishOptions, environ: Mapping[str, str],
+                  section: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+    """(CA bundle, client certificate) from the first source that names each, in twine's order (the flag,
+    TWINE_CERT / TWINE_CLIENT_CERT, the .pypirc section's ca_cert / client_cert), then the CA bundle pip's and
+    requests' users set (REQUESTS_CA_BUNDLE, PIP_CERT). SSL_CERT_FILE needs nothing here: OpenSSL reads it
+    when no bundle is named."""
+    def first(*values: str | Path | None) -> Path | None:
+        found = next((v for v in values if v), None)
+        return Path(found).expanduser() if found else None
+
+    cacert = first(options.cacert, environ.get("TWINE_CERT"), section.get("ca_cert"), environ.get("REQUESTS_CA_BUNDLE"),
+                   environ.get("PIP_CERT"))
+    return cacert, first(options.client_cert, environ.get("TWINE_CLIENT_CERT"), section.get("client_cert"))
+
+
+def _index_url(url: str | None) -> tuple[str | None, dict[str, str], str | None]:
+    """--index-url without its userinfo; the Authorization its userinfo makes for its origin; its password."""
+    if not url:
+        return url, {}, None
+    user, password = transport.userinfo(url)
+    bare = transport.without_userinfo(url)
+    if user is None and password is None:
+        return bare, {}, None
+    return bare, {transport.origin_of(bare): transport.basic_auth(user or "", password or "")}, password
 
 
 def _valid_url(url: str, what: str) -> None:
@@ -144,12 +180,15 @@ def _valid_options(options: PublishOptions) -> None:
         raise ConfigError("--retries must be 0 or more")
 
 
-def _repository(options: PublishOptions) -> tuple[str, str, dict[str, str]]:
-    """(name, upload URL, its .pypirc section) from --repository-url or -r NAME."""
+def _repository(options: PublishOptions, environ: Mapping[str, str]) -> tuple[str, str, dict[str, str]]:
+    """(name, upload URL, its .pypirc section) from --repository-url or -r NAME (or twine's TWINE_REPOSITORY_URL,
+    TWINE_REPOSITORY)."""
     if options.repository_url:
         return "--repository-url", options.repository_url, {}
+    if not options.repository and environ.get("TWINE_REPOSITORY_URL"):
+        return "--repository-url", environ["TWINE_REPOSITORY_URL"], {}
     pypirc = read_pypirc(options.config_file or Path.home() / ".pypirc", required=options.config_file is not None)
-    name = options.repository or "pypi"
+    name = options.repository or environ.get("TWINE_REPOSITORY") or "pypi"
     section = pypirc.get(name, {})
     url = section.get("repository") or options.repositories.get(name) or PRESETS.get(name)
     if not isinstance(url, str) or not url:
@@ -183,17 +222,36 @@ def _explicit(options: PublishOptions, environ: Mapping[str, str], section: Mapp
     return Credentials(username, password, user_from, password_from)
 
 
+KEYRING_WAIT = 5.0  # seconds a keyring backend gets to answer (a locked desktop keyring may wait for a user)
+
+
 def _from_keyring(url: str, creds: Credentials) -> Credentials:
-    """keyring's password for this URL (and user); keyring errors are not fatal, the index will say."""
+    """keyring's password for this URL (and user); keyring errors are not fatal, the index will say. A backend
+    that does not answer within KEYRING_WAIT seconds is named and stops the run (it would hang it)."""
     try:
         import keyring
         import keyring.errors
     except ImportError:
         return creds
-    try:
-        found = keyring.get_credential(url, creds.username)
-    except Exception:  # noqa: BLE001 - a broken keyring backend must not stop an upload that needs none
-        return creds
+    asked: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            backend = keyring.get_keyring()
+            asked["backend"] = f"{type(backend).__module__}.{type(backend).__name__}"
+            asked["found"] = keyring.get_credential(url, creds.username)
+        except Exception:  # noqa: BLE001 - a broken keyring backend must not stop an upload that needs none
+            asked["found"] = None
+
+    # A daemon thread: one that never returns is left behind when toolkit exits.
+    thread = threading.Thread(target=ask, name="toolkit-keyring", daemon=True)
+    thread.start()
+    thread.join(KEYRING_WAIT)
+    if thread.is_alive():
+        which = f"the keyring backend {asked['backend']}" if "backend" in asked else "keyring (loading its backend)"
+        raise PublishError(f"{which} did not answer within {KEYRING_WAIT:g} s",
+                           hint="unlock the keyring, give credentials (TOOLKIT_PASSWORD), or add --no-keyring")
+    found = asked.get("found")
     if found is None or not found.password:
         return creds
     username = creds.username or found.username or TOKEN_USER
@@ -206,97 +264,6 @@ def _from_keyring(url: str, creds: Credentials) -> Credentials:
 def in_ci_with_oidc(environ: Mapping[str, str]) -> bool:
     github = bool(environ.get("GITHUB_ACTIONS")) and bool(environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"))
     return github or bool(environ.get("GITLAB_CI"))
-
-
-def _github_mask(environ: Mapping[str, str]) -> Callable[[str], None]:
-    def mask(secret: str) -> None:
-        if environ.get("GITHUB_ACTIONS"):
-            # The workflow command that hides a value in the rest of the job's log.
-            sys.stdout.write(f"::add-mask::{secret}\n")
-            sys.stdout.flush()
-    return mask
-
-
-@dataclass
-class TrustedPublisher:
-    """Exchanges the CI's OIDC token for an upload token at the index's /_/oidc/ endpoints."""
-
-    upload_url: str
-    options: PublishOptions
-    environ: Mapping[str, str]
-    mask: Callable[[str], None]
-    secrets: set[str]  # the target's: every token seen here is redacted from what is shown
-
-    def mint(self) -> Credentials:
-        base = _origin(self.upload_url)
-        http = transport.Transport(transport.Timeouts(min(self.options.timeout, 30), 30, 30), self.options.cacert,
-                                   dict(self.environ))
-        if request_token := self.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
-            self.secrets.add(request_token)
-        try:
-            audience = self._audience(http, base)
-            oidc = self._oidc_token(audience)
-            self.secrets.add(oidc)
-            token, expires = self._exchange(http, base, oidc)
-        except transport.WireError as exc:
-            raise PublishError(f"trusted publishing: {exc}", hint=exc.hint) from None
-        finally:
-            http.close()
-        self.secrets.add(token)
-        self.mask(token)
-        return Credentials(TOKEN_USER, token, "trusted publishing", "trusted publishing", expires)
-
-    def _audience(self, http: transport.Transport, base: str) -> str:
-        answer = http.get(f"{base}/_/oidc/audience", {"Accept": "application/json"}, auth_origin=None)
-        audience = _json(answer).get("audience") if answer.status == 200 else None
-        if not isinstance(audience, str):
-            raise PublishError(f"trusted publishing: {base} does not offer it ({answer.status} from /_/oidc/audience)",
-                               hint="give credentials (TOOLKIT_PASSWORD), or --trusted-publishing never")
-        return audience
-
-    def _oidc_token(self, audience: str) -> str:
-        import urllib3
-        from id import AmbientCredentialError, detect_credential
-
-        try:
-            token = detect_credential(audience)
-        except (AmbientCredentialError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            raise PublishError(f"trusted publishing: the CI gives no OIDC token ({exc})",
-                               hint="in GitHub Actions the job needs `permissions: id-token: write`") from None
-        if not token:
-            raise PublishError("trusted publishing: this environment has no OIDC identity",
-                               hint="run in GitHub Actions or GitLab CI, or give credentials (TOOLKIT_PASSWORD)")
-        return str(token)
-
-    def _exchange(self, http: transport.Transport, base: str, oidc: str) -> tuple[str, float]:
-        body = json.dumps({"token": oidc}).encode()
-        answer = http.request("POST", f"{base}/_/oidc/mint-token",
-                              {"Content-Type": "application/json", "Accept": "application/json"}, transport.Body(body))
-        doc = _json(answer)
-        token = doc.get("token")
-        if answer.status != 200 or not isinstance(token, str):
-            errors = doc.get("errors") or []
-            why = "; ".join(str(e.get("description", e.get("code", ""))) for e in errors if isinstance(e, dict))
-            raise PublishError(f"trusted publishing: the index refused the OIDC token ({answer.status}"
-                               f"{': ' + why.replace(oidc, '***') if why else ''})",
-                               hint="check the trusted publisher configured for this project on the index")
-        expires = doc.get("expires")
-        return token, float(expires) if isinstance(expires, (int, float)) else time.time() + TOKEN_LIFETIME
-
-
-def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _json(answer: transport.Response) -> dict:
-    try:
-        doc = json.loads(answer.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
 
 
 # -- .pypirc -------------------------------------------------------------------------------------------
@@ -327,7 +294,8 @@ def read_pypirc(path: Path, *, required: bool = False) -> dict[str, dict[str, st
         if name in ("distutils", "server-login") or not parser.has_section(name):
             continue
         section = dict(defaults)
-        section.update({k: v for k, v in parser.items(name) if k in ("repository", "username", "password")})
+        section.update({k: v for k, v in parser.items(name)
+                        if k in ("repository", "username", "password", "ca_cert", "client_cert")})
         found[name] = section
     return found
 

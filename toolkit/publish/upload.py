@@ -11,14 +11,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urljoin
 
-from toolkit import __version__
+from toolkit import __version__, _text, transport
 from toolkit._proc import PARALLEL_MIN_BYTES, process_pool
 from toolkit.config import PublishOptions
 from toolkit.dist import Dist, expand_inputs
 from toolkit.errors import PublishError
 from toolkit.gate import Gate
-from toolkit.publish import answers, index, remote, transport
+from toolkit.publish import answers, index, remote
 from toolkit.publish.prepare import Prepared, prepare
 from toolkit.publish.target import Target
 from toolkit.reporter import PlainReporter, Reporter
@@ -34,15 +35,18 @@ class UploadResult:
     reason: str = ""
     sha256: str = ""
     hint: str = ""  # what to do about a failure that stopped the run
+    rerun: bool = False  # a failure the same command, run again, may get past (the network, the index's state)
 
     @property
     def ok(self) -> bool:
         return self.outcome != "failed"
 
     def line(self) -> str:
-        text = {"uploaded": "uploaded", "exists": "already there, identical", "dry-run": "would upload",
+        text = {"uploaded": "uploaded", "exists": "already there, identical",
+                "dry-run": f"would upload ({self.reason})" if self.reason else "would upload",
                 "failed": f"failed: {self.reason}"}[self.outcome]
-        return f"{self.path.name}: {text}"
+        name = os.fsencode(self.path.name).decode("utf-8", "replace")  # a name that is not UTF-8 shows as such
+        return f"{name}: {text}"
 
     def to_json(self) -> dict[str, str]:
         return {"file": str(self.path), "outcome": self.outcome, "reason": self.reason, "sha256": self.sha256}
@@ -51,10 +55,11 @@ class UploadResult:
 class _Stop(Exception):
     """A failure that every following file would meet too (TLS, credentials, a redirect, no connection)."""
 
-    def __init__(self, reason: str, hint: str | None = None) -> None:
+    def __init__(self, reason: str, hint: str | None = None, rerun: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.hint = hint
+        self.rerun = rerun
 
 
 def order(items: Sequence[T]) -> list[T]:
@@ -89,19 +94,21 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
             for path, future in zip(paths, ready, strict=True):
                 prep = _result(future, path)
                 if stopped is not None:
-                    results.append(UploadResult(path, "failed", f"not tried: {stopped.reason}", prep.sha256))
+                    results.append(UploadResult(path, "failed", f"not tried: {stopped.reason}", prep.sha256,
+                                                rerun=stopped.rerun))
                 elif prep.problem is not None:
                     results.append(UploadResult(path, "failed", prep.problem, prep.sha256))
                 elif (seen := forecast.judge(path, prep.sha256, prep.size))[0] == "refused":  # known before sending
                     results.append(UploadResult(path, "failed", seen[1], prep.sha256, seen[2]))
                 elif options.dry_run:
-                    results.append(UploadResult(path, "dry-run", "", prep.sha256))
+                    results.append(uploader.dry_run(prep))
                 else:
                     try:
                         results.append(uploader.upload(prep))
                     except _Stop as stop:
                         stopped = stop
-                        results.append(UploadResult(path, "failed", stop.reason, prep.sha256, stop.hint or ""))
+                        results.append(UploadResult(path, "failed", stop.reason, prep.sha256, stop.hint or "",
+                                                    rerun=stop.rerun))
     finally:
         uploader.close()
         forecast.http.close()
@@ -154,8 +161,9 @@ class _Uploader:
         self.options = options
         self.reporter = reporter
         timeouts = transport.Timeouts(connect=options.timeout, send=options.timeout, response=options.timeout)
-        self.http = transport.Transport(timeouts, options.cacert)
+        self.http = transport.Transport(timeouts, target.cacert, client_cert=target.client_cert)
         self.origin = transport.origin_of(target.upload_url)
+        self._hint: str | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -166,8 +174,23 @@ class _Uploader:
         except _Settled as settled:
             return settled.result
 
+    def dry_run(self, prep: Prepared) -> UploadResult:
+        """What an upload would do: nothing for a file the index holds, a failure for other bytes under its name."""
+        self.http.deadline, self.http.deadline_seconds = time.monotonic() + self.options.deadline, self.options.deadline
+        try:
+            found, theirs = self.lookup(prep)
+        except _Settled as settled:
+            why = settled.result.reason.removesuffix("; run again to finish")
+            return UploadResult(prep.path, "dry-run", why, prep.sha256)
+        if found == "identical":
+            return UploadResult(prep.path, "exists", "", prep.sha256)
+        if found == "different":
+            return self._unsettled(prep, found, theirs, "")
+        return UploadResult(prep.path, "dry-run", "", prep.sha256)
+
     def _upload(self, prep: Prepared) -> UploadResult:
         deadline = time.monotonic() + self.options.deadline
+        self.http.deadline, self.http.deadline_seconds = deadline, self.options.deadline  # no request outlives it
         attempts = self.options.retries + 1
         why = ""
         for attempt in range(1, attempts + 1):
@@ -184,13 +207,15 @@ class _Uploader:
             pause = wait if wait is not None else answers.backoff(attempt)  # the index's Retry-After, if it said
             if time.monotonic() + pause > deadline:
                 return UploadResult(prep.path, "failed", f"{why}; no time left before the deadline "
-                                    f"({self.options.deadline:g} s) for another try", prep.sha256)
+                                    f"({self.options.deadline:g} s) for another try", prep.sha256, rerun=True)
             self.reporter.warn(f"{prep.path.name}: {why}; trying again in {pause:.1f} s "
                                f"(attempt {attempt + 1} of {attempts})")
             time.sleep(pause)
         if unreachable:
-            raise _Stop(f"{why} (after {attempts} attempt(s))", "check the upload URL and the network")
-        return UploadResult(prep.path, "failed", f"{why} (after {attempts} attempt(s)); run again to finish", prep.sha256)
+            raise _Stop(f"{why} (after {attempts} attempt(s))", self._hint or "check the upload URL and the network",
+                        rerun=True)
+        return UploadResult(prep.path, "failed", f"{why} (after {attempts} attempt(s)); run again to finish", prep.sha256,
+                            rerun=True)
 
     def _attempt(self, prep: Prepared) -> tuple[str, float | None, bool, bool]:
         """One POST. Returns (why it must be tried again, Retry-After, whether the index may hold the file now,
@@ -206,11 +231,12 @@ class _Uploader:
             why = self.target.redact(str(exc))
             if exc.fatal:
                 raise _Stop(why, exc.hint) from None
+            self._hint = exc.hint  # e.g. a proxy that is down: the proxy setting is what to check
             return why, None, exc.body_sent, exc.phase == "connect"
         return self._answered(prep, answer)
 
     def _answered(self, prep: Prepared, answer: transport.Response) -> tuple[str, float | None, bool, bool]:
-        reason = self.target.redact(answer.reason)
+        reason = self.target.redact(answer.said())
         detail = self.target.redact(answer.text())
         said = f"{answer.status} {reason}".strip() + (f": {detail}" if detail and detail not in reason else "")
         verdict = answers.verdict(answer.status, answer.reason, answer.text(2000))
@@ -224,8 +250,13 @@ class _Uploader:
         if verdict == "retry":
             return said, answers.retry_after(answer.headers.get("retry-after")), answer.status >= 500, False
         if verdict == "redirect":
-            raise _Stop(f"the index answered {answer.status} {reason} (a redirect; uploads never follow one)",
-                        _redirect_hint(self.target.upload_url, answer.headers.get("location", "")))
+            location = answer.headers.get("location", "")
+            where = f" to {_text.redact_url(_text.printable(urljoin(answer.url, location), 200))}" if location else ""
+            raise _Stop(f"the index answered {answer.status} {reason}, a redirect{where} (uploads never follow one)",
+                        _redirect_hint(self.target.upload_url, location))
+        if verdict == "proxy":
+            raise _Stop(f"the proxy refused the request: {said}",
+                        "give the proxy's user and password in the proxy URL: http://USER:PASSWORD@proxy:port")
         if verdict == "auth":
             raise _Stop(f"the index refused the credentials: {said}",
                         f"toolkit used {self.target.describe()}; check them, or the account's rights on the project")
@@ -243,32 +274,41 @@ class _Uploader:
 
     def lookup(self, prep: Prepared) -> tuple[answers.Found, str | None]:
         """What the index lists under the file's name: absent, identical, different, or unknown."""
+        # A dry run with trusted publishing has no token (none is exchanged): its look-ups go anonymously.
+        anonymous = self.options.dry_run and not self.target.creds.password
         headers = {"Accept": index.ACCEPT, "Cache-Control": "max-age=0", "User-Agent": f"toolkit/{__version__}",
-                   **self._authorization()}
+                   **({} if anonymous else self._authorization())}
         last = ""
         for attempt in range(1, 4):
             for simple in self.target.simple_urls:
+                # An --index-url with its own user and password: those go to its origin, and only there.
+                own = self.target.simple_auth.get(transport.origin_of(simple))
+                sent, auth_origin = ({**headers, "Authorization": own}, transport.origin_of(simple)) if own else (
+                    headers, self.origin)
                 try:
-                    answer = self.http.get(index.project_url(simple, prep.project), headers, self.origin)
+                    answer = self.http.get(index.project_url(simple, prep.project), sent, auth_origin)
                 except transport.WireError as exc:
                     last = self.target.redact(str(exc))
                     break
                 if answer.status == 404:
                     continue
                 if answer.status != 200:
-                    last = f"{answer.status} {self.target.redact(answer.reason)}"
+                    last = f"{answer.status} {self.target.redact(answer.said())}"
                     break
                 try:
                     listed = index.parse_listing(answer.body, answer.headers.get("content-type", ""))
                 except (ValueError, KeyError, TypeError, AttributeError):
-                    last = f"{answer.url} is not a simple API page"
+                    last = f"{_text.redact_url(answer.url)} is not a simple API page"
                     break
                 return answers.compare(listed, prep.path.name, prep.sha256)
             else:
                 return "absent", None
-            time.sleep(answers.backoff(attempt))
+            pause = answers.backoff(attempt)
+            if self.http.left() < pause:
+                break
+            time.sleep(pause)
         raise _Settled(UploadResult(prep.path, "failed", f"cannot see whether the index holds the file ({last}); "
-                                    "run again to finish", prep.sha256))
+                                    "run again to finish", prep.sha256, rerun=True))
 
     def _authorization(self) -> dict[str, str]:
         """The Authorization header; a trusted-publishing exchange that fails stops the run (every file needs it)."""
@@ -298,8 +338,6 @@ class _Settled(Exception):
 
 
 def _redirect_hint(url: str, location: str) -> str:
-    from urllib.parse import urljoin
-
     if location and urljoin(url, location) == url.rstrip("/") + "/" != url:
         return f"the index wants the upload URL with a trailing slash: {url}/"
     return "give the index's upload URL itself (toolkit does not follow redirects on upload)"
@@ -309,4 +347,14 @@ def failed(results: Sequence[UploadResult]) -> list[UploadResult]:
     return [r for r in results if not r.ok]
 
 
-__all__ = ["PublishError", "UploadResult", "order", "publish", "failed"]
+def failure_hint(results: Sequence[UploadResult]) -> str:
+    """What to do about the files that failed: the first specific hint, and the promise that running again
+    finishes only when every failure is one a second run can get past."""
+    bad = failed(results)
+    hint = next((r.hint for r in bad if r.hint), "the lines above say why")
+    if bad and all(r.rerun for r in bad):
+        hint += "; running the same command again uploads only what is missing"
+    return hint
+
+
+__all__ = ["PublishError", "UploadResult", "order", "publish", "failed", "failure_hint"]

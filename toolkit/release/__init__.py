@@ -76,7 +76,7 @@ def _release(src: Path, from_sdist: bool, outdir: Path, target: Any, options: St
              echo: bool) -> ReleaseResult:
     from toolkit.build import build
     from toolkit.check import check
-    from toolkit.publish import publish
+    from toolkit.publish import failure_hint, publish
 
     warm = threading.Thread(target=_warm_up, name="toolkit-warm-up", daemon=True)
     warm.start()
@@ -115,7 +115,7 @@ def _release(src: Path, from_sdist: bool, outdir: Path, target: Any, options: St
                         "failed": f"failed: {r.reason}"}[r.outcome])
         f.destination = target.upload_url
     failed = sum(1 for r in results if not r.ok)
-    hint = next((r.hint for r in results if not r.ok and r.hint), "")
+    hint = failure_hint(results)
     return ReleaseResult(list(files.values()), target.upload_url, failed, hint)
 
 
@@ -125,8 +125,8 @@ def _warm_up() -> None:
     The check rules' libraries (docutils, readme-renderer, pyelftools...) take a few tenths of a second to
     import; on a 2-core machine that runs beside the backend instead of after it.
     """
+    from toolkit import transport  # noqa: F401
     from toolkit.check.rules import load_all
-    from toolkit.publish import transport  # noqa: F401
 
     load_all()
 
@@ -152,8 +152,9 @@ def _one_release_at_a_time(outdir: Path, reporter: Reporter) -> Iterator[None]:
 def _held_by_index(target: Any, ident: identity.Identity, options: StageOptions,
                    reporter: Reporter) -> dict[str, str | None] | None:
     """file name -> sha256 of this release's files on the index; None when the index cannot be read."""
+    from toolkit import transport
     from toolkit.indexstate import similar_names
-    from toolkit.publish import remote, transport
+    from toolkit.publish import remote
 
     timeout = options.publish.timeout
     http = transport.Transport(transport.Timeouts(timeout, timeout, timeout), options.publish.cacert)

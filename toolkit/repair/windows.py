@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit._fs import sha256_file
-from toolkit._proc import ProcessFailed
+from toolkit._proc import ProcessFailed, without_secrets
 from toolkit.errors import RepairError
 from toolkit.repair.base import BinaryNeeds, Repaired, Shown, search_path, tool_version
 from toolkit.repair.sbom import Vendored
@@ -51,7 +51,7 @@ def show(wheel: Path, options: RepairOptions) -> Shown:
     import subprocess
 
     cmd = [sys.executable, "-m", "delvewheel", "show", *_args(options), str(wheel)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=without_secrets())
     if proc.returncode:
         raise RepairError(f"{wheel.name}: delvewheel cannot read it: {_last_line(proc.stderr)}", hint="rebuild the wheel")
     vendor = []
