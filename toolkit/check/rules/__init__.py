@@ -78,6 +78,7 @@ def load_all() -> dict[str, Rule]:
         archive,
         binaries,
         contents,
+        entry_points,
         filename,
         install,
         layout,
