@@ -75,6 +75,7 @@ def rule(
 def load_all() -> dict[str, Rule]:
     """Import every rule module (registration happens at import) and return the registry."""
     from toolkit.check.rules import (  # noqa: F401
+        abi3t,
         archive,
         binaries,
         contents,
