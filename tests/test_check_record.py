@@ -106,8 +106,18 @@ def test_r103_rows_naming_absent_files_directories_and_signatures(tmp_path: Path
     assert got == [
         "RECORD lists demo_pkg/gone.py, which is not in the wheel",
         f"RECORD lists the signature file {DI}/RECORD.p7s, which must not be listed",
-        "RECORD lists the directory demo_pkg/sub/; it lists files only",
+        "RECORD lists the directory demo_pkg/sub/; it lists files only (uninstalling the wheel would remove the "
+        "whole folder)",
     ]
+
+
+def test_a_folder_row_is_toolkits_refusal_not_the_installers(tmp_path: Path) -> None:
+    # Found by the oracle (seed 13): pip, uv and installer take a `demo_pkg/,,` row; only R103 (toolkit) refuses it.
+    from oracles import installer_refuses, pip_refuses
+
+    path = wheel_with_record(tmp_path, INIT_ROW, "demo_pkg/,,")
+    assert (pip_refuses(path), installer_refuses(path)) == (None, None)
+    assert [(f.code, f.refused_by) for f in check_file(path).errors] == [("R103", "toolkit")]
 
 
 def test_backslashes_in_record_read_as_slashes(tmp_path: Path) -> None:

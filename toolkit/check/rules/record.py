@@ -263,8 +263,10 @@ def record_extra_rows(dist: DistView) -> Iterator[str]:
             continue
         if _is_signature(dist, row.path):
             problems.append(f"RECORD lists the signature file {row.path}, which must not be listed")
-        elif row.path.rstrip("/") in dirs:
-            problems.append(f"RECORD lists the directory {row.path}; it lists files only")
+        elif row.path.rstrip("/") in dirs or row.path.endswith("/"):
+            # installers take such a row, but `pip uninstall` removes the whole folder it names
+            problems.append(f"RECORD lists the directory {row.path}; it lists files only (uninstalling the wheel "
+                            "would remove the whole folder)")
         else:
             problems.append(f"RECORD lists {row.path}, which is not in the wheel")
     yield from capped(problems, "rows naming absent files")
@@ -324,8 +326,8 @@ def _malformed(dist: DistView, rows: list[Row]) -> Iterator[str]:
         elif row.entry is not None and row.path == own:
             if row.entry.hash_ is not None or row.entry.size is not None:
                 yield f"RECORD row {row.number}: RECORD's own row must leave hash and size empty"
-        elif row.entry is not None and not _is_signature(dist, row.path):
-            if row.entry.hash_ is None or row.entry.size is None:
+        elif row.entry is not None and not _is_signature(dist, row.path) and not row.path.endswith("/"):
+            if row.entry.hash_ is None or row.entry.size is None:  # a folder's row: installers skip it (R103)
                 yield f"RECORD row {row.number} ({row.path}) has no {'hash' if row.entry.hash_ is None else 'size'}"
 
 
