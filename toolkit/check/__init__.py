@@ -40,37 +40,64 @@ def collect(paths: Sequence[Path | Dist]) -> list[Path]:
 
 
 def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> FileReport:
-    """Run every rule that applies to one file; a rule that crashes becomes a K000 finding."""
+    """Run every rule that applies to one file; a rule that crashes becomes a K000 finding.
+
+    The verdict is remembered by the file's sha256, its name and the rule set (verdicts.py): the same
+    bytes are judged once, whichever stage asks."""
+    from toolkit.check import verdicts
+
+    report = FileReport(path)
+    try:
+        digest = verdicts.file_digest(path)
+    except OSError as exc:
+        report.findings.append(_unreadable(exc))
+        return report
+    found = verdicts.recall(digest, path.name)
+    if found is None:
+        found = _judge(path)
+        if not any(f.code in (INTERNAL, UNREADABLE) for f in found):  # a crash or a read error is not a verdict
+            verdicts.remember(digest, path.name, found)
+    skip = set(ignore)
+    for f in found:
+        if f.code in skip:
+            continue
+        if strict and f.level == "warning":
+            f = Finding(f.code, "error", f.refused_by, f.message, f.hint)
+        report.findings.append(f)
+    return report
+
+
+def _unreadable(exc: OSError) -> Finding:
+    from toolkit.check.rules import load_all
+
+    return Finding(UNREADABLE, "error", "toolkit", f"cannot read the file: {exc.strerror or exc}",
+                   load_all()[UNREADABLE].hint)
+
+
+def _judge(path: Path) -> list[Finding]:
     from toolkit.check.rules import load_all
     from toolkit.check.view import DistView
 
     rules = load_all()
-    skip = set(ignore)
     view = DistView(path)
-    report = FileReport(path)
     try:
         view.archive  # noqa: B018 - opened here so that an unreadable file is one finding, not a crash
     except OSError as exc:
-        report.findings.append(Finding(UNREADABLE, "error", "toolkit", f"cannot read the file: {exc.strerror or exc}",
-                                       rules[UNREADABLE].hint))
-        return report
+        return [_unreadable(exc)]
+    found: list[Finding] = []
     for code in sorted(rules):
         rule = rules[code]
-        if code in skip or (rule.applies != "any" and rule.applies != view.kind):
+        if rule.applies != "any" and rule.applies != view.kind:
             continue
         if rule.needs_archive and view.archive.format is None:
             continue  # the archive rules said why it cannot be read; the rest would only repeat it
         try:
-            found = list(rule.run(view))
+            found.extend(list(rule.run(view)))  # all of a rule's findings, or none when it crashes
         except Exception as exc:  # a bug in a rule must not hide the other findings
-            found = [Finding(INTERNAL, "error", "toolkit", f"rule {code} failed on this file: {type(exc).__name__}: {exc}",
-                             rules[INTERNAL].hint)]
-        for f in found:
-            if strict and f.level == "warning":
-                f = Finding(f.code, "error", f.refused_by, f.message, f.hint)
-            report.findings.append(f)
+            found.append(Finding(INTERNAL, "error", "toolkit", f"rule {code} failed on this file: "
+                                 f"{type(exc).__name__}: {exc}", rules[INTERNAL].hint))
     view.archive.close()
-    return report
+    return found
 
 
 def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
