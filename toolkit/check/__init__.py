@@ -48,14 +48,16 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
 
     report = FileReport(path)
     try:
-        digest = verdicts.file_digest(path)
+        # Past the cap, hashing costs as much as judging (and a damaged giant is judged from its first bytes).
+        digest = verdicts.file_digest(path) if path.stat().st_size <= verdicts.REMEMBER_MAX else None
     except OSError as exc:
         report.findings.append(_unreadable(exc))
         return report
-    found = verdicts.recall(digest, path.name)
+    found = verdicts.recall(digest, path.name) if digest else None
     if found is None:
         found = _judge(path)
-        if not any(f.code in (INTERNAL, UNREADABLE) for f in found):  # a crash or a read error is not a verdict
+        # a crash or a read error is not a verdict
+        if digest and not any(f.code in (INTERNAL, UNREADABLE) for f in found):
             verdicts.remember(digest, path.name, found)
     skip = set(ignore)
     for f in found:

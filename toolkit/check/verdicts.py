@@ -14,6 +14,7 @@ from pathlib import Path
 from toolkit.check.report import Finding
 
 _FOLDER = "check-verdicts"
+REMEMBER_MAX = 256 << 20  # bytes: larger files are judged each time
 _FIELDS = ("code", "level", "refused_by", "message", "hint")
 # What a verdict depends on besides toolkit's own code: the libraries the rules ask.
 _JUDGES = ("packaging", "readme-renderer", "docutils", "installer", "distlib", "abi3info", "auditwheel",
