@@ -111,13 +111,15 @@ def test_r103_rows_naming_absent_files_directories_and_signatures(tmp_path: Path
     ]
 
 
-def test_a_folder_row_is_toolkits_refusal_not_the_installers(tmp_path: Path) -> None:
-    # Found by the oracle (seed 13): pip, uv and installer take a `demo_pkg/,,` row; only R103 (toolkit) refuses it.
+@pytest.mark.parametrize(("row", "codes"), [("demo_pkg/,,", ["R103"]), ("../outside.py,,", ["R103", "R104"])])
+def test_rows_naming_no_file_are_toolkits_refusal_not_the_installers(tmp_path: Path, row: str, codes: list[str]) -> None:
+    # Found by the oracle (seed 13): pip and installer take these rows (they hash the files they install only);
+    # toolkit refuses them (uninstall would remove what they name), with no R106 installer refusal.
     from oracles import installer_refuses, pip_refuses
 
-    path = wheel_with_record(tmp_path, INIT_ROW, "demo_pkg/,,")
+    path = wheel_with_record(tmp_path, INIT_ROW, row)
     assert (pip_refuses(path), installer_refuses(path)) == (None, None)
-    assert [(f.code, f.refused_by) for f in check_file(path).errors] == [("R103", "toolkit")]
+    assert [(f.code, f.refused_by) for f in check_file(path).errors] == [(c, "toolkit") for c in codes]
 
 
 def test_backslashes_in_record_read_as_slashes(tmp_path: Path) -> None:

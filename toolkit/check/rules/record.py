@@ -316,6 +316,7 @@ def record_malformed_rows(dist: DistView) -> Iterator[str]:
 
 def _malformed(dist: DistView, rows: list[Row]) -> Iterator[str]:
     own = record_name(dist)
+    files = set(_archive_files(dist))
     for row in rows:
         if not row.elements:
             # csv gives an empty row for a blank line: pip fails on it (IndexError), installer refuses it,
@@ -326,8 +327,10 @@ def _malformed(dist: DistView, rows: list[Row]) -> Iterator[str]:
         elif row.entry is not None and row.path == own:
             if row.entry.hash_ is not None or row.entry.size is not None:
                 yield f"RECORD row {row.number}: RECORD's own row must leave hash and size empty"
-        elif row.entry is not None and not _is_signature(dist, row.path) and not row.path.endswith("/"):
-            if row.entry.hash_ is None or row.entry.size is None:  # a folder's row: installers skip it (R103)
+        elif row.entry is not None and row.path in files and not _is_signature(dist, row.path):
+            # installers ask a hash and size of the files they install only: a row naming a folder or an
+            # absent file passes them (R103 and R104 judge those rows)
+            if row.entry.hash_ is None or row.entry.size is None:
                 yield f"RECORD row {row.number} ({row.path}) has no {'hash' if row.entry.hash_ is None else 'size'}"
 
 
