@@ -26,6 +26,7 @@ INTERNAL = "K000"  # a rule crashed: a bug of toolkit's, reported as a finding
 UNREADABLE = "K001"  # the file could not be read at all
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, starting workers costs more than it saves
 _LARGE_FILE = 64 << 20
+_GROUP = 8  # files of one release checked by one worker in a row
 
 
 def collect(paths: Sequence[Path | Dist]) -> list[Path]:
@@ -117,20 +118,37 @@ def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
     weights = sizes if max(sizes) >= _LARGE_FILE else [1] * len(files)
     with reporter.progress(f"checking {len(files)} file(s)", sum(weights)) as advance:
         if jobs > 1 and sum(sizes) >= _PARALLEL_MIN_BYTES:
-            # Largest files first, so that no worker is left with a big one at the end.
-            order = sorted(range(len(files)), key=lambda i: -sizes[i])
             from concurrent.futures import as_completed
 
             with _workers(jobs) as pool:
-                futures = {pool.submit(check_file, files[i], ignore, strict): i for i in order}
+                futures = {pool.submit(_check_group, [files[i] for i in group], ignore, strict): group
+                           for group in _release_groups(files, sizes)}
                 for future in as_completed(futures):
-                    by_index[futures[future]] = future.result()
-                    advance(weights[futures[future]])
+                    for i, report in zip(futures[future], future.result(), strict=True):
+                        by_index[i] = report
+                        advance(weights[i])
         else:
             for i, f in enumerate(files):
                 by_index[i] = check_file(f, ignore, strict)
                 advance(weights[i])
     return Report([by_index[i] for i in range(len(files))])
+
+
+def _release_groups(files: Sequence[Path], sizes: Sequence[int]) -> list[list[int]]:
+    """The files' indexes in groups of one release (a project's sdist and wheels share one description, which
+    one worker then renders once), at most _GROUP files each, largest groups first so that no worker is
+    left with a big one at the end."""
+    by_release: dict[str, list[int]] = {}
+    for i, path in enumerate(files):
+        name = path.name.lower()
+        key = "-".join(name.split("-", 2)[:2]) if name.endswith(".whl") else name.rsplit(".tar", 1)[0].rsplit(".zip", 1)[0]
+        by_release.setdefault(key, []).append(i)
+    groups = [g[at:at + _GROUP] for g in by_release.values() for at in range(0, len(g), _GROUP)]
+    return sorted(groups, key=lambda g: -sum(sizes[i] for i in g))
+
+
+def _check_group(paths: list[Path], ignore: tuple[str, ...], strict: bool) -> list[FileReport]:
+    return [check_file(path, ignore, strict) for path in paths]
 
 
 @contextlib.contextmanager
