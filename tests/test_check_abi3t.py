@@ -99,3 +99,43 @@ def test_module_names_each_interpreter_imports(built: dict[str, bytes], tmp_path
 def test_an_abi3t_name_in_a_315_abi3_wheel_loads(built: dict[str, bytes], tmp_path: Path) -> None:
     # A GIL-enabled 3.15 imports *.abi3t.so as well as *.abi3.so.
     assert findings(tmp_path, "cp315-abi3", "abi3t.so", built["abi3t"]) == {}
+
+
+# -- Windows: abi3t modules are plain *.pyd names importing python3t.dll (built here with mingw-w64) ---------------
+
+PYD_SOURCES = {
+    "outside": "extern void *_PyLong_New(long);\n"
+               "__declspec(dllexport) void *PyModExport__speedups(void) { return _PyLong_New(1); }\n",
+    "abi3": "extern void *PyModuleDef_Init(void *);\nstatic char def[104];\n"
+            "__declspec(dllexport) void *PyInit__speedups(void) { return PyModuleDef_Init(def); }\n",
+}
+
+
+@pytest.fixture(scope="module")
+def pyd(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    if shutil.which("x86_64-w64-mingw32-gcc") is None or shutil.which("x86_64-w64-mingw32-dlltool") is None:
+        pytest.skip("builds Windows modules with mingw-w64 (Debian: gcc-mingw-w64-x86-64, binutils-mingw-w64-x86-64)")
+    folder, found = tmp_path_factory.mktemp("pyd"), {}
+    # An import library for python3t.dll, the stable DLL of free-threaded and GIL-enabled CPython 3.15.
+    (folder / "python3t.def").write_text("LIBRARY python3t.dll\nEXPORTS\n_PyLong_New\nPyModuleDef_Init\n")
+    subprocess.run(["x86_64-w64-mingw32-dlltool", "-d", "python3t.def", "-l", "libpython3t.a"], cwd=folder,
+                   check=True, capture_output=True)
+    for name, source in PYD_SOURCES.items():
+        (folder / f"{name}.c").write_text(source)
+        subprocess.run(["x86_64-w64-mingw32-gcc", "-shared", "-o", f"{name}.pyd", f"{name}.c", "-L.", "-lpython3t"],
+                       cwd=folder, check=True, capture_output=True)
+        found[name] = (folder / f"{name}.pyd").read_bytes()
+    return found
+
+
+def test_windows_abi3t_module_symbols_from_python3t_dll(pyd: dict[str, bytes], tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, tag="cp315-abi3t-win_amd64", files={"demo_pkg/_speedups.pyd": pyd["outside"]})
+    assert [(f.code, f.message) for f in check_file(wheel).findings if f.code.startswith("B")] == [
+        ("B132", "demo_pkg/_speedups.pyd uses _PyLong_New, not part of the stable ABI, in a wheel tagged cp315-abi3t")]
+
+
+def test_windows_abi3_module_in_an_abi3t_wheel(pyd: dict[str, bytes], tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, tag="cp315-abi3.abi3t-win_amd64", files={"demo_pkg/_speedups.pyd": pyd["abi3"]})
+    assert [(f.code, f.message) for f in check_file(wheel).findings if f.code.startswith("B")] == [
+        ("B133", "demo_pkg/_speedups.pyd calls PyModuleDef_Init, which need a static PyModuleDef (opaque in abi3t); "
+                 "free-threaded CPython refuses to import it")]

@@ -53,6 +53,7 @@ def abi3t_symbols(dist: DistView) -> Iterator[Problem]:
 @_capped
 def gil_module_in_abi3t(dist: DistView) -> Iterator[Problem]:
     from toolkit.check.binaries import scan
+    from toolkit.check.binaries.abi import STABLE_PYTHON_DLLS
     from toolkit.tags import stable_abis
 
     found = scan(dist)
@@ -65,7 +66,7 @@ def gil_module_in_abi3t(dist: DistView) -> Iterator[Problem]:
             yield f"{elf.member} exports {_names(inits)} and no PyModExport_ hook (PEP 793): it is an abi3 module; {why}"
         elif static := sorted(_STATIC_DEF_INIT.intersection(elf.python_imports)):
             yield f"{elf.member} calls {_names(static)}, which need a static PyModuleDef (opaque in abi3t); {why}"
-    others = [(m.member, m.imports.get("python3.dll", ())) for m in found.pe]
+    others = [(m.member, sorted({s for dll in STABLE_PYTHON_DLLS for s in m.imports.get(dll, ())})) for m in found.pe]
     others += [(m.member, sorted({s for p in m.slices for s in p.python_imports})) for m in found.macho]
     for member, symbols in others:
         if static := sorted(_STATIC_DEF_INIT.intersection(symbols)):
