@@ -12,7 +12,7 @@ import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from toolkit.check.rules import Problem, rule
 
@@ -78,7 +78,7 @@ class _TextDistribution(importlib.metadata.Distribution):
     def read_text(self, filename: str) -> str | None:
         return self._text if filename == "entry_points.txt" else None
 
-    def locate_file(self, path: str | os.PathLike[str]) -> os.PathLike[str]:
+    def locate_file(self, path: str | os.PathLike[str]) -> NoReturn:  # no files: entry points only
         raise FileNotFoundError(path)
 
 
@@ -90,12 +90,11 @@ def _pip(text: str, entries: dict[tuple[str, str], EntryVerdict]) -> None:
     try:
         found = list(_TextDistribution(text).entry_points)
     except (TypeError, ValueError) as exc:  # importlib.metadata's own reader: a line with no '='
-        for entry in entries.values():
-            entry.refusals["pip"] = f"importlib.metadata cannot read the file: {exc}"
+        for each in entries.values():
+            each.refusals["pip"] = f"importlib.metadata cannot read the file: {exc}"
         return
     for ep in found:
-        entry = entries.get((ep.group, ep.name))
-        if entry is None:
+        if (entry := entries.get((ep.group, ep.name))) is None:
             continue
         try:
             export = get_export_entry(f"{ep.name} = {ep.value}")
