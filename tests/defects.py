@@ -487,11 +487,14 @@ def generate(seed: int, count: int) -> list[Spec]:
     for i in range(count):
         spec = base("wheel" if i % 2 == 0 else "sdist")
         pool = sorted(n for n, (applies, _) in DEFECTS.items() if applies in ("any", spec.kind))
-        for name in rng.sample(pool, rng.choice([0, 1, 1, 2, 2, 2]) if i >= 2 else 0):
+        names = rng.sample(pool, rng.choice([0, 1, 1, 2, 2, 2]) if i >= 2 else 0)
+        if spec.kind == "wheel" and i >= 2 and rng.random() < 0.4:  # what installers parse, drawn more often
+            names = [*names, *{rng.choice(defects_install.GENERATED)} - set(names)]
+        for name in names:
             spec.defects.append(name)  # before the change, which may add its details
             DEFECTS[name][1](spec, rng)
         specs.append(spec)
     return specs
 
 
-import defects_install  # noqa: E402,F401 - registers what installers parse (entry points, RECORD rows, scripts, WHEEL)
+import defects_install  # noqa: E402 - registers what installers parse (entry points, RECORD rows, scripts, WHEEL)
