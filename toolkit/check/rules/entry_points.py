@@ -41,19 +41,21 @@ class EntryVerdict:
         return f"entry_points.txt [{self.group}] {self.name} = {self.value!r}: {who}"
 
 
-def judge(text: str) -> list[EntryVerdict]:
-    """The entries of a strict-INI entry_points.txt (W004 judges the INI itself) that an installer refuses."""
+def judge(text: str) -> list[str]:
+    """What the installers refuse in a strict-INI entry_points.txt (W004 judges the INI itself): the whole file,
+    or each entry they refuse, naming them."""
     entries = _entries(text)
     if entries is None:
         return []
-    _pip(text, entries)
+    unreadable = _pip(text, entries)
     _uv(entries)
     _installer(text, entries)
     for entry in entries.values():
         if len(entry.name.encode()) > _NAME_MAX:  # each one fails writing the script (ENAMETOOLONG)
             for tool in ("pip", "uv", "installer"):
                 entry.refusals.setdefault(tool, f"a script name longer than {_NAME_MAX} bytes cannot be written")
-    return [e for e in entries.values() if e.refusals]
+    found = [e.describe() for e in entries.values() if e.refusals]
+    return [f"entry_points.txt: pip refuses it ({unreadable})", *found] if unreadable else found
 
 
 def _entries(text: str) -> dict[tuple[str, str], EntryVerdict] | None:
@@ -82,17 +84,16 @@ class _TextDistribution(importlib.metadata.Distribution):
         raise FileNotFoundError(path)
 
 
-def _pip(text: str, entries: dict[tuple[str, str], EntryVerdict]) -> None:
-    """pip reads the groups with importlib.metadata, then gives `name = value` to distlib's script maker."""
+def _pip(text: str, entries: dict[tuple[str, str], EntryVerdict]) -> str | None:
+    """pip reads the groups with importlib.metadata, then gives `name = value` to distlib's script maker.
+    Returns why pip cannot read the file at all (a line with no '=' in any group), or None."""
     from distlib import DistlibException
     from distlib.util import get_export_entry
 
     try:
         found = list(_TextDistribution(text).entry_points)
-    except (TypeError, ValueError) as exc:  # importlib.metadata's own reader: a line with no '='
-        for each in entries.values():
-            each.refusals["pip"] = f"importlib.metadata cannot read the file: {exc}"
-        return
+    except (TypeError, ValueError) as exc:  # importlib.metadata's own reader: a line with no '=', in any group
+        return f"importlib.metadata cannot read the file: {exc}"
     for ep in found:
         if (entry := entries.get((ep.group, ep.name))) is None:
             continue
@@ -107,6 +108,7 @@ def _pip(text: str, entries: dict[tuple[str, str], EntryVerdict]) -> None:
             entry.refusals["pip"] = "no ':callable' after the module"
         elif _outside_scripts(export.name):
             entry.refusals["pip"] = "the script would be written outside the scripts folder"
+    return None
 
 
 def _outside_scripts(name: str, allow_folder: bool = False) -> bool:
@@ -164,5 +166,4 @@ def installable_entry_points(dist: DistView) -> Iterator[Problem]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return  # W004
-    for entry in judge(text):
-        yield entry.describe()
+    yield from judge(text)
