@@ -30,7 +30,7 @@ CASES = {
     "[DEFAULT]\nx = bad ::\n[console_scripts]\ntool = demo_pkg:f\n": ["uv", "pypa/installer"],
     "[console_scripts]\ntool = demo_pkg:f\n[gui_scripts]\ntool = demo_pkg:f\n": ["pypa/installer"],
     # found by the oracle (seed 13): a continuation line in any group stops importlib.metadata, so pip
-    "[my.plugins]\nx = demo_pkg:f\n  more\n[console_scripts]\ntool = demo_pkg:f\n": ["pip"],
+    "[my.plugins]\nx = demo_pkg:f\n  more\n": ["pip"],
     # accepted by all three
     "[console_scripts]\ntool = demo_pkg:f [extra]\n": [],
     "[console_scripts]\ntool = demo_pkg.core:main.run\n": [],
