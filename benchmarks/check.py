@@ -4,7 +4,9 @@ one-process floor that reads every byte once (what verifying RECORD costs).
 
     python benchmarks/check.py [--runs 5] [--corpus DIR]
 
-Every tool runs as one subprocess over all its files, from this interpreter.
+Every tool runs as one subprocess over all its files, from this interpreter. `toolkit check` runs twice
+per round: with an empty cache folder (every file judged), and with the verdicts of the round before
+remembered (check/verdicts.py: what a re-run, or `toolkit publish` after `toolkit check`, costs).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pypi_corpus import CorpusError, ensure_corpus  # noqa: E402
 # Left out of every contender's list: twine check stops at this file (its Metadata-Version
 # 2.0 raises InvalidDistribution), so it would check a dozen files instead of all.
 LEFT_OUT = {"six-1.10.0-py2.py3-none-any.whl"}
+
+REMEMBERED = "toolkit check (verdicts remembered)"
 
 # The floor: in ONE process, hash each whole file and inflate + hash each member once.
 FLOOR = r"""
@@ -52,6 +56,7 @@ def commands(files: Sequence[Path]) -> dict[str, tuple[list[str | Path], tuple[i
     wheels = [f for f in files if f.name.endswith(".whl")]
     return {
         "toolkit check": ([py, "-m", "toolkit", "check", *files], (0, 1)),
+        REMEMBERED: ([py, "-m", "toolkit", "check", *files], (0, 1)),
         "twine check": ([py, "-m", "twine", "check", *files], (0, 1)),
         "check-wheel-contents": ([py, "-m", "check_wheel_contents", *wheels], (0, 1)),
         "floor (1 process)": ([py, "-c", FLOOR, *files], (0,)),
@@ -71,8 +76,10 @@ def measure(files: Sequence[Path], runs: int) -> tuple[dict[str, list[float]], d
     with tempfile.TemporaryDirectory(prefix="toolkit-bench-check-") as cwd:
         for round_ in range(runs + 1):
             for name, (cmd, ok) in cmds.items():
+                # an empty cache folder for each cold run; one kept across rounds for the remembered verdicts
+                cache = Path(cwd) / ("remembered" if name == REMEMBERED else f"cold-{round_}")
                 before = _children_cpu()
-                result = run_timed(cmd, cwd=Path(cwd), env=env)
+                result = run_timed(cmd, cwd=Path(cwd), env={**env, "TOOLKIT_CACHE_DIR": str(cache)})
                 used = _children_cpu() - before
                 _verify(name, result, ok, files)
                 if round_:  # round 0 warms the page cache and the .pyc files
@@ -89,7 +96,7 @@ def _children_cpu() -> float:
 def _verify(name: str, result: Timed, ok: tuple[int, ...], files: Sequence[Path]) -> None:
     if result.returncode not in ok or "Traceback" in result.output:
         sys.exit(f"{name} failed (exit {result.returncode}):\n{result.tail()}")
-    if name == "toolkit check" and f"{len(files)} file(s) checked" not in result.output:
+    if name.startswith("toolkit check") and f"{len(files)} file(s) checked" not in result.output:
         sys.exit(f"toolkit check did not report {len(files)} files:\n{result.tail()}")
     if name == "twine check" and len(re.findall(r"Checking\s", result.output)) != len(files):
         sys.exit(f"twine check did not check {len(files)} files:\n{result.tail()}")
@@ -121,6 +128,8 @@ def report(files: Sequence[Path], times: dict[str, list[float]], cpu: dict[str, 
         f"  (target <= 0.50: {'met' if ours <= peers / 2 else 'NOT met'})",
         f"toolkit / floor = {ours:.2f} / {floor:.2f} = {ours / floor:.2f}"
         f"  (target <= 1.00: {'met' if ours <= floor else 'NOT met'})",
+        f"toolkit, verdicts remembered / (twine + check-wheel-contents) = {median(times[REMEMBERED]):.2f} / "
+        f"{peers:.2f} = {median(times[REMEMBERED]) / peers:.2f}",
     ]
     return "\n".join(lines)
 

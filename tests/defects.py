@@ -185,6 +185,10 @@ defect("metadata: local version")(_replace("Version", "1.0+local"))
 defect("metadata: no Name")(_replace("Name", None))
 defect("metadata: empty Description-Content-Type")(_replace("Description-Content-Type", ""))
 defect("metadata: Version UNKNOWN")(_replace("Version", "UNKNOWN"))
+defect("metadata: Summary with U+2028")(_replace("Summary", "A demo\u2028package"))  # twine 7 refuses these three
+defect("metadata: Summary with U+001D")(_replace("Summary", "A demo\x1dpackage"))
+defect("metadata: Description-Content-Type variant twice")(
+    _replace("Description-Content-Type", "text/markdown; variant=GFM; variant=CommonMark"))
 
 
 @defect("metadata: invalid Name '-foo'")
@@ -483,8 +487,14 @@ def generate(seed: int, count: int) -> list[Spec]:
     for i in range(count):
         spec = base("wheel" if i % 2 == 0 else "sdist")
         pool = sorted(n for n, (applies, _) in DEFECTS.items() if applies in ("any", spec.kind))
-        for name in rng.sample(pool, rng.choice([0, 1, 1, 2, 2, 2]) if i >= 2 else 0):
+        names = rng.sample(pool, rng.choice([0, 1, 1, 2, 2, 2]) if i >= 2 else 0)
+        if spec.kind == "wheel" and i >= 2 and rng.random() < 0.4:  # what installers parse, drawn more often
+            names = [*names, *{rng.choice(defects_install.GENERATED)} - set(names)]
+        for name in names:
+            spec.defects.append(name)  # before the change, which may add its details
             DEFECTS[name][1](spec, rng)
-            spec.defects.append(name)
         specs.append(spec)
     return specs
+
+
+import defects_install  # noqa: E402 - registers what installers parse (entry points, RECORD rows, scripts, WHEEL)

@@ -360,13 +360,13 @@ def _corrupt_middle() -> bytes:
 
 @pytest.mark.parametrize(("data", "detail"), [
     (sdist_tgz(PKG) + b"garbage after the stream", "non-gzip data"),
-    (_corrupt_middle(), "incorrect data check"),
+    (_corrupt_middle(), "incorrect data check|Incorrect checksum found"),  # zlib's words | ISA-L's
 ], ids=["trailing garbage", "bad CRC"])
 def test_gzip_broken_after_the_tar_end_is_toolkits_own_refusal(tmp_path: Path, data: bytes, detail: str) -> None:
     # PyPI's tarfile stops at the end-of-archive marker and accepts these; GNU tar and gzip refuse them
     [finding] = [f for f in check_file(write(tmp_path, data, SDIST)).findings if f.code.startswith("Z")]
     assert (finding.code, finding.level, finding.refused_by) == ("Z107", "error", "toolkit")
-    assert detail in finding.message and "Invalid distribution file" not in finding.message
+    assert any(d in finding.message for d in detail.split("|")) and "Invalid distribution file" not in finding.message
 
 
 def test_zip_named_tar_gz_is_not_a_tarfile(tmp_path: Path) -> None:

@@ -106,8 +106,20 @@ def test_r103_rows_naming_absent_files_directories_and_signatures(tmp_path: Path
     assert got == [
         "RECORD lists demo_pkg/gone.py, which is not in the wheel",
         f"RECORD lists the signature file {DI}/RECORD.p7s, which must not be listed",
-        "RECORD lists the directory demo_pkg/sub/; it lists files only",
+        "RECORD lists the directory demo_pkg/sub/; it lists files only (uninstalling the wheel would remove the "
+        "whole folder)",
     ]
+
+
+@pytest.mark.parametrize(("row", "codes"), [("demo_pkg/,,", ["R103"]), ("../outside.py,,", ["R103", "R104"])])
+def test_rows_naming_no_file_are_toolkits_refusal_not_the_installers(tmp_path: Path, row: str, codes: list[str]) -> None:
+    # Found by the oracle (seed 13): pip and installer take these rows (they hash the files they install only);
+    # toolkit refuses them (uninstall would remove what they name), with no R106 installer refusal.
+    from oracles import installer_refuses, pip_refuses
+
+    path = wheel_with_record(tmp_path, INIT_ROW, row)
+    assert (pip_refuses(path), installer_refuses(path)) == (None, None)
+    assert [(f.code, f.refused_by) for f in check_file(path).errors] == [(c, "toolkit") for c in codes]
 
 
 def test_backslashes_in_record_read_as_slashes(tmp_path: Path) -> None:

@@ -145,6 +145,23 @@ def test_misspelt_header_is_twines_refusal(tmp_path: Path) -> None:
     assert "'requires_dist'" in finding.message
 
 
+@pytest.mark.parametrize("field", [
+    "Summary: A demo\u2028package", "Summary: A\x85b", "Summary: A\x1cb", "Summary: A\x0bb", "Summary: A\u2029b",
+    "Description-Content-Type: text/markdown; variant=GFM; variant=CommonMark",
+    "Description-Content-Type: text/markdown; charset=UTF-8; charset=utf-8",
+], ids=["U+2028", "U+0085", "U+001C", "VT", "U+2029", "variant twice", "charset twice"])
+def test_twine_7_refusals(tmp_path: Path, field: str) -> None:
+    from oracles import twine_form
+
+    key = field.split(":", 1)[0]
+    text = "".join(line + "\n" for line in metadata_text().splitlines() if not line.startswith(key + ":"))
+    path = make_wheel(tmp_path, metadata=text.replace("\n\n", f"\n{field}\n\n", 1))
+    [finding] = check_file(path).errors
+    assert (finding.code, finding.refused_by) == ("M103", "twine")
+    assert finding.message.startswith("twine refuses to upload this file: Invalid distribution metadata: ")
+    assert twine_form(path)[1] is not None, "the installed twine accepts it: the test extra's floor is too low"
+
+
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "toolkit", "check", *map(str, args)], capture_output=True,
                           text=True, check=False)

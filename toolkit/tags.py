@@ -48,6 +48,25 @@ _FAMILY_PREFIXES: tuple[tuple[str, Family], ...] = (
 )
 
 
+# The stable ABIs and the first CPython each one can be built for: abi3 (PEP 384) and abi3t, the stable ABI
+# for free-threaded builds (PEP 803, CPython 3.15; `cp314-abi3t` is reserved: installers accept it, nothing
+# builds it). A wheel for both carries the compressed tag set `abi3.abi3t`.
+StableAbi = Literal["abi3", "abi3t"]
+STABLE_ABI_FIRST: dict[StableAbi, tuple[int, int]] = {"abi3": (3, 2), "abi3t": (3, 15)}
+_CP_VERSION = re.compile(r"^cp(\d)(\d+)$")
+
+
+def stable_abi_floor(tags: Iterable[Tag], abi: StableAbi) -> tuple[int, int] | None:
+    """The oldest CPython a stable-ABI wheel claims for `abi` (cp39-abi3 -> (3, 9)); None when no tag has it."""
+    versions = [(int(m[1]), int(m[2])) for t in tags if t.abi == abi and (m := _CP_VERSION.match(t.interpreter))]
+    return min(versions) if versions else None
+
+
+def stable_abis(tags: Iterable[Tag]) -> frozenset[StableAbi]:
+    """Which stable ABIs a wheel's tags name (`cp315-abi3.abi3t` -> both)."""
+    return frozenset(t.abi for t in tags if t.abi in STABLE_ABI_FIRST)  # type: ignore[misc]
+
+
 def platform_family(platform: str) -> Family:
     """The family of one platform tag (`manylinux_2_17_x86_64` -> "manylinux")."""
     if platform == "any":

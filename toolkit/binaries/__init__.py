@@ -170,7 +170,7 @@ def _scan(dist: WheelView) -> Scan:
     wanted = formats_for(tags)
     if not wanted or any(code in _UNSAFE_TO_INFLATE for code, _ in dist.archive.problems):
         return result
-    symbols = any(t.abi == "abi3" for t in tags)
+    symbols = any(t.abi in ("abi3", "abi3t") for t in tags)
     for m in members:
         if not looks_binary(m.name) or m.size > READ_LIMIT:
             continue

@@ -11,12 +11,15 @@ from packaging.tags import Tag
 
 _CP_ABI = re.compile(r"^cp(\d)(\d+)([a-z]*)$")
 _CP_INTERPRETER = re.compile(r"^(?:cp|py)(\d)(\d+)$")
-# python312.dll, python313t.dll, python312_d.dll: a version-specific interpreter DLL (python3.dll is the stable one)
+# python312.dll, python313t.dll, python312_d.dll: a version-specific interpreter DLL (python3.dll is the stable one,
+# python3t.dll the free-threaded stable one, shipped by both 3.15 builds)
 VERSIONED_PYTHON_DLL = re.compile(r"^python3\d+t?(_d)?\.dll$")
+STABLE_PYTHON_DLLS = ("python3.dll", "python3t.dll")
 
 _POSIX_NAME = re.compile(r"\.cpython-(\d)(\d+)([a-z]*)-([\w-]+)\.so$")
 _WINDOWS_NAME = re.compile(r"\.cp(\d)(\d+)([a-z]*)-(win32|win_\w+)\.pyd$", re.IGNORECASE)
-_ABI3_NAME = re.compile(r"\.abi3\.so$")
+# .abi3.so, and .abi3t.so (PEP 803): a free-threaded 3.15 imports only the latter, a GIL-enabled 3.15+ both.
+_STABLE_NAME = re.compile(r"\.(abi3t?)\.so$")
 
 
 @functools.cache
@@ -33,8 +36,9 @@ def stable_abi_since(symbol: str) -> tuple[int, int] | None:
 
 def abi3_floor(tags: frozenset[Tag]) -> tuple[int, int] | None:
     """The oldest CPython an abi3 wheel claims (cp39-abi3 -> (3, 9)); None when not abi3."""
-    versions = [(int(m[1]), int(m[2])) for t in tags if t.abi == "abi3" and (m := _CP_ABI.match(t.interpreter))]
-    return min(versions) if versions else None
+    from toolkit.tags import stable_abi_floor
+
+    return stable_abi_floor(tags, "abi3")
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,15 @@ class ExtensionName:
     """What an extension module's file name says (PEP 3149 / importlib.machinery.EXTENSION_SUFFIXES)."""
 
     member: str
-    version: tuple[int, int] | None  # None for .abi3.so
+    version: tuple[int, int] | None  # None for .abi3.so and .abi3t.so
     free_threaded: bool
     platform: str  # x86_64-linux-gnu, darwin, win_amd64...; "" for .abi3.so
+    stable: str | None = None  # "abi3" or "abi3t" for a stable-ABI name
 
     @property
     def label(self) -> str:
         if self.version is None:
-            return "abi3"
+            return self.stable or "abi3"
         return f"CPython {self.version[0]}.{self.version[1]}{'t' if self.free_threaded else ''}"
 
 
@@ -57,8 +62,8 @@ def extension_name(member: str) -> ExtensionName | None:
     """None for a name that carries no tag (`mod.so`, `mod.pyd`, a library)."""
     if m := _POSIX_NAME.search(member) or _WINDOWS_NAME.search(member):
         return ExtensionName(member, (int(m[1]), int(m[2])), "t" in m[3], m[4].lower())
-    if _ABI3_NAME.search(member):
-        return ExtensionName(member, None, False, "")
+    if m := _STABLE_NAME.search(member):
+        return ExtensionName(member, None, m[1] == "abi3t", "", m[1])
     return None
 
 
@@ -72,10 +77,10 @@ def tag_loads_version(tag: Tag) -> tuple[tuple[int, int], bool] | None:
 
 
 def tag_is_free_threaded(tag: Tag) -> bool | None:
-    """True for cp313t, False for cp313 and abi3; None for tags that say nothing of it (none, pypy)."""
+    """True for cp313t and abi3t, False for cp313 and abi3; None for tags that say nothing of it (none, pypy)."""
     if m := _CP_ABI.match(tag.abi):
         return "t" in m[3]
-    return False if tag.abi == "abi3" else None
+    return {"abi3": False, "abi3t": True}.get(tag.abi)
 
 
 # The first field of a CPython multiarch triple -> the Linux platform tag arch (as ElfInfo.arch).

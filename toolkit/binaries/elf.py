@@ -29,6 +29,7 @@ _ARCHES = {
 }
 # The dynamic loader: never a dependency to vendor nor a symbol version to judge (as auditwheel).
 _LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
+_HOOKS = ("PyInit_", "PyModExport_")  # an extension module's entry points: PEP 489, and PEP 793 (3.15)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class ElfInfo:
     needed: tuple[str, ...]
     interpreter: str | None
     version_needs: tuple[VersionNeed, ...]
-    python_imports: tuple[str, ...]  # undefined Py* / _Py* symbols (only collected for abi3 wheels)
+    python_imports: tuple[str, ...]  # undefined Py* / _Py* symbols (only collected for abi3/abi3t wheels)
+    python_exports: tuple[str, ...] = ()  # defined PyInit_* / PyModExport_* (PEP 793) hooks, collected with them
 
     @property
     def needs_glibc(self) -> bool:
@@ -68,9 +70,10 @@ def parse_elf(member: str, data: bytes, *, python_imports: bool) -> ElfInfo:
     # pyelftools builds a section object on every lookup: list them once for all the passes below.
     sections = list(elf.iter_sections())
     needed, interpreter = _dynamic(elf, sections)
-    undefined = _undefined_symbols(elf, sections)
+    undefined, defined = _dynamic_symbols(elf, sections)
     py = tuple(sorted({name for name, _ in undefined if name.startswith(("Py", "_Py"))
                        and not name.startswith("PyInit_")})) if python_imports else ()
+    hooks = tuple(sorted(n for n in defined if n.startswith(_HOOKS))) if python_imports else ()
     return ElfInfo(
         member=member,
         machine=str(machine),
@@ -79,6 +82,7 @@ def parse_elf(member: str, data: bytes, *, python_imports: bool) -> ElfInfo:
         interpreter=interpreter,
         version_needs=_version_needs(sections, undefined),
         python_imports=py,
+        python_exports=hooks,
     )
 
 
@@ -113,8 +117,9 @@ def _dynamic(elf: ELFFile, sections: list[Section]) -> tuple[tuple[str, ...], st
     return tuple(needed), interpreter or None
 
 
-def _undefined_symbols(elf: ELFFile, sections: list[Section]) -> list[tuple[str, int | None]]:
-    """(name, version index) of each symbol the dynamic linker must find elsewhere.
+def _dynamic_symbols(elf: ELFFile, sections: list[Section]) -> tuple[list[tuple[str, int | None]], list[str]]:
+    """(name, version index) of each symbol the dynamic linker must find elsewhere, and the global symbols
+    this binary defines.
 
     pyelftools finds the sections; the entries are unpacked here with struct,
     because pyelftools parses each symbol through `construct` (about 0.1 ms
@@ -125,7 +130,7 @@ def _undefined_symbols(elf: ELFFile, sections: list[Section]) -> list[tuple[str,
 
     dynsym = next((s for s in sections if s.name == ".dynsym"), None)
     if not isinstance(dynsym, SymbolTableSection):
-        return []
+        return [], []
     link = dynsym["sh_link"]
     strings = (sections[link] if 0 <= link < len(sections) else elf.get_section(link)).data()
     versym = next((s for s in sections if isinstance(s, GNUVerSymSection)), None)
@@ -136,15 +141,18 @@ def _undefined_symbols(elf: ELFFile, sections: list[Section]) -> list[tuple[str,
     layout, (name_at, info_at, shndx_at) = ("IBBHQQ", (0, 1, 3)) if elf.elfclass == 64 else ("IIIBBH", (0, 3, 5))
     size = struct.calcsize(order + layout)
     data = dynsym.data()
-    found = []
+    found, defined = [], []
     for i, entry in enumerate(struct.iter_unpack(order + layout, data[: len(data) // size * size])):
-        if i == 0 or entry[shndx_at] != 0 or entry[info_at] >> 4 == 0:  # defined here, or STB_LOCAL
+        if i == 0 or entry[info_at] >> 4 == 0:  # STB_LOCAL
             continue
         start = entry[name_at]
         name = strings[start: strings.find(b"\0", start)].decode("utf-8", "replace")
+        if entry[shndx_at] != 0:  # defined here
+            defined.append(name)
+            continue
         index = indexes[i] & 0x7FFF if i < len(indexes) else None  # 0x8000: the "hidden" bit
         found.append((name, index if index and index > 1 else None))  # 0, 1: local / global, no version
-    return found
+    return found, defined
 
 
 def _version_needs(sections: list[Section], undefined: list[tuple[str, int | None]]) -> tuple[VersionNeed, ...]:

@@ -23,6 +23,7 @@ from toolkit.reporter import PlainReporter, Reporter
 INTERNAL = "K000"  # a rule crashed: a bug of toolkit's, reported as a finding
 UNREADABLE = "K001"  # the file could not be read at all
 _LARGE_FILE = 64 << 20
+_GROUP = 8  # files of one release checked by one worker in a row
 
 
 def collect(paths: Sequence[Path | Dist]) -> list[Path]:
@@ -37,37 +38,66 @@ def collect(paths: Sequence[Path | Dist]) -> list[Path]:
 
 
 def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> FileReport:
-    """Run every rule that applies to one file; a rule that crashes becomes a K000 finding."""
+    """Run every rule that applies to one file; a rule that crashes becomes a K000 finding.
+
+    The verdict is remembered by the file's sha256, its name and the rule set (verdicts.py): the same
+    bytes are judged once, whichever stage asks."""
+    from toolkit.check import verdicts
+
+    report = FileReport(path)
+    try:
+        # Past the cap, hashing costs as much as judging (and a damaged giant is judged from its first bytes).
+        digest = verdicts.file_digest(path) if path.stat().st_size <= verdicts.REMEMBER_MAX else None
+    except OSError as exc:
+        report.findings.append(_unreadable(exc))
+        return report
+    found = verdicts.recall(digest, path.name) if digest else None
+    if found is None:
+        found = _judge(path)
+        # a crash or a read error is not a verdict
+        if digest and not any(f.code in (INTERNAL, UNREADABLE) for f in found):
+            verdicts.remember(digest, path.name, found)
+    skip = set(ignore)
+    for f in found:
+        if f.code in skip:
+            continue
+        if strict and f.level == "warning":
+            f = Finding(f.code, "error", f.refused_by, f.message, f.hint)
+        report.findings.append(f)
+    return report
+
+
+def _unreadable(exc: OSError) -> Finding:
+    from toolkit.check.rules import load_all
+
+    return Finding(UNREADABLE, "error", "toolkit", f"cannot read the file: {exc.strerror or exc}",
+                   load_all()[UNREADABLE].hint)
+
+
+def _judge(path: Path) -> list[Finding]:
     from toolkit.check.rules import load_all
     from toolkit.check.view import DistView
 
     rules = load_all()
-    skip = set(ignore)
     view = DistView(path)
-    report = FileReport(path)
     try:
         view.archive  # noqa: B018 - opened here so that an unreadable file is one finding, not a crash
     except OSError as exc:
-        report.findings.append(Finding(UNREADABLE, "error", "toolkit", f"cannot read the file: {exc.strerror or exc}",
-                                       rules[UNREADABLE].hint))
-        return report
+        return [_unreadable(exc)]
+    found: list[Finding] = []
     for code in sorted(rules):
         rule = rules[code]
-        if code in skip or (rule.applies != "any" and rule.applies != view.kind):
+        if rule.applies != "any" and rule.applies != view.kind:
             continue
         if rule.needs_archive and view.archive.format is None:
             continue  # the archive rules said why it cannot be read; the rest would only repeat it
         try:
-            found = list(rule.run(view))
+            found.extend(list(rule.run(view)))  # all of a rule's findings, or none when it crashes
         except Exception as exc:  # a bug in a rule must not hide the other findings
-            found = [Finding(INTERNAL, "error", "toolkit", f"rule {code} failed on this file: {type(exc).__name__}: {exc}",
-                             rules[INTERNAL].hint)]
-        for f in found:
-            if strict and f.level == "warning":
-                f = Finding(f.code, "error", f.refused_by, f.message, f.hint)
-            report.findings.append(f)
+            found.append(Finding(INTERNAL, "error", "toolkit", f"rule {code} failed on this file: "
+                                 f"{type(exc).__name__}: {exc}", rules[INTERNAL].hint))
     view.archive.close()
-    return report
+    return found
 
 
 def refusal(path: Path, options: CheckOptions | None = None) -> Refusal | None:
@@ -117,20 +147,37 @@ def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
     weights = sizes if max(sizes) >= _LARGE_FILE else [1] * len(files)
     with reporter.progress(f"checking {len(files)} file(s)", sum(weights)) as advance:
         if jobs > 1 and sum(sizes) >= PARALLEL_MIN_BYTES:
-            # Largest files first, so that no worker is left with a big one at the end.
-            order = sorted(range(len(files)), key=lambda i: -sizes[i])
             from concurrent.futures import as_completed
 
             with process_pool(jobs) as pool:
-                futures = {pool.submit(check_file, files[i], ignore, strict): i for i in order}
+                futures = {pool.submit(_check_group, [files[i] for i in group], ignore, strict): group
+                           for group in _release_groups(files, sizes)}
                 for future in as_completed(futures):
-                    by_index[futures[future]] = future.result()
-                    advance(weights[futures[future]])
+                    for i, report in zip(futures[future], future.result(), strict=True):
+                        by_index[i] = report
+                        advance(weights[i])
         else:
             for i, f in enumerate(files):
                 by_index[i] = check_file(f, ignore, strict)
                 advance(weights[i])
     return Report([by_index[i] for i in range(len(files))])
+
+
+def _release_groups(files: Sequence[Path], sizes: Sequence[int]) -> list[list[int]]:
+    """The files' indexes in groups of one release (a project's sdist and wheels share one description, which
+    one worker then renders once), at most _GROUP files each, largest groups first so that no worker is
+    left with a big one at the end."""
+    by_release: dict[str, list[int]] = {}
+    for i, path in enumerate(files):
+        name = path.name.lower()
+        key = "-".join(name.split("-", 2)[:2]) if name.endswith(".whl") else name.rsplit(".tar", 1)[0].rsplit(".zip", 1)[0]
+        by_release.setdefault(key, []).append(i)
+    groups = [g[at:at + _GROUP] for g in by_release.values() for at in range(0, len(g), _GROUP)]
+    return sorted(groups, key=lambda g: -sum(sizes[i] for i in g))
+
+
+def _check_group(paths: list[Path], ignore: tuple[str, ...], strict: bool) -> list[FileReport]:
+    return [check_file(path, ignore, strict) for path in paths]
 
 
 def _validate_ignore(codes: Sequence[str]) -> None:

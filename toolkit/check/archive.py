@@ -10,7 +10,6 @@ import dataclasses
 import os
 import struct
 import tarfile
-import types
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -44,14 +43,8 @@ _CHUNK = 1 << 20
 # 32 MiB is some 300,000 members, ten times the largest wheels on PyPI.
 CENTRAL_DIRECTORY_MAX = 32 << 20
 
-_inflate_lib: types.ModuleType = zlib
-try:  # ISA-L inflates about twice as fast as zlib, with zlib's API; zlib where it has no wheel
-    from isal import isal_zlib
-
-    _inflate_lib = isal_zlib
-except ImportError:  # pragma: no cover - platforms without isal wheels
-    pass
-_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate_lib.error)
+_inflate_lib = _targz.INFLATE_LIB
+_INFLATE_ERRORS = _targz.INFLATE_ERRORS
 _READ_ERRORS: tuple[type[Exception], ...] = (*_INFLATE_ERRORS, OSError, EOFError, ValueError)
 _METHODS = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 95: "xz", 98: "PPMd"}
 

@@ -76,9 +76,11 @@ def load_all() -> dict[str, Rule]:
     """Import every rule module (registration happens at import) and return the registry."""
     from toolkit.check import indexstate  # noqa: F401 - the codes of the index's verdicts
     from toolkit.check.rules import (  # noqa: F401
+        abi3t,
         archive,
         binaries,
         contents,
+        entry_points,
         filename,
         install,
         layout,

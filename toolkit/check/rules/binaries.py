@@ -200,7 +200,7 @@ def pe_machine(dist: DistView) -> Iterator[Problem]:
       hint="build with Py_LIMITED_API set to the tag's version (cp39-abi3: 0x03090000), or tag the wheel cp3X-cp3X")
 @_capped
 def abi3_symbols(dist: DistView) -> Iterator[Problem]:
-    from toolkit.binaries.abi import VERSIONED_PYTHON_DLL, abi3_floor
+    from toolkit.binaries.abi import STABLE_PYTHON_DLLS, VERSIONED_PYTHON_DLL, abi3_floor
 
     found = scan(dist)
     floor = abi3_floor(found.tags)
@@ -210,7 +210,8 @@ def abi3_symbols(dist: DistView) -> Iterator[Problem]:
         for dll in sorted(d for d in pe.imports if VERSIONED_PYTHON_DLL.match(d)):
             yield (f"{pe.member} imports {dll}, which exists for one CPython version only; "
                    "an abi3 module imports python3.dll")
-        yield from _stable_abi_problems(pe.member, pe.imports.get("python3.dll", ()), floor)
+        symbols = sorted({s for dll in STABLE_PYTHON_DLLS for s in pe.imports.get(dll, ())})  # python3t.dll: abi3.abi3t
+        yield from _stable_abi_problems(pe.member, symbols, floor)
     for elf in found.elf:
         yield from _stable_abi_problems(elf.member, elf.python_imports, floor)
     for macho in found.macho:
@@ -218,10 +219,11 @@ def abi3_symbols(dist: DistView) -> Iterator[Problem]:
         yield from _stable_abi_problems(macho.member, symbols, floor)
 
 
-def _stable_abi_problems(member: str, symbols: tuple[str, ...] | list[str], floor: tuple[int, int]) -> Iterator[str]:
+def _stable_abi_problems(member: str, symbols: tuple[str, ...] | list[str], floor: tuple[int, int],
+                         abi: str = "abi3") -> Iterator[str]:
     from toolkit.binaries.abi import stable_abi_since
 
-    tag = f"cp{floor[0]}{floor[1]}-abi3"
+    tag = f"cp{floor[0]}{floor[1]}-{abi}"
     outside, newer = [], []
     for symbol in sorted(symbols):
         since = stable_abi_since(symbol)
@@ -250,8 +252,8 @@ def free_threadedfew(dist: DistView) -> Iterator[Problem]:
     abis = "/".join(sorted({t.abi for t in tags}))
     for member in dist.archive.members:
         name = extension_name(member.name)
-        if name is None or name.free_threaded == wheel_ft:
-            continue
+        if name is None or name.free_threaded == wheel_ft or (name.stable == "abi3t" and not wheel_ft):
+            continue  # .abi3t.so in an abi3 wheel: B134 judges it by the wheel's version
         if wheel_ft:
             yield (f"{member.name} ({name.label}) lacks the t suffix: "
                    f"a free-threaded interpreter ({abis}) will not import it")

@@ -251,8 +251,10 @@ def record_extra_rows(dist: DistView) -> Iterator[str]:
             continue
         if _is_signature(dist, row.path):
             problems.append(f"RECORD lists the signature file {row.path}, which must not be listed")
-        elif row.path.rstrip("/") in dirs:
-            problems.append(f"RECORD lists the directory {row.path}; it lists files only")
+        elif row.path.rstrip("/") in dirs or row.path.endswith("/"):
+            # installers take such a row, but `pip uninstall` removes the whole folder it names
+            problems.append(f"RECORD lists the directory {row.path}; it lists files only (uninstalling the wheel "
+                            "would remove the whole folder)")
         else:
             problems.append(f"RECORD lists {row.path}, which is not in the wheel")
     yield from capped(problems, str)
@@ -302,6 +304,7 @@ def record_malformed_rows(dist: DistView) -> Iterator[str]:
 
 def _malformed(dist: DistView, rows: list[Row]) -> Iterator[str]:
     own = record_name(dist)
+    files = set(_archive_files(dist))
     for row in rows:
         if not row.elements:
             # csv gives an empty row for a blank line: pip fails on it (IndexError), installer refuses it,
@@ -312,7 +315,9 @@ def _malformed(dist: DistView, rows: list[Row]) -> Iterator[str]:
         elif row.entry is not None and row.path == own:
             if row.entry.hash_ is not None or row.entry.size is not None:
                 yield f"RECORD row {row.number}: RECORD's own row must leave hash and size empty"
-        elif row.entry is not None and not _is_signature(dist, row.path):
+        elif row.entry is not None and row.path in files and not _is_signature(dist, row.path):
+            # installers ask a hash and size of the files they install only: a row naming a folder or an
+            # absent file passes them (R103 and R104 judge those rows)
             if row.entry.hash_ is None or row.entry.size is None:
                 yield f"RECORD row {row.number} ({row.path}) has no {'hash' if row.entry.hash_ is None else 'size'}"
 
