@@ -18,7 +18,8 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,24 @@ def path_lock(kind: str, path: Path) -> Any:
     locks.mkdir(mode=0o1777, exist_ok=True)
     key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
     return FileLock(str(locks / f"{kind}-{key}.lock"), mode=0o666)
+
+
+@contextlib.contextmanager
+def waiting_lock(kind: str, path: Path, waiting: Callable[[], AbstractContextManager[Any]]) -> Iterator[None]:
+    """Hold path_lock(kind, path) for the block; while another process holds it, wait inside `waiting()` (the
+    reporter's step that says so), so a second run neither collides with the first nor hangs without a word."""
+    from filelock import Timeout
+
+    lock = path_lock(kind, path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        with waiting():
+            lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 _writable: dict[Path, tuple[Path, str | None]] = {}

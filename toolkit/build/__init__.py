@@ -16,8 +16,9 @@ import stat
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -329,22 +330,10 @@ def _open_log(echo: bool, reporter: Reporter) -> Logger:
                                  hint="set TOOLKIT_CACHE_DIR or TMPDIR to a writable folder") from None
 
 
-@contextlib.contextmanager
-def _tree_lock(src: Path, reporter: Reporter) -> Iterator[None]:
+def _tree_lock(src: Path, reporter: Reporter) -> AbstractContextManager[None]:
     """One build of a source tree at a time: backends write inside it (setuptools stages its sdist
     and egg-info there, meson and scikit-build-core their build folders), so two at once collide."""
-    from filelock import Timeout
-
-    lock = _fs.path_lock("tree", src)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        with reporter.step(f"waiting for another build of {src} to finish"):
-            lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+    return _fs.waiting_lock("tree", src, lambda: reporter.step(f"waiting for another build of {src} to finish"))
 
 
 

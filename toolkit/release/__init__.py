@@ -9,10 +9,9 @@ a wrong repository name fails in a second, not after the build.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,22 +130,10 @@ def _warm_up() -> None:
     load_all()
 
 
-@contextlib.contextmanager
-def _one_release_at_a_time(outdir: Path, reporter: Reporter) -> Iterator[None]:
+def _one_release_at_a_time(outdir: Path, reporter: Reporter) -> AbstractContextManager[None]:
     """Two releases into one folder at once would build over each other's files: the second waits, then
     finds the first one's files (on the index, or checked and not yet sent) and goes on from them."""
-    from filelock import Timeout
-
-    lock = _fs.path_lock("release", outdir)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        with reporter.step(f"waiting for another release into {outdir} to finish"):
-            lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+    return _fs.waiting_lock("release", outdir, lambda: reporter.step(f"waiting for another release into {outdir} to finish"))
 
 
 def _held_by_index(target: Any, ident: identity.Identity, options: StageOptions,
