@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from toolkit import _fs, buildenv, matrix, pythons
+from toolkit import _fs, buildenv, matrix, portable, pythons
 from toolkit import sdist as sdist_archive
 from toolkit._proc import Logger, clean_environ
 from toolkit.config import BuildOptions, tomllib
@@ -61,6 +61,9 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     if not (want_sdist or want_wheel):
         raise ConfigError("nothing to build: both --sdist and --wheel are off")
     interpreters = matrix.interpreters(options) if want_wheel else []
+    target = portable.request(options) if want_wheel else None
+    if target is not None:  # --manylinux / --musllinux: refused before anything is built
+        portable.refuse_interpreters(target, interpreters or [pythons.current()])
 
     environ = dict(os.environ)
     epoch = source_date_epoch(src if not from_sdist else None, environ, reporter)
@@ -71,6 +74,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     hook_environ = clean_environ(environ, options.pass_env)
 
     built: list[tuple[Path, dict[str, str]]] = []
+    toolchain: portable.Toolchain | None = None
     with contextlib.ExitStack() as stack:
         if not from_sdist:
             stack.enter_context(_tree_lock(src, reporter))
@@ -94,17 +98,33 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
             built.append((sdist, one.origin))
         if want_wheel:
             tree = stack.enter_context(sdist_archive.unpacked(sdist)) if sdist is not None else src
-            if interpreters:
-                def one_for(interp: pythons.Interpreter) -> _OneBuild:
-                    other = stack.enter_context(buildenv.env_pool(
-                        installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
-                        interpreter=interp))
-                    other.warn = reporter.warn
-                    return _OneBuild(options, other, runner, logger, reporter, label=f"wheel ({interp.label})")
 
-                built.extend(matrix.wheels(tree, interpreters, one_for, backend_out, reporter))
-            else:
-                built.append((one.run(tree, "wheel", backend_out), one.origin))
+            def wheel_runner(interp: pythons.Interpreter) -> tuple[Callable[..., None], dict[str, str]]:
+                """The hooks' runner for a wheel of `interp`: with --manylinux, zig's wrappers first on PATH."""
+                nonlocal toolchain
+                if target is None:
+                    return runner, {}
+                with reporter.step(f"wheel: setting up zig for {target.family} {target.version[0]}_{target.version[1]}"):
+                    toolchain = portable.toolchain(target, interp, pool, hook_environ)
+                return _runner(logger, {**hook_environ, **toolchain.environ}, toolchain.bindir), toolchain.origin
+
+            try:
+                if interpreters:
+                    def one_for(interp: pythons.Interpreter) -> _OneBuild:
+                        other = stack.enter_context(buildenv.env_pool(
+                            installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
+                            interpreter=interp))
+                        other.warn = reporter.warn
+                        wrun, _ = wheel_runner(interp)
+                        return _OneBuild(options, other, wrun, logger, reporter, label=f"wheel ({interp.label})")
+
+                    built.extend(matrix.wheels(tree, interpreters, one_for, backend_out, reporter))
+                else:
+                    wrun, compiler = wheel_runner(pythons.current())
+                    wheel = _OneBuild(options, pool, wrun, logger, reporter)
+                    built.append((wheel.run(tree, "wheel", backend_out), {**wheel.origin, **compiler}))
+            except ToolkitError as exc:
+                raise (portable.explain(exc, toolchain) if toolchain else exc) from None
         dists = [Dist.from_path(p, origin=origin) for p, origin in built]
         dists = [_published(d, outdir) for d in dists]
     try:
@@ -222,12 +242,15 @@ class _OneBuild:
 SPECULATIVE_BACKENDS = frozenset({"hatchling.build", "flit_core.buildapi", "pdm.backend", "poetry.core.masonry.api"})
 
 
-def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
-    """A pyproject-hooks runner whose hook processes see the cleaned environment."""
+def _runner(logger: Logger, environ: Mapping[str, str], path_first: Path | None = None) -> Callable[..., None]:
+    """A pyproject-hooks runner whose hook processes see the cleaned environment (and `path_first` first on PATH:
+    zig's compiler wrappers, ahead of the environment's scripts)."""
 
     def run(cmd: list[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
         env = dict(environ)
         env.update(extra_environ or {})
+        if path_first is not None:
+            env["PATH"] = os.pathsep.join([str(path_first), env.get("PATH", "")])
         try:
             logger.run(cmd, cwd=cwd, env=env, umask=BUILD_UMASK)
         except Exception as exc:

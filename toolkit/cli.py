@@ -220,11 +220,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = load_options(args, BuildOptions, project, **selection)
     reporter = _reporter(args)
     result = build(src, options, reporter=reporter, echo=args.verbose)
-    repaired = _repair_built(result.dists, project, reporter) if options.repair else []
+    # --manylinux / --musllinux: the wheel built with zig is repaired to the tag asked for.
+    repairing = options.repair or bool(options.manylinux or options.musllinux)
+    repaired = _repair_built(result.dists, options, project, reporter) if repairing else []
     if args.format == "json":
         doc = {"dists": [d.to_json() for d in result.dists], "manifest": str(result.manifest),
                "log": str(result.log), "source_date_epoch": result.source_date_epoch}
-        if options.repair:
+        if repairing:
             doc["repair"] = [o.to_json() for o in repaired]
         _out(json.dumps(doc, indent=2))
     else:
@@ -234,13 +236,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any) -> list[Any]:
-    """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
-    from toolkit import repair
+def _repair_built(dists: Sequence[Any], build: Any, project: Path | None, reporter: Any) -> list[Any]:
+    """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options
+    (and, after --manylinux / --musllinux, the tag asked for)."""
+    from toolkit import portable, repair
     from toolkit.config import RepairOptions
 
+    options = config.load(RepairOptions, project)
     wheels = [d for d in dists if d.kind == "wheel"]
-    return repair.run(wheels, config.load(RepairOptions, project), reporter=reporter) if wheels else []
+    return [o for w in wheels for o in repair.run([w], portable.repair_options(build, options, w), reporter=reporter)]
 
 
 def cmd_repair(args: argparse.Namespace) -> int:

@@ -74,7 +74,7 @@ def release(src: Path, options: StageOptions, *, reporter: Reporter | None = Non
     if files is None:
         built = build(src, dataclasses.replace(options.build, repair=False), reporter=reporter, echo=echo)
         files = {d.path.name: Released(d, ["built"]) for d in built.dists}
-        _repair(built.dists, options.repair, files, reporter)
+        _repair(built.dists, options, files, reporter)
         record(outdir, [], {"release": {"source": state, "files": sorted(files)}})
 
     dists = [f.dist for f in files.values()]
@@ -156,14 +156,16 @@ def _resumable(outdir: Path, state: str, reporter: Reporter) -> dict[str, Releas
     return {d.path.name: Released(d, ["built (by the earlier run)"]) for d in dists}
 
 
-def _repair(dists: list[Dist], options: RepairOptions, files: dict[str, Released], reporter: Reporter) -> None:
-    """Native wheels are repaired in the build folder; each replaces the one it was made from."""
+def _repair(dists: list[Dist], options: StageOptions, files: dict[str, Released], reporter: Reporter) -> None:
+    """Native wheels are repaired in the build folder; each replaces the one it was made from (with
+    --manylinux / --musllinux, to the tag asked for)."""
+    from toolkit.portable import repair_options
     from toolkit.repair import run
 
     native = [d for d in dists if d.kind == "wheel" and repair_tool(d.tags) is not None]
-    if not native:
-        return
-    for outcome in run(native, dataclasses.replace(options, outdir=None), reporter=reporter):
+    outcomes = [o for d in native for o in run(
+        [d], dataclasses.replace(repair_options(options.build, options.repair, d), outdir=None), reporter=reporter)]
+    for outcome in outcomes:
         entry = files.pop(outcome.source.name)
         if outcome.action == "repaired":
             vendored = f" (vendored {', '.join(outcome.vendored)})" if outcome.vendored else ""

@@ -1,0 +1,172 @@
+"""Portable Linux wheels built with zig (`toolkit build --manylinux 2_17`): a C extension made here, built,
+repaired to manylinux_2_17, judged by auditwheel's own policy check, installed with pip in a fresh venv and
+imported; the refusals (musl on a glibc Python, cross-architecture, too old a glibc) and a build zig cannot do."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from projects import one_line_error, run_toolkit
+from test_repair_support import install_and_call
+
+from toolkit.config import BuildOptions, load
+from toolkit.dist import read_manifest
+from toolkit.errors import ConfigError
+from toolkit.portable import Request, request, zig_target
+from toolkit.pythons import current
+
+pytest.importorskip("ziglang", reason="zig comes from the `ziglang` package (toolkit's `portable` extra)")
+if not sys.platform.startswith("linux"):
+    pytest.skip("zig builds portable wheels on a Linux host", allow_module_level=True)
+
+ARCH = platform.machine()
+# zig builds its libc stubs (and libc++) once per target: about a minute each on a cold cache. Every test
+# session shares one cache, as a user's runs share theirs.
+ZIG_ENV = {"ZIG_GLOBAL_CACHE_DIR": str(Path.home() / ".cache" / "toolkit-tests" / "zig-cache")}
+
+POWDEMO_C = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+
+static PyObject *power(PyObject *self, PyObject *args) {
+    double x, y;
+    if (!PyArg_ParseTuple(args, "dd", &x, &y)) return NULL;
+    return PyFloat_FromDouble(pow(x, y));  /* glibc 2.29 gave pow a new symbol version */
+}
+static PyMethodDef methods[] = {{"power", power, METH_VARARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "powdemo", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_powdemo(void) { return PyModule_Create(&module); }
+"""
+
+
+def c_project(folder: Path, compile_args: tuple[str, ...] = ()) -> Path:
+    """A setuptools project with one C extension that calls libm's pow()."""
+    folder.mkdir(parents=True)
+    (folder / "powdemo.c").write_text(POWDEMO_C)
+    (folder / "pyproject.toml").write_text(textwrap.dedent("""\
+        [build-system]
+        requires = ["setuptools>=70"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "powdemo"
+        version = "1.0"
+    """))
+    (folder / "setup.py").write_text(textwrap.dedent(f"""\
+        from setuptools import Extension, setup
+        setup(ext_modules=[Extension("powdemo", ["powdemo.c"], libraries=["m"], extra_compile_args={list(compile_args)!r})])
+    """))
+    return folder
+
+
+def auditwheel_tag(wheel: Path) -> str:
+    """The platform tag auditwheel's own policy check finds the wheel's binaries consistent with."""
+    proc = subprocess.run([sys.executable, "-m", "auditwheel", "show", str(wheel)], capture_output=True, text=True,
+                          check=True)
+    found = re.search(r'consistent with the\s+following platform tag:\s+"([^"]+)"', proc.stdout)
+    assert found, proc.stdout
+    return found[1]
+
+
+def glibc_of(tag: str) -> tuple[int, int]:
+    m = re.match(r"manylinux_(\d+)_(\d+)_", tag)
+    assert m, tag
+    return int(m[1]), int(m[2])
+
+
+def test_a_c_extension_built_with_manylinux_2_17_is_tagged_2_17_installs_and_imports(tmp_path: Path) -> None:
+    project = c_project(tmp_path / "src")
+    proc = run_toolkit("build", project, "-o", tmp_path / "dist", "--manylinux", "2_17", env=ZIG_ENV)
+    assert proc.returncode == 0, proc.stderr
+    wheels = sorted((tmp_path / "dist").glob(f"powdemo-1.0-*manylinux_2_17_{ARCH}*.whl"))
+    assert len(wheels) == 1, proc.stdout
+    # pow@GLIBC_2.2.5 only: auditwheel finds the binary fit for 2.17 (and older: repair adds that tag too)
+    assert glibc_of(auditwheel_tag(wheels[0])) <= (2, 17)
+    called = install_and_call(wheels[0], tmp_path / "venv", "import powdemo; print(powdemo.power(2.0, 0.5))")
+    assert called.stdout.strip() == "1.4142135623730951", called.stderr
+    built = [d for d in read_manifest(tmp_path / "dist") if d.path.name.endswith(f"linux_{ARCH}.whl")]
+    assert built[0].origin["compiler"] == f"zig cc -target {ARCH}-linux-gnu.2.17"
+
+
+def test_without_it_the_same_extension_needs_the_hosts_newer_glibc(tmp_path: Path) -> None:
+    """The contrast that makes the test above mean something: gcc links pow@GLIBC_2.29 from this host."""
+    host = tuple(int(p) for p in platform.libc_ver()[1].split(".")[:2])
+    if platform.libc_ver()[0] != "glibc" or host < (2, 29):
+        pytest.skip(f"the host's glibc ({platform.libc_ver()}) predates pow's 2.29 symbol version")
+    proc = run_toolkit("build", c_project(tmp_path / "src"), "-o", tmp_path / "dist", "-w")
+    assert proc.returncode == 0, proc.stderr
+    wheel = next((tmp_path / "dist").glob("powdemo-*.whl"))
+    assert glibc_of(auditwheel_tag(wheel)) >= (2, 29)
+
+
+def test_a_build_zig_cannot_compile_fails_with_the_compilers_own_message_and_the_ci_matrix(tmp_path: Path) -> None:
+    project = c_project(tmp_path / "src", compile_args=("-fipa-pta",))  # a gcc-only optimisation flag
+    proc = run_toolkit("build", project, "-o", tmp_path / "dist", "--manylinux", "2_17", "-w", env=ZIG_ENV)
+    assert proc.returncode == 3, proc.stderr
+    error = one_line_error(proc.stderr)
+    assert f"zig cc -target {ARCH}-linux-gnu.2.17" in error and '"-fipa-pta"' in error, error
+    assert "hook build_wheel" in error
+    assert "`toolkit ci init`" in proc.stderr
+    assert not list((tmp_path / "dist").glob("*.whl"))
+
+
+def test_python_all_gives_one_portable_wheel_per_interpreter(tmp_path: Path) -> None:
+    from toolkit.buildenv import find_uv
+    from toolkit.pythons import find
+
+    project = c_project(tmp_path / "src")
+    proc = run_toolkit("build", project, "-o", tmp_path / "dist", "--python", "all", "--manylinux", "2014", env=ZIG_ENV)
+    assert proc.returncode == 0, proc.stderr
+    expected = {f"cp{i.version_info[0]}{i.version_info[1]}" for i in find(["all"], find_uv())}
+    wheels = sorted((tmp_path / "dist").glob(f"*manylinux_2_17_{ARCH}*.whl"))
+    assert {w.name.split("-")[2] for w in wheels} == expected
+    assert all(glibc_of(auditwheel_tag(w)) <= (2, 17) for w in wheels)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("--musllinux", "1_2"), ["glibc Python", "toolkit ci init"]),
+    (("--manylinux", "2_5"), ["glibc 2.17 and newer"]),
+    (("--manylinux", "2_17", "--musllinux", "1_2"), ["exclude each other"]),
+    (("--manylinux", "manylinux_2_17_riscv64" if ARCH != "riscv64" else "manylinux_2_17_x86_64"),
+     ["cross-architecture builds are not supported", "cibuildwheel matrix"]),
+    (("--manylinux", "two"), ["not a manylinux version"]),
+])
+def test_what_zig_cannot_build_here_is_refused_before_anything_is_built(tmp_path: Path, args: tuple[str, ...],
+                                                                        words: list[str]) -> None:
+    project = c_project(tmp_path / "src")
+    proc = run_toolkit("build", project, "-o", tmp_path / "dist", *args, env=ZIG_ENV)
+    assert proc.returncode == 2, proc.stderr
+    one_line_error(proc.stderr)
+    for word in words:
+        assert word in proc.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2_17", (2, 17)), ("2014", (2, 17)), ("manylinux2014", (2, 17)), ("2.28", (2, 28)),
+    ("manylinux_2_28", (2, 28)), (f"manylinux_2_17_{ARCH}", (2, 17)),
+])
+def test_manylinux_spellings(value: str, expected: tuple[int, int]) -> None:
+    req = request(BuildOptions(manylinux=value))
+    assert req is not None and req.family == "manylinux" and req.version == expected
+
+
+def test_the_zig_target_follows_the_interpreter() -> None:
+    assert zig_target(Request("manylinux", (2, 28)), current()) == f"{ARCH}-linux-gnu.2.28"
+    with pytest.raises(ConfigError, match="glibc Python"):
+        zig_target(Request("musllinux", (1, 2)), current())
+
+
+def test_pyproject_and_the_environment_ask_for_it(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.toolkit.build]\nmanylinux = "2_28"\n')
+    assert load(BuildOptions, tmp_path, environ={}).manylinux == "2_28"
+    assert load(BuildOptions, tmp_path, environ={"TOOLKIT_BUILD_MANYLINUX": "2014"}).manylinux == "2014"
+    assert os.environ.get("TOOLKIT_BUILD_MANYLINUX") is None
