@@ -47,22 +47,24 @@ PyMODINIT_FUNC PyInit_powdemo(void) { return PyModule_Create(&module); }
 """
 
 
-def c_project(folder: Path, compile_args: tuple[str, ...] = ()) -> Path:
-    """A setuptools project with one C extension that calls libm's pow()."""
+def c_project(folder: Path, compile_args: tuple[str, ...] = (), *, name: str = "powdemo", source: str = POWDEMO_C,
+              libraries: tuple[str, ...] = ("m",)) -> Path:
+    """A setuptools project with one C extension (by default one that calls libm's pow())."""
     folder.mkdir(parents=True)
-    (folder / "powdemo.c").write_text(POWDEMO_C)
-    (folder / "pyproject.toml").write_text(textwrap.dedent("""\
+    (folder / f"{name}.c").write_text(source)
+    (folder / "pyproject.toml").write_text(textwrap.dedent(f"""\
         [build-system]
         requires = ["setuptools>=70"]
         build-backend = "setuptools.build_meta"
 
         [project]
-        name = "powdemo"
+        name = "{name}"
         version = "1.0"
     """))
     (folder / "setup.py").write_text(textwrap.dedent(f"""\
         from setuptools import Extension, setup
-        setup(ext_modules=[Extension("powdemo", ["powdemo.c"], libraries=["m"], extra_compile_args={list(compile_args)!r})])
+        setup(ext_modules=[Extension("{name}", ["{name}.c"], libraries={list(libraries)!r},
+                                     extra_compile_args={list(compile_args)!r})])
     """))
     return folder
 
@@ -131,6 +133,42 @@ def test_python_all_gives_one_portable_wheel_per_interpreter(tmp_path: Path) -> 
     assert all(glibc_of(auditwheel_tag(w)) <= (2, 17) for w in wheels)
 
 
+def host_library_project(folder: Path, library: str, header: str, call: str) -> Path:
+    """An extension that links a library of this host (its -dev package installed), as PyYAML links libyaml."""
+    source = (f"#include <Python.h>\n#include <{header}>\n"
+              f"static PyObject *call(PyObject *s, PyObject *a) {{ return PyLong_FromLong((long)({call})); }}\n"
+              "static PyMethodDef m[] = {{\"call\", call, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};\n"
+              "static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, \"hostlib\", NULL, -1, m};\n"
+              "PyMODINIT_FUNC PyInit_hostlib(void) { return PyModule_Create(&d); }\n")
+    if not Path("/usr/include", header).exists() and not list(Path("/usr/include").glob(f"*/{header}")):
+        pytest.skip(f"{header} is not installed (the -dev package of {library}: .ci/system-packages)")
+    return c_project(folder, name="hostlib", source=source, libraries=(library,))
+
+
+def test_a_library_of_the_host_whose_symbol_versions_fit_is_vendored(tmp_path: Path) -> None:
+    project = host_library_project(tmp_path / "src", "yaml", "yaml.h", "yaml_get_version_string() != NULL")
+    proc = run_toolkit("build", project, "-o", tmp_path / "dist", "--manylinux", "2_17", env=ZIG_ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert "vendored: libyaml-0.so.2" in proc.stdout
+    wheel = next((tmp_path / "dist").glob(f"*manylinux_2_17_{ARCH}*.whl"))
+    assert glibc_of(auditwheel_tag(wheel)) <= (2, 17)
+    called = install_and_call(wheel, tmp_path / "venv", "import hostlib; print(hostlib.call())")
+    assert called.stdout.strip() == "1", called.stderr
+
+
+def test_a_library_of_the_host_built_for_a_newer_glibc_is_named_with_its_symbol(tmp_path: Path) -> None:
+    project = host_library_project(tmp_path / "src", "ffi", "ffi.h", "ffi_type_double.size")
+    newest = subprocess.run(["objdump", "-T", "/usr/lib/x86_64-linux-gnu/libffi.so.8"], capture_output=True, text=True,
+                            check=False).stdout
+    if ARCH != "x86_64" or "GLIBC_2.27" not in newest:
+        pytest.skip("this host's libffi needs no glibc newer than 2.17")
+    proc = run_toolkit("build", project, "-o", tmp_path / "dist", "--manylinux", "2_17", env=ZIG_ENV)
+    assert proc.returncode == 4, proc.stderr
+    error = one_line_error(proc.stderr)
+    assert "libffi.so.8 (from " in error and "needs GLIBC_2.27 (memfd_create) from libc.so.6" in error, error
+    assert not list((tmp_path / "dist").glob("*manylinux*.whl"))
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (("--musllinux", "1_2"), ["glibc Python", "toolkit ci init"]),
     (("--manylinux", "2_5"), ["glibc 2.17 and newer"]),
@@ -170,3 +208,47 @@ def test_pyproject_and_the_environment_ask_for_it(tmp_path: Path) -> None:
     assert load(BuildOptions, tmp_path, environ={}).manylinux == "2_28"
     assert load(BuildOptions, tmp_path, environ={"TOOLKIT_BUILD_MANYLINUX": "2014"}).manylinux == "2014"
     assert os.environ.get("TOOLKIT_BUILD_MANYLINUX") is None
+
+
+# -- real sdists from PyPI, one per backend and language -------------------------------------------------------------
+
+LIBC = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", f"ld-linux-{ARCH.replace('_', '-')}.so.2"}
+
+
+def needed_libraries(wheel: Path) -> set[str]:
+    """The shared libraries every ELF member of the wheel needs (toolkit's own ELF records)."""
+    from toolkit.check.binaries import scan
+    from toolkit.check.view import DistView
+
+    return {lib for elf in scan(DistView(wheel)).elf for lib in elf.needed}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("filename", "code", "expected"), [
+    # setuptools, C
+    ("markupsafe-3.0.4.tar.gz", "from markupsafe import _speedups; print(_speedups._escape_inner('<a>'))", "&lt;a&gt;"),
+    # setuptools, C++ (libc++ linked statically: no libstdc++ needed)
+    ("msgpack-1.0.8.tar.gz", "from msgpack import _cmsgpack as c; print(c.unpackb(c.Packer().pack([1, 'x'])))",
+     "[1, 'x']"),
+    # meson-python, C++ (pybind11)
+    ("contourpy-1.3.3.tar.gz", "import contourpy; g = contourpy.contour_generator(z=[[0, 1], [1, 2]]); "
+     "print(len(g.lines(1.0)))", "1"),
+    # scikit-build-core, C (libsoxr) and C++ (nanobind)
+    ("soxr-1.0.0.tar.gz", "import numpy, soxr; print(len(soxr.resample(numpy.zeros(4800), 48000, 16000)))", "1600"),
+])
+def test_real_sdists_build_as_manylinux_2_17_wheels_that_install_and_import(
+        corpus: list[Path], tmp_path: Path, filename: str, code: str, expected: str) -> None:
+    sdist = next(p for p in corpus if p.name == filename)
+    proc = run_toolkit("build", sdist, "-o", tmp_path / "dist", "--manylinux", "2_17", env=ZIG_ENV)
+    assert proc.returncode == 0, proc.stderr
+    wheel = next((tmp_path / "dist").glob(f"*manylinux_2_17_{ARCH}*.whl"))
+    assert glibc_of(auditwheel_tag(wheel)) <= (2, 17)
+    assert needed_libraries(wheel) <= LIBC, "only glibc's own libraries: libc++ is linked in, nothing else vendored"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    # the wheel from here, its dependencies (numpy) from the index
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], check=True,
+                   capture_output=True)
+    called = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, check=False)
+    assert called.stdout.strip().splitlines()[-1:] == [expected], called.stderr

@@ -154,7 +154,7 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
     abi, policy = p.abi, p.policy
     if policy > abi.sym_policy:
         return (f"{wheel.name} cannot be tagged {policy.name}: {_too_new_symbols(wheel, p)}",
-                f"build in the {policy.name.rsplit('_', 1)[0]} image (or an older one), or ask for a newer "
+                f"build in the {_without_arch(policy.name)} image (or an older one), or ask for a newer "
                 f"--plat (the binaries allow {abi.sym_policy.name})")
     if policy > abi.blacklist_policy:
         return (f"{wheel.name} cannot be tagged {policy.name}: its binaries use symbols that policy forbids",
@@ -165,26 +165,40 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
     return None
 
 
+def _without_arch(platform: str) -> str:
+    tag = linux_tag(platform)
+    return platform[: -len(tag.arch) - 1] if tag else platform
+
+
 def _too_new_symbols(wheel: Path, p: Plan) -> str:
-    """Each binary's symbol versions that the tag does not allow, with the symbols that need them."""
+    """Each binary's symbol versions that the tag does not allow, with the symbols that need them; where the
+    wheel's own binaries fit, those of the libraries it would vendor (a library of the host, built for its glibc)."""
     from toolkit.check.binaries import scan
-    from toolkit.check.binaries.policy import newest_allowed
+    from toolkit.check.binaries.elf import parse_elf
     from toolkit.check.view import DistView
 
     allowed = p.policy.symbol_versions
-    parts = []
-    for elf in scan(DistView(wheel)).elf:
-        for need in elf.version_needs:
-            family, _, version = need.version.partition("_")
-            if family in allowed and version not in allowed[family]:
-                limit = newest_allowed(allowed[family])
-                symbols = f" ({names(need.symbols)})" if need.symbols else ""
-                parts.append(f"{elf.member} needs {need.version}{symbols} from {need.library}, "
-                             f"the tag allows {family} up to {limit}")
-    if not parts:  # a library it would vendor needs them: auditwheel's own account
+    parts = [part for elf in scan(DistView(wheel)).elf for part in _beyond(elf, elf.member, allowed)]
+    for soname, path in sorted(p.graft.items()) if not parts else ():
+        with contextlib.suppress(OSError, ValueError, EOFError):
+            elf = parse_elf(soname, path.read_bytes(), python_imports=False) if path else None
+            parts += list(_beyond(elf, f"{soname} (from {path}, which it would vendor)", allowed)) if elf else []
+    if not parts:  # auditwheel's own account
         bad = [f"{lib}: {', '.join(sorted(v))}" for lib, v in sorted(p.abi.versioned_symbols.items())]
         parts.append("a library it links needs newer symbol versions than the tag allows (" + "; ".join(bad) + ")")
     return "; ".join(parts)
+
+
+def _beyond(elf: Any, who: str, allowed: dict[str, frozenset[str]]) -> Iterator[str]:
+    """What in one binary's version needs the tag does not allow, symbols named."""
+    from toolkit.check.binaries.policy import newest_allowed
+
+    for need in elf.version_needs:
+        family, _, version = need.version.partition("_")
+        if family in allowed and version not in allowed[family]:
+            symbols = f" ({names(need.symbols)})" if need.symbols else ""
+            yield (f"{who} needs {need.version}{symbols} from {need.library}, "
+                   f"the tag allows {family} up to {newest_allowed(allowed[family])}")
 
 
 def _missing_message(p: Plan, soname: str) -> str:
