@@ -98,6 +98,37 @@ def test_a_c_extension_built_with_manylinux_2_17_is_tagged_2_17_installs_and_imp
     assert built[0].origin["compiler"] == f"zig cc -target {ARCH}-linux-gnu.2.17"
 
 
+def elf_members(wheel: Path) -> list[tuple[set[str], set[str]]]:
+    """Each shared object's section names and undefined symbols."""
+    import io
+    import zipfile
+
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    found = []
+    with zipfile.ZipFile(wheel) as zf:
+        for name in (n for n in zf.namelist() if n.endswith(".so")):
+            elf = ELFFile(io.BytesIO(zf.read(name)))
+            dynsym = next(s for s in elf.iter_sections() if isinstance(s, SymbolTableSection) and s.name == ".dynsym")
+            undefined = {sym.name for sym in dynsym.iter_symbols() if sym["st_shndx"] == "SHN_UNDEF"}
+            found.append(({s.name for s in elf.iter_sections()}, undefined))
+    return found
+
+
+def test_code_built_without_optimisation_gets_no_ubsan_traps_and_no_debug_info(tmp_path: Path) -> None:
+    """gcc's behaviour, not zig's defaults: zig compiles -O0 code with UBSan on, and its libc++ carries debug info."""
+    proc = run_toolkit("build", c_project(tmp_path / "src", compile_args=("-O0",)), "-o", tmp_path / "dist",
+                       "--manylinux", "2_17", "-w", env=ZIG_ENV)
+    assert proc.returncode == 0, proc.stderr
+    wheel = next((tmp_path / "dist").glob(f"*manylinux_2_17_{ARCH}*.whl"))
+    [(sections, undefined)] = elf_members(wheel)
+    assert not {s for s in sections if s.startswith(".debug")}
+    assert not {u for u in undefined if u.startswith("__ubsan")}
+    called = install_and_call(wheel, tmp_path / "venv", "import powdemo; print(powdemo.power(3.0, 2.0))")
+    assert called.stdout.strip() == "9.0", called.stderr
+
+
 def test_without_it_the_same_extension_needs_the_hosts_newer_glibc(tmp_path: Path) -> None:
     """The contrast that makes the test above mean something: gcc links pow@GLIBC_2.29 from this host."""
     host = tuple(int(p) for p in platform.libc_ver()[1].split(".")[:2])

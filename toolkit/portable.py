@@ -206,8 +206,11 @@ done
 # With an explicit -target zig searches no folder of the host; a build that links a library of the host
 # (libyaml, zlib) finds its headers after zig's own libc headers, and its .so files when linking. repair
 # then vendors it when its symbol versions fit the tag, and names the symbol that does not otherwise.
-_COMPILER_RUN = """[ $link = 1 ] && set -- "$@" -L/usr/local/lib{lib} -L/usr/lib
-exec '{zig}' {tool} -target {target} -idirafter /usr/local/include -idirafter /usr/include{inc} "$@"
+# -fno-sanitize=undefined: zig compiles code given no -O with UBSan traps on (its Debug mode), which gcc
+# never does; a flag of the build's own (-fsanitize=...) comes later and still wins.
+# -Wl,--strip-debug: zig's static libc++ carries its debug info (contourpy's extension: 21 MB, not 0.4 MB).
+_COMPILER_RUN = """[ $link = 1 ] && set -- "$@" -Wl,--strip-debug -L/usr/local/lib{lib} -L/usr/lib
+exec '{zig}' {tool} -target {target} -fno-sanitize=undefined -idirafter /usr/local/include -idirafter /usr/include{inc} "$@"
 """
 _TOOLS = {"cc": "cc", "gcc": "cc", "c++": "c++", "g++": "c++", "ar": "ar", "ranlib": "ranlib"}
 
