@@ -162,6 +162,8 @@ def test_python_all_gives_one_portable_wheel_per_interpreter(tmp_path: Path) -> 
     wheels = sorted((tmp_path / "dist").glob(f"*manylinux_2_17_{ARCH}*.whl"))
     assert {w.name.split("-")[2] for w in wheels} == expected
     assert all(glibc_of(auditwheel_tag(w)) <= (2, 17) for w in wheels)
+    built = [d for d in read_manifest(tmp_path / "dist") if d.path.name.endswith(f"linux_{ARCH}.whl")]
+    assert {d.origin["compiler"] for d in built} == {f"zig cc -target {ARCH}-linux-gnu.2.17"}
 
 
 def host_library_project(folder: Path, library: str, header: str, call: str) -> Path:
@@ -283,3 +285,20 @@ def test_real_sdists_build_as_manylinux_2_17_wheels_that_install_and_import(
     called = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", code], capture_output=True, text=True,
                             cwd=tmp_path, check=False)
     assert called.stdout.strip().splitlines()[-1:] == [expected], called.stderr
+
+
+@pytest.mark.slow
+def test_without_the_portable_extra_zig_is_installed_once_beside_the_cached_build_environments(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolkit import portable
+    from toolkit._proc import Logger
+    from toolkit.buildenv import env_pool, make_installer
+
+    monkeypatch.setattr(portable, "own_zig", lambda: None)  # as if toolkit were installed without the extra
+    installer = make_installer("auto", Logger.create("build"), dict(os.environ))
+    with env_pool(installer, cache=True, ttl=3600, constraints=None) as pool:
+        zig = portable.find_zig(pool)
+        assert portable.find_zig(pool) == zig  # the second time: the cached environment
+    assert pool.root in zig.parents
+    version = subprocess.run([str(zig), "version"], capture_output=True, text=True, check=True).stdout
+    assert tuple(int(p) for p in version.split(".")[:2]) >= portable.ZIG_MIN

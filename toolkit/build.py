@@ -115,14 +115,15 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
                             installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
                             interpreter=interp))
                         other.warn = reporter.warn
-                        wrun, _ = wheel_runner(interp)
-                        return _OneBuild(options, other, wrun, logger, reporter, label=f"wheel ({interp.label})")
+                        wrun, compiler = wheel_runner(interp)
+                        return _OneBuild(options, other, wrun, logger, reporter, label=f"wheel ({interp.label})",
+                                         compiler=compiler)
 
                     built.extend(matrix.wheels(tree, interpreters, one_for, backend_out, reporter))
                 else:
                     wrun, compiler = wheel_runner(pythons.current())
-                    wheel = _OneBuild(options, pool, wrun, logger, reporter)
-                    built.append((wheel.run(tree, "wheel", backend_out), {**wheel.origin, **compiler}))
+                    wheel = _OneBuild(options, pool, wrun, logger, reporter, compiler=compiler)
+                    built.append((wheel.run(tree, "wheel", backend_out), wheel.origin))
             except ToolkitError as exc:
                 raise (portable.explain(exc, toolchain) if toolchain else exc) from None
         dists = [Dist.from_path(p, origin=origin) for p, origin in built]
@@ -143,9 +144,10 @@ class _OneBuild:
     """Runs one distribution's hooks: requirements, environment, build."""
 
     def __init__(self, options: BuildOptions, pool: buildenv.EnvPool, runner: Callable[..., None],
-                 logger: Logger, reporter: Reporter, label: str | None = None) -> None:
+                 logger: Logger, reporter: Reporter, label: str | None = None, compiler: dict[str, str] | None = None) -> None:
         self.options, self.pool, self.runner, self.logger, self.reporter = options, pool, runner, logger, reporter
         self.origin: dict[str, str] = {}
+        self.compiler = compiler or {}  # what compiled it, when toolkit chose (--manylinux: zig and its target)
         self.label = label  # what the steps call the distribution (default: "sdist", "wheel")
 
     def run(self, srcdir: Path, distribution: Distribution, outdir: Path) -> Path:
@@ -180,7 +182,7 @@ class _OneBuild:
         self._check_output(path, wrote_to, backend, distribution)
         if wrote_to != outdir:
             path = _fs.publish_file(path, outdir)
-        self.origin = {"backend": backend, "build_requires": " ".join(env.pins) if env else "(no isolation)"}
+        self.origin = {"backend": backend, "build_requires": " ".join(env.pins) if env else "(no isolation)", **self.compiler}
         return path
 
     def _hooks(self, srcdir: Path, distribution: Distribution, outdir: Path, settings: dict | None,

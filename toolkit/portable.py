@@ -164,21 +164,29 @@ def toolchain(req: Request, interp: Interpreter, pool: EnvPool, environ: Mapping
 def find_zig(pool: EnvPool) -> Path:
     """The zig binary: toolkit's own (the `portable` extra), else one installed into a cached environment
     beside the build environments (made once, by the same installer, index and constraints)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        ours = tuple(int(p) for p in re.findall(r"\d+", version("ziglang"))[:2]) >= ZIG_MIN
-    except PackageNotFoundError:
-        ours = False
-    spec = importlib.util.find_spec("ziglang") if ours else None
-    if spec is not None and spec.origin and (Path(spec.origin).parent / "zig").is_file():
-        return Path(spec.origin).parent / "zig"
+    own = own_zig()
+    if own is not None:
+        return own
     env = pool.get([ZIG_REQUIREMENT])
     found = sorted(env.path.glob("lib/python*/site-packages/ziglang/zig"))
     if not found:
         raise BuildError(f"{ZIG_REQUIREMENT} was installed in {env.path}, but its zig binary is not there",
                          hint="install toolkit with the `portable` extra (pip install 'wheel-toolkit[portable]')")
     return found[0]
+
+
+def own_zig() -> Path | None:
+    """The zig of the `ziglang` package installed beside toolkit, when it is recent enough."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        if tuple(int(p) for p in re.findall(r"\d+", version("ziglang"))[:2]) < ZIG_MIN:
+            return None
+    except PackageNotFoundError:
+        return None
+    spec = importlib.util.find_spec("ziglang")
+    zig = Path(spec.origin).parent / "zig" if spec is not None and spec.origin else None
+    return zig if zig is not None and zig.is_file() else None
 
 
 # Flags that gcc takes and zig refuses, dropped by the wrappers (each of them only tunes the output):
