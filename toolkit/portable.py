@@ -216,8 +216,11 @@ done
 # then vendors it when its symbol versions fit the tag, and names the symbol that does not otherwise.
 # -fno-sanitize=undefined: zig compiles code given no -O with UBSan traps on (its Debug mode), which gcc
 # never does; a flag of the build's own (-fsanitize=...) comes later and still wins.
+# -O2 ahead of the build's own flags when linking: zig builds its runtime libraries (libc++, compiler-rt) in the
+# mode the link's -O names, Debug when none does (setuptools and meson link without -O): a 15 MB debug libc++,
+# built once more per target (90 s). The build's own -O, later, still wins.
 # -Wl,--strip-debug: zig's static libc++ carries its debug info (contourpy's extension: 21 MB, not 0.4 MB).
-_COMPILER_RUN = """[ $link = 1 ] && set -- "$@" -Wl,--strip-debug -L/usr/local/lib{lib} -L/usr/lib
+_COMPILER_RUN = """[ $link = 1 ] && set -- -O2 "$@" -Wl,--strip-debug -L/usr/local/lib{lib} -L/usr/lib
 exec '{zig}' {tool} -target {target} -fno-sanitize=undefined -idirafter /usr/local/include -idirafter /usr/include{inc} "$@"
 """
 _TOOLS = {"cc": "cc", "gcc": "cc", "c++": "c++", "g++": "c++", "ar": "ar", "ranlib": "ranlib"}
