@@ -55,18 +55,22 @@ def build(sdist: Path, flags: Sequence[str], scratch: Path, env: dict[str, str])
 
 
 def prime(cache: Path, scratch: Path) -> Timed:
-    """zig's first use of the target: a tiny C and C++ library built into an empty cache."""
-    from toolkit.portable import Request, own_zig, zig_target
+    """zig's first use of the target: a tiny C and C++ library linked into an empty cache through toolkit's own
+    wrappers (zig builds its runtime libraries once per set of link flags: these must be the builds' flags)."""
+    from toolkit.portable import Request, own_zig, write_wrappers, zig_target
     from toolkit.pythons import current
 
-    target = zig_target(Request("manylinux", (2, 17)), current())
+    zig = own_zig()
+    if zig is None:
+        sys.exit("error: no ziglang beside toolkit\nhint: pip install 'wheel-toolkit[portable]'")
+    bindir = write_wrappers(zig, zig_target(Request("manylinux", (2, 17)), current()))
     (scratch / "prime.c").write_text("int f(void) { return 1; }\n")
     (scratch / "prime.cc").write_text("#include <string>\nint g(const char *s) { return std::string(s).size(); }\n")
-    script = " && ".join(f"'{own_zig()}' {tool} -target {target} -O2 -fPIC -shared {src} -o {src}.so"
+    script = " && ".join(f"'{bindir / tool}' -O2 -fPIC -shared {src} -o {src}.so"
                          for tool, src in (("cc", "prime.c"), ("c++", "prime.cc")))
     timed = run_timed(["sh", "-c", script], cwd=scratch, env={**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(cache)})
     if timed.returncode != 0:
-        sys.exit(f"error: zig cannot build for {target}:\n{timed.tail()}")
+        sys.exit(f"error: zig cannot build with {bindir}:\n{timed.tail()}")
     return timed
 
 
@@ -82,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="toolkit-bench-portable-") as tmp:
         scratch = Path(tmp)
+        os.environ["TOOLKIT_CACHE_DIR"] = str(scratch / "cache")  # the wrappers prime() writes go there too
         primed = scratch / "zig-primed"
         first = prime(primed, scratch)
         rows.append(["(any)", "zig's first use of the target", f"{first.seconds:.2f}", _cpu([first]), "", ""])
