@@ -302,3 +302,25 @@ def test_without_the_portable_extra_zig_is_installed_once_beside_the_cached_buil
     assert pool.root in zig.parents
     version = subprocess.run([str(zig), "version"], capture_output=True, text=True, check=True).stdout
     assert tuple(int(p) for p in version.split(".")[:2]) >= portable.ZIG_MIN
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from indexes import pypiserver
+
+    with pypiserver(tmp_path_factory.mktemp("pypiserver")) as idx:
+        yield idx
+
+
+def test_release_builds_repairs_and_uploads_the_portable_wheel(tmp_path: Path, index) -> None:  # type: ignore[no-untyped-def]
+    """`toolkit release --manylinux 2_17`: the wheel built with zig is repaired to 2_17 in the pipeline and uploaded,
+    never the linux_x86_64 one."""
+    from indexes import creds, publish_env
+
+    project = c_project(tmp_path / "src")
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "release", "--repository-url", index.url, "--manylinux",
+                           "2_17", "--format", "json"], cwd=project, env=publish_env(tmp_path, {**creds(), **ZIG_ENV}),
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    uploaded = sorted(f for f in index.files() if f.endswith(".whl"))
+    assert len(uploaded) == 1 and f"manylinux_2_17_{ARCH}" in uploaded[0], uploaded
