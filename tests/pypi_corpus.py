@@ -230,6 +230,16 @@ PINS: tuple[Pin, ...] = (
     Pin("wrapt-1.17.2.tar.gz",
         "41388e9d4d1522446fe79d3213196bd9e3b301a336965b9e27ca2788ebd122f3", 55531,
         "sdist, named only in setup.cfg (no pyproject.toml)"),
+    # -- sdists that `toolkit build --manylinux 2_17` compiles with zig (tests/test_portable.py)
+    Pin("msgpack-1.0.8.tar.gz",
+        "95c02b0e27e706e48d0e5426d1710ca78e0f0628d6e89d5b5a5b91a5f12274f3", 167014,
+        "sdist, setuptools, C++ extension (Cython's C++ output; 1.1 moved to C)"),
+    Pin("contourpy-1.3.3.tar.gz",
+        "083e12155b210502d0bca491432bb04d56dc3432f95a979b429f2848c3dbe880", 13466174,
+        "sdist, meson-python, C++ extension (pybind11)"),
+    Pin("soxr-1.0.0.tar.gz",
+        "e07ee6c1d659bc6957034f4800c60cb8b98de798823e34d2a2bba1caa85a4509", 171415,
+        "sdist, scikit-build-core, a bundled C library (libsoxr) and a C++ extension (nanobind)"),
 )
 # The newest wheel and sdist of the most downloaded projects (tests/pypi_top.py), after the files above.
 PINS += tuple(Pin(filename, sha256, size, f"the newest {'wheel' if filename.endswith('.whl') else 'sdist'} of the "

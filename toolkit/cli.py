@@ -232,28 +232,35 @@ def cmd_build(args: argparse.Namespace) -> int:
     if text:
         for d in result.dists:
             _out(f"{d.path}  {d.size:,} bytes  sha256:{d.sha256}")
-    repaired = _repair_built(result.dists, project, reporter, text) if options.repair else []
+    # --manylinux / --musllinux: the wheel built with zig is repaired to the tag asked for.
+    repairing = options.repair or bool(options.manylinux or options.musllinux)
+    repaired = _repair_built(result.dists, options, project, reporter, text) if repairing else []
     if not text:
         doc = {"dists": [d.to_json() for d in result.dists], "manifest": str(result.manifest),
                "log": str(result.log), "source_date_epoch": result.source_date_epoch}
-        if options.repair:
+        if repairing:
             doc["repair"] = [o.to_json() for o in repaired]
         _out(json.dumps(doc, indent=2))
     return 0
 
 
-def _repair_built(dists: Sequence[Any], project: Path | None, reporter: Any, text: bool) -> list[Any]:
-    """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options."""
+def _repair_built(dists: Sequence[Any], build: Any, project: Path | None, reporter: Any, text: bool) -> list[Any]:
+    """`build --repair`: the repair stage on the wheels just built, with [tool.toolkit.repair] options
+    (and, after --manylinux / --musllinux, the tag asked for)."""
     from toolkit import repair
+    from toolkit.build import portable
     from toolkit.check import repair_gate
     from toolkit.config import RepairOptions
     from toolkit.repair import projecttest
 
+    options = config.load(RepairOptions, project)
     wheels = [d for d in dists if d.kind == "wheel"]
     if not wheels:
         return []
-    return repair.run(wheels, config.load(RepairOptions, project), gate=repair_gate(), reporter=reporter,
-                      done=_print_outcome if text else None, project_test=projecttest.load(project))
+    gate, project_test = repair_gate(), projecttest.load(project)
+    return [o for w in wheels for o in repair.run([w], portable.repair_options(build, options, w), gate=gate,
+                                                  reporter=reporter, done=_print_outcome if text else None,
+                                                  project_test=project_test)]
 
 
 def cmd_repair(args: argparse.Namespace) -> int:

@@ -75,6 +75,10 @@ class BuildOptions:
     pass_env: tuple = option((), "list", "let the backend see this variable, or NAME* for a prefix (PYTHONPATH, "
                              "PIP_*, UV_* are hidden from it otherwise; repeatable)", metavar="NAME")
     repair: bool = option(False, "bool", "repair the wheel built (toolkit repair: vendor external libraries)")
+    manylinux: str | None = option(None, "str", "build a portable Linux wheel with zig for this glibc (2_17 = manylinux2014, "
+                                   "2_28...), then repair and tag it (toolkit/build/portable.py)", metavar="VERSION")
+    musllinux: str | None = option(None, "str", "build a musllinux wheel with zig (1_2; needs a musl Python), then repair "
+                                   "and tag it", metavar="VERSION")
 
     def outdir_for(self, src: Path, from_sdist: bool = False) -> Path:
         """Where build writes and the later stages read (the one place this default is computed): -o or

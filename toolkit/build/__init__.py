@@ -26,7 +26,7 @@ from typing import Literal
 from toolkit import _fs
 from toolkit._proc import Logger, clean_environ
 from toolkit.build import env as buildenv
-from toolkit.build import matrix, pythons
+from toolkit.build import matrix, portable, pythons
 from toolkit.build import sdist as sdist_archive
 from toolkit.config import BuildOptions, read_pyproject
 from toolkit.dist import Dist, record
@@ -66,6 +66,9 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     if not (want_sdist or want_wheel):
         raise ConfigError("nothing to build: both --sdist and --wheel are off")
     interpreters = matrix.interpreters(options) if want_wheel else []
+    target = portable.request(options) if want_wheel else None
+    if target is not None:  # --manylinux / --musllinux: refused before anything is built
+        portable.refuse_interpreters(target, interpreters or [pythons.current()])
 
     environ = dict(os.environ)
     epoch = source_date_epoch(src if not from_sdist else None, environ, reporter)
@@ -76,6 +79,7 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
     hook_environ = clean_environ(environ, options.pass_env)
 
     built: list[tuple[Path, dict[str, str]]] = []
+    toolchain: portable.Toolchain | None = None
     with contextlib.ExitStack() as stack:
         if not from_sdist:
             stack.enter_context(_tree_lock(src, reporter))
@@ -99,17 +103,34 @@ def build(src: Path, options: BuildOptions, *, reporter: Reporter | None = None,
             built.append((sdist, one.origin))
         if want_wheel:
             tree = stack.enter_context(sdist_archive.unpacked(sdist)) if sdist is not None else src
-            if interpreters:
-                def one_for(interp: pythons.Interpreter) -> _OneBuild:
-                    other = stack.enter_context(buildenv.env_pool(
-                        installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
-                        interpreter=interp))
-                    other.warn = reporter.warn
-                    return _OneBuild(options, other, runner, logger, reporter, label=f"wheel ({interp.label})")
 
-                built.extend(matrix.wheels(tree, interpreters, one_for, backend_out, reporter))
-            else:
-                built.append((one.run(tree, "wheel", backend_out), one.origin))
+            def wheel_runner(interp: pythons.Interpreter) -> tuple[Callable[..., None], dict[str, str]]:
+                """The hooks' runner for a wheel of `interp`: with --manylinux, zig's wrappers first on PATH."""
+                nonlocal toolchain
+                if target is None:
+                    return runner, {}
+                with reporter.step(f"wheel: setting up zig for {target.family} {target.version[0]}_{target.version[1]}"):
+                    toolchain = portable.toolchain(target, interp, pool, hook_environ)
+                return _runner(logger, {**hook_environ, **toolchain.environ}, toolchain.bindir), toolchain.origin
+
+            try:
+                if interpreters:
+                    def one_for(interp: pythons.Interpreter) -> _OneBuild:
+                        other = stack.enter_context(buildenv.env_pool(
+                            installer, cache=options.cache, ttl=options.cache_ttl, constraints=options.build_constraints,
+                            interpreter=interp))
+                        other.warn = reporter.warn
+                        wrun, compiler = wheel_runner(interp)
+                        return _OneBuild(options, other, wrun, logger, reporter, label=f"wheel ({interp.label})",
+                                         compiler=compiler)
+
+                    built.extend(matrix.wheels(tree, interpreters, one_for, backend_out, reporter))
+                else:
+                    wrun, compiler = wheel_runner(pythons.current())
+                    wheel = _OneBuild(options, pool, wrun, logger, reporter, compiler=compiler)
+                    built.append((wheel.run(tree, "wheel", backend_out), wheel.origin))
+            except ToolkitError as exc:
+                raise (portable.explain(exc, toolchain) if toolchain else exc) from None
         dists = [Dist.from_path(p, origin=origin) for p, origin in built]
         dists = [_published(d, outdir) for d in dists]
     try:
@@ -148,9 +169,10 @@ class _OneBuild:
     """Runs one distribution's hooks: requirements, environment, build."""
 
     def __init__(self, options: BuildOptions, pool: buildenv.EnvPool, runner: Callable[..., None],
-                 logger: Logger, reporter: Reporter, label: str | None = None) -> None:
+                 logger: Logger, reporter: Reporter, label: str | None = None, compiler: dict[str, str] | None = None) -> None:
         self.options, self.pool, self.runner, self.logger, self.reporter = options, pool, runner, logger, reporter
         self.origin: dict[str, str] = {}
+        self.compiler = compiler or {}  # what compiled it, when toolkit chose (--manylinux: zig and its target)
         self.label = label  # what the steps call the distribution (default: "sdist", "wheel")
 
     def run(self, srcdir: Path, distribution: Distribution, outdir: Path) -> Path:
@@ -185,7 +207,7 @@ class _OneBuild:
         self._check_output(path, wrote_to, backend, distribution)
         if wrote_to != outdir:
             path = _fs.publish_file(path, outdir)
-        self.origin = {"backend": backend, "build_requires": " ".join(env.pins) if env else "(no isolation)"}
+        self.origin = {"backend": backend, "build_requires": " ".join(env.pins) if env else "(no isolation)", **self.compiler}
         return path
 
     def metadata(self, srcdir: Path, outdir: Path) -> email.message.Message:
@@ -275,12 +297,15 @@ class _OneBuild:
 SPECULATIVE_BACKENDS = frozenset({"hatchling.build", "flit_core.buildapi", "pdm.backend", "poetry.core.masonry.api"})
 
 
-def _runner(logger: Logger, environ: Mapping[str, str]) -> Callable[..., None]:
-    """A pyproject-hooks runner whose hook processes see the cleaned environment."""
+def _runner(logger: Logger, environ: Mapping[str, str], path_first: Path | None = None) -> Callable[..., None]:
+    """A pyproject-hooks runner whose hook processes see the cleaned environment (and `path_first` first on PATH:
+    zig's compiler wrappers, ahead of the environment's scripts)."""
 
     def run(cmd: list[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
         env = dict(environ)
         env.update(extra_environ or {})
+        if path_first is not None:
+            env["PATH"] = os.pathsep.join([str(path_first), env.get("PATH", "")])
         try:
             logger.run(cmd, cwd=cwd, env=env, umask=BUILD_UMASK)
         except Exception as exc:

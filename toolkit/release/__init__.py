@@ -86,7 +86,7 @@ def _release(src: Path, from_sdist: bool, outdir: Path, target: Any, options: St
         built = build(src, dataclasses.replace(options.build, repair=False, outdir=outdir), reporter=reporter, echo=echo)
         made = [Dist.from_path(src)] + built.dists if from_sdist else built.dists
         files = {d.path.name: Released(d, ["built"] if d.path != src else ["given"]) for d in made}
-        _repair(built.dists, options.repair, files, reporter, None if from_sdist else src)
+        _repair(built.dists, options, files, reporter, None if from_sdist else src)
         _same_release(ident, [f.dist for f in files.values()])
         record(outdir, [d for d in made if d.path == src], {"release": _state(ident, files, checked=False)})
 
@@ -236,18 +236,23 @@ def _same_release(ident: identity.Identity, dists: list[Dist]) -> None:
                              hint="keep the version steady during the build (a clean git tree, a tag on the commit)")
 
 
-def _repair(dists: list[Dist], options: RepairOptions, files: dict[str, Released], reporter: Reporter,
+def _repair(dists: list[Dist], options: StageOptions, files: dict[str, Released], reporter: Reporter,
             project: Path | None) -> None:
-    """Native wheels are repaired in the build folder; each replaces the one it was made from, once it has passed
-    the import test and the project's own tests ([tool.toolkit.test] or [tool.cibuildwheel] test-command)."""
+    """Native wheels are repaired in the build folder; each replaces the one it was made from (with --manylinux /
+    --musllinux, to the tag asked for), once it has passed the import test and the project's own tests
+    ([tool.toolkit.test] or [tool.cibuildwheel] test-command)."""
+    from toolkit.build.portable import repair_options
     from toolkit.check import repair_gate
     from toolkit.repair import projecttest, run
 
     native = [d for d in dists if d.kind == "wheel" and repair_tool(d.tags) is not None]
     if not native:
         return
-    for outcome in run(native, dataclasses.replace(options, outdir=None), gate=repair_gate(), reporter=reporter,
-                       project_test=projecttest.load(project)):
+    gate, project_test = repair_gate(), projecttest.load(project)
+    outcomes = [o for d in native for o in run(
+        [d], dataclasses.replace(repair_options(options.build, options.repair, d), outdir=None), gate=gate,
+        reporter=reporter, project_test=project_test)]
+    for outcome in outcomes:
         entry = files.pop(outcome.source.name)
         if outcome.action == "repaired":
             vendored = f" (vendored {', '.join(outcome.vendored)})" if outcome.vendored else ""

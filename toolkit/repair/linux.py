@@ -154,7 +154,7 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
     abi, policy = p.abi, p.policy
     if policy > abi.sym_policy:
         return (f"{wheel.name} cannot be tagged {policy.name}: {_too_new_symbols(wheel, p)}",
-                f"build in the {policy.name.rsplit('_', 1)[0]} image (or an older one), or ask for a newer "
+                f"build in the {_without_arch(policy.name)} image (or an older one), or ask for a newer "
                 f"--plat (the binaries allow {abi.sym_policy.name})")
     if policy > abi.blacklist_policy:
         return (f"{wheel.name} cannot be tagged {policy.name}: its binaries use symbols that policy forbids",
@@ -163,6 +163,11 @@ def _refusal(wheel: Path, p: Plan) -> tuple[str, str] | None:
         return (f"{wheel.name} cannot be tagged {policy.name}: its binaries need CPU instructions beyond the "
                 "tag's baseline", "build for the baseline architecture of the tag")
     return None
+
+
+def _without_arch(platform: str) -> str:
+    tag = linux_tag(platform)
+    return platform[: -len(tag.arch) - 1] if tag else platform
 
 
 def _too_new_symbols(wheel: Path, p: Plan) -> str:
