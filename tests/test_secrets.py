@@ -222,3 +222,44 @@ def test_a_url_with_a_password_in_pyproject_is_refused_like_a_password_key(table
     assert proc.stderr.startswith("error: [tool.toolkit.publish]: ")
     assert "holds a URL with a password" in proc.stderr
     assert INDEX_PASSWORD not in proc.stdout + proc.stderr
+
+
+# -- the repair tools that run in toolkit's own process (auditwheel, delocate) start theirs with os.environ ----------
+
+_POPEN_SPY = '''\
+import json, os, subprocess
+
+_init = subprocess.Popen.__init__
+
+
+def _spy(self, args, *rest, **kwargs):
+    env = kwargs.get("env")
+    with open(os.environ["POPEN_SPY_TO"], "a") as out:
+        out.write(json.dumps({"args": [str(a) for a in (args if isinstance(args, (list, tuple)) else [args])],
+                              "env": dict(os.environ if env is None else env)}) + "\\n")
+    _init(self, args, *rest, **kwargs)
+
+
+subprocess.Popen.__init__ = _spy
+'''
+
+
+@needs_gcc
+def test_patchelf_started_by_auditwheel_never_sees_publish_credentials(tmp_path: Path) -> None:
+    """auditwheel runs inside toolkit and starts patchelf with os.environ: every process toolkit's own process
+    starts during a repair is recorded (a sitecustomize wraps subprocess.Popen), and none holds a credential."""
+    spy, record = tmp_path / "spy", tmp_path / "popen.jsonl"
+    spy.mkdir()
+    (spy / "sitecustomize.py").write_text(_POPEN_SPY, encoding="utf-8")
+    libdir = tmp_path / "libs"
+    build_library(libdir, "demomath")
+    ext = build_extension(tmp_path / "build", "_native", "demomath", libdir)
+    wheel = make_wheel(tmp_path / "dist", "demo", "1.0", str(HOST_TAG), {"demo/__init__.py": b"",
+                                                                           f"demo/{ext.name}": ext})
+    proc = run_toolkit("repair", wheel, "-L", libdir,
+                       env={**SECRETS, "PYTHONPATH": str(spy), "POPEN_SPY_TO": str(record)})
+    assert proc.returncode == 0, proc.stderr
+    started = [json.loads(line) for line in record.read_text().splitlines()]
+    assert any(Path(s["args"][0]).name == "patchelf" for s in started), [s["args"][:2] for s in started]
+    for s in started:
+        assert_no_secret(json.dumps(s["env"]), f"the environment of {Path(s['args'][0]).name}")

@@ -29,7 +29,7 @@ from toolkit.config import RepairOptions
 from toolkit.dist import Dist, expand_paths, record
 from toolkit.errors import ConfigError, RepairError
 from toolkit.gate import Gate
-from toolkit.repair.base import PlatformRepair, Repaired, Shown
+from toolkit.repair.base import PlatformRepair, Repaired, Shown, secrets_withheld
 from toolkit.repair.inputs import read_input
 from toolkit.repair.projecttest import ProjectTest
 from toolkit.reporter import PlainReporter, Reporter
@@ -154,7 +154,8 @@ def _repair_into(wheel: Path, source: Dist, module: PlatformRepair, staging: Pat
     # The verification's imports (installer) load while the tool waits on patchelf.
     warm = threading.Thread(target=selftest.warm_up, name="toolkit-repair-warm-up", daemon=True)
     warm.start()
-    repaired: Repaired | None = module.repair(wheel, work, options, logger)
+    with secrets_withheld():
+        repaired: Repaired | None = module.repair(wheel, work, options, logger)
     warm.join()
     if repaired is None:
         if project_test is not None:  # the wheel goes out as it is: the project's tests still judge it

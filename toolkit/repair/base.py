@@ -91,6 +91,21 @@ def environ_set(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
+@contextlib.contextmanager
+def secrets_withheld() -> Iterator[None]:
+    """Publish's and attest's credential variables out of os.environ while a repair tool's library runs in this
+    process (auditwheel starts patchelf, delocate Apple's tools, with os.environ as it is), then put back."""
+    from toolkit._proc import is_secret
+
+    held = {k: v for k, v in os.environ.items() if is_secret(k)}
+    for name in held:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(held)
+
+
 def tool_version(dist: str) -> str:
     from importlib.metadata import version
 
