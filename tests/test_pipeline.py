@@ -141,6 +141,25 @@ def test_every_option_of_every_stage_has_a_flag_with_help() -> None:
             assert all(a.help for a in sub._actions), stage
 
 
+def test_a_command_parses_alike_with_only_its_own_parser_built() -> None:
+    """`toolkit repair ...` builds the repair parser only (the others import every stage's options): its flags,
+    defaults and help are those of the whole parser's."""
+    full = cli.make_parser()
+    names = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name in names:
+        only = cli.make_parser(name)
+        choices = next(a for a in only._actions if isinstance(a, argparse._SubParsersAction)).choices
+        assert set(choices) <= set(names) and name in choices
+        assert choices[name].format_help() == names[name].format_help()
+        assert _actions(choices[name]) == _actions(names[name]), name
+        assert choices[name].get_default("func") is names[name].get_default("func"), name
+    assert cli.make_parser("bogus").format_help() == full.format_help()
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[tuple[object, ...]]:
+    return [(a.dest, a.option_strings, a.default, a.required) for a in parser._actions]
+
+
 def _option_parsers(sub: argparse.ArgumentParser, cls: type) -> list[argparse.ArgumentParser]:
     """A stage's parser; for a stage with actions of its own (`ci init`, `ci matrix`), those that take its options."""
     nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]

@@ -78,12 +78,21 @@ def _reporter(args: argparse.Namespace) -> Any:
 
 # -- the parser ----------------------------------------------------------------------------------------
 
-def make_parser() -> argparse.ArgumentParser:
-    from toolkit.config import BuildOptions, CheckOptions, RepairOptions
-
+def make_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `command` (a subcommand's name), only that subcommand's: building every stage's
+    options would import the release pipeline and every stage's option classes for a command that needs one."""
     parser = _Parser(prog="toolkit", description="Build, repair, check, attest and publish Python distributions.")
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    known = command is not None and any(command in name.split() for name in _SUBPARSERS)
+    for name, add in _SUBPARSERS.items():
+        if not known or command in name.split():
+            add(sub)
+    return parser
+
+
+def _build_parser(sub: Any) -> None:
+    from toolkit.config import BuildOptions
 
     b = sub.add_parser("build", help="build the sdist, then the wheel from it",
                        description="Build the sdist, then the wheel from the unpacked sdist. -s/-w build one only.")
@@ -94,6 +103,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="build the wheel (only, unless -s too; alone: straight from SRC)")
     _common(b)
     b.set_defaults(func=cmd_build)
+
+
+def _repair_parser(sub: Any) -> None:
+    from toolkit.config import RepairOptions
 
     r = _stage_parser(sub, "repair", RepairOptions, cmd_repair, "WHEEL", "wheels",
                       help="vendor external shared libraries into native wheels and retag them",
@@ -106,6 +119,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="join the two WHEELs, an x86_64 and an arm64 macOS wheel of one release, into one universal2 "
                         "wheel (as delocate-merge does, on any host) in -o (default: the first wheel's folder)")
 
+
+def _check_parser(sub: Any) -> None:
+    from toolkit.config import CheckOptions
+
     c = _stage_parser(sub, "check", CheckOptions, cmd_check, "PATH", "files",
                       help="check wheels and sdists as PyPI, twine and pip would, and stricter",
                       description="Check wheels and sdists as PyPI, the uploaders and the installers would.",
@@ -113,11 +130,6 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--list-codes", action="store_true", help="print the table of check codes and exit")
     c.add_argument("--index", metavar="INDEX", help="also predict what this index will say (pypi, testpypi, or its URL): "
                    "a file name used before, a release older than 14 days, a name too close to another project's")
-    _attest_parsers(sub)
-    _publish_parser(sub)
-    _release_parser(sub)
-    _add_ci(sub)
-    return parser
 
 
 def _stage_parser(sub: Any, name: str, cls: type, func: Callable[[argparse.Namespace], int], metavar: str,
@@ -208,6 +220,13 @@ def _add_ci(sub: Any) -> None:
     repo = actions.add_parser("repository", help="print the index a release tag goes to: pypi, or testpypi for a pre-release")
     repo.add_argument("tag", help="the git tag, e.g. v1.2.0 or v1.3.0rc1")
     ci.set_defaults(func=cmd_ci)
+
+
+# Each subcommand's parser, under the names it adds (in `toolkit --help`'s order).
+_SUBPARSERS: dict[str, Callable[[Any], None]] = {
+    "build": _build_parser, "repair": _repair_parser, "check": _check_parser, "attest verify": _attest_parsers,
+    "publish": _publish_parser, "release": _release_parser, "ci": _add_ci,
+}
 
 
 # -- the subcommands -----------------------------------------------------------------------------------
@@ -531,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     try:
-        parser = make_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        parser = make_parser(argv[0] if argv and not argv[0].startswith("-") else None)
         args, extra = parser.parse_known_args(argv)
         if extra:  # reported here rather than by argparse, so that the hint names the subcommand's help
             prog = f"toolkit {args.command}" if getattr(args, "command", None) else "toolkit"
