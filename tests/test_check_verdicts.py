@@ -59,3 +59,38 @@ def test_ignore_and_strict_apply_to_a_remembered_verdict(tmp_path: Path) -> None
     assert ("C102", "error") in [(f.code, f.level) for f in check_file(wheel, strict=True).findings]
     assert "C102" not in [f.code for f in check_file(wheel, ignore=["C102"]).findings]
     assert [(f.code, f.level) for f in check_file(wheel).findings] == first
+
+
+def test_each_family_of_codes_is_found_where_rules_load_says() -> None:
+    """load(prefixes) imports only the modules FAMILIES names for them: each module registers exactly its letters."""
+    from toolkit.check.rules import FAMILIES, load_all
+
+    registered: dict[str, set[str]] = {}
+    for code, rule in load_all().items():
+        registered.setdefault(rule.func.__module__, set()).add(code[0])
+    assert registered.pop("toolkit.check.rules") == {"K"}
+    assert registered == {module: set(letters) for module, letters in FAMILIES.items()}
+
+
+def test_the_repair_gate_judges_what_repair_writes_only_and_remembers_no_verdict(tmp_path: Path) -> None:
+    """A wheel whose metadata twine refuses (M101) passes the repair gate (repair takes the metadata from its input;
+    `toolkit check` judges it), without the metadata rules even loaded, and leaves no partial verdict behind;
+    a RECORD that does not match (R101) is refused."""
+    import zipfile
+
+    wheel = make_wheel(tmp_path, metadata=BAD)
+    broken = tmp_path / "broken" / wheel.name
+    broken.parent.mkdir()
+    with zipfile.ZipFile(wheel) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            zout.writestr(item, data + b"# changed\n" if item.filename.endswith(".py") else data)
+    script = ("import sys; from pathlib import Path; from toolkit.check import repair_gate; gate = repair_gate()\n"
+              "print(gate(Path(sys.argv[1])), gate(Path(sys.argv[2])).code,"
+              " 'toolkit.check.rules.metadata' in sys.modules, 'toolkit.check.rules.readme' in sys.modules)")
+    env = {**os.environ, "TOOLKIT_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", script, str(wheel), str(broken)], capture_output=True, text=True,
+                          check=True, env=env)
+    assert proc.stdout.split() == ["None", "R101", "False", "False"]
+    assert _verdicts(tmp_path / "cache") == []
+    assert [f.code for f in check_file(wheel).errors] == ["M101"]  # `toolkit check` still judges every rule

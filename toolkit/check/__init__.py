@@ -37,14 +37,18 @@ def collect(paths: Sequence[Path | Dist]) -> list[Path]:
     return files
 
 
-def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> FileReport:
-    """Run every rule that applies to one file; a rule that crashes becomes a K000 finding.
+def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False,
+               only: tuple[str, ...] | None = None) -> FileReport:
+    """Run every rule that applies to one file (or those whose codes start with one of `only`); a rule that
+    crashes becomes a K000 finding.
 
     The verdict is remembered by the file's sha256, its name and the rule set (verdicts.py): the same
-    bytes are judged once, whichever stage asks."""
+    bytes are judged once, whichever stage asks. A verdict of a few rules is not the file's: not remembered."""
     from toolkit.check import verdicts
 
     report = FileReport(path)
+    if only is not None:
+        return _reported(report, _judge(path, only), ignore, strict)
     try:
         # Past the cap, hashing costs as much as judging (and a damaged giant is judged from its first bytes).
         digest = verdicts.file_digest(path) if path.stat().st_size <= verdicts.REMEMBER_MAX else None
@@ -57,6 +61,10 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False) -> 
         # a crash or a read error is not a verdict
         if digest and not any(f.code in (INTERNAL, UNREADABLE) for f in found):
             verdicts.remember(digest, path.name, found)
+    return _reported(report, found, ignore, strict)
+
+
+def _reported(report: FileReport, found: list[Finding], ignore: Iterable[str], strict: bool) -> FileReport:
     skip = set(ignore)
     for f in found:
         if f.code in skip:
@@ -74,11 +82,11 @@ def _unreadable(exc: OSError) -> Finding:
                    load_all()[UNREADABLE].hint)
 
 
-def _judge(path: Path) -> list[Finding]:
-    from toolkit.check.rules import load_all
+def _judge(path: Path, only: tuple[str, ...] | None = None) -> list[Finding]:
+    from toolkit.check.rules import load
     from toolkit.check.view import DistView
 
-    rules = load_all()
+    rules = load(only)
     view = DistView(path)
     try:
         view.archive  # noqa: B018 - opened here so that an unreadable file is one finding, not a crash
@@ -87,7 +95,7 @@ def _judge(path: Path) -> list[Finding]:
     found: list[Finding] = []
     for code in sorted(rules):
         rule = rules[code]
-        if rule.applies != "any" and rule.applies != view.kind:
+        if (rule.applies != "any" and rule.applies != view.kind) or (only is not None and not code.startswith(only)):
             continue
         if rule.needs_archive and view.archive.format is None:
             continue  # the archive rules said why it cannot be read; the rest would only repeat it
@@ -100,10 +108,10 @@ def _judge(path: Path) -> list[Finding]:
     return found
 
 
-def refusal(path: Path, options: CheckOptions | None = None) -> Refusal | None:
-    """Why the check stage refuses one file (its first error and how many more), or None."""
+def refusal(path: Path, options: CheckOptions | None = None, only: tuple[str, ...] | None = None) -> Refusal | None:
+    """Why the check stage refuses one file (its first error and how many more), or None; `only`: as check_file."""
     options = options or CheckOptions()
-    errors = check_file(path, options.ignore, options.strict).errors
+    errors = check_file(path, options.ignore, options.strict, only).errors
     if not errors:
         return None
     return Refusal(errors[0].code, errors[0].message, errors[0].hint or "", len(errors) - 1)
@@ -125,11 +133,12 @@ REPAIR_WRITES = ("B", "R", "W", "Z", "I", "K", "N021")
 
 
 def repair_gate() -> Gate:
-    """The gate of a repaired wheel: the rules over what repair writes, none over what it takes from its input."""
-    from toolkit.check.rules import load_all
+    """The gate of a repaired wheel: the rules over what repair writes run, none over what it takes from its input
+    (their modules are not even imported)."""
+    from toolkit.check.rules import load
 
-    others = tuple(code for code in load_all() if not code.startswith(REPAIR_WRITES))
-    return functools.partial(refusal, options=CheckOptions(ignore=others))
+    load(REPAIR_WRITES)
+    return functools.partial(refusal, only=REPAIR_WRITES)
 
 
 def check(dists: Sequence[Path | Dist], options: CheckOptions | None = None, *,
