@@ -151,26 +151,28 @@ def _repair_into(wheel: Path, source: Dist, module: PlatformRepair, staging: Pat
 
     work = staging / "tool"
     work.mkdir()
-    # The verification's imports (installer) load while the tool waits on patchelf.
+    # The verification's imports (installer) load while the tool waits on patchelf, and the import test's
+    # environment and interpreter are made meanwhile (prestarted).
     warm = threading.Thread(target=selftest.warm_up, name="toolkit-repair-warm-up", daemon=True)
     warm.start()
-    with secrets_withheld():
-        repaired: Repaired | None = module.repair(wheel, work, options, logger)
-    warm.join()
-    if repaired is None:
-        if project_test is not None:  # the wheel goes out as it is: the project's tests still judge it
-            _warn_skipped(reporter, wheel.name, selftest.import_test(wheel, logger, (), project_test))
-        return _unchanged(wheel, source, outdir, "needs nothing")
-    final = staging / repaired.wheel.name
+    with selftest.prestarted(wheel, project_test) as venv:
+        with secrets_withheld():
+            repaired: Repaired | None = module.repair(wheel, work, options, logger)
+        warm.join()
+        if repaired is None:
+            if project_test is not None:  # the wheel goes out as it is: the project's tests still judge it
+                _warn_skipped(reporter, wheel.name, selftest.import_test(wheel, logger, (), project_test, venv))
+            return _unchanged(wheel, source, outdir, "needs nothing")
+        final = staging / repaired.wheel.name
+        selftest.finish(repaired, final, source)
+        # The import test mostly waits on its child interpreter: the check stage runs meanwhile.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            imported = pool.submit(selftest.import_test, final, logger, tuple(options.exclude), project_test, venv)
+            selftest.check(final, gate)
+            _warn_skipped(reporter, final.name, imported.result())
     # delvewheel keeps the name: repaired in its own folder, the wheel replaces its input (an atomic rename once
     # the repaired one has passed every test), and the manifest says what it replaced.
     in_place = final.name == wheel.name and outdir == wheel.parent.resolve()
-    selftest.finish(repaired, final, source)
-    # The import test mostly waits on a child interpreter: the check stage runs meanwhile.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        imported = pool.submit(selftest.import_test, final, logger, tuple(options.exclude), project_test)
-        selftest.check(final, gate)
-        _warn_skipped(reporter, final.name, imported.result())
     origin = {"stage": "repair", "tool": repaired.tool}
     if in_place:
         origin["replaced"] = f"{wheel.name} sha256:{source.sha256}"
