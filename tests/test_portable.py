@@ -250,11 +250,9 @@ LIBC = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1",
 
 def needed_libraries(wheel: Path) -> set[str]:
     """The shared libraries every ELF member of the wheel needs (toolkit's own ELF records)."""
-    from toolkit.check.binaries import scan
+    from toolkit.binaries import WheelZip, scan
 
-    from toolkit.check.view import DistView
-
-    return {lib for elf in scan(DistView(wheel)).elf for lib in elf.needed}
+    return {lib for elf in scan(WheelZip(wheel)).elf for lib in elf.needed}
 
 
 @pytest.mark.slow
