@@ -90,12 +90,13 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     forecast = remote.Forecast(transport.Transport(_timeouts(options), options.cacert), target, options.timeout * 4,
                                reporter.warn)
     slots: list[UploadResult | Future[UploadResult]] = []
+    wheels = sum(p.name.endswith(".whl") for p in paths)  # order() put them first
     try:
         with _prepared(items, checks, options.attestations) as ready:
             for path, future in zip(paths, ready, strict=True):
                 prep = _result(future, path)
-                if not path.name.endswith(".whl"):  # the sdist is sent once every wheel has ended
-                    wait([s for s in slots if isinstance(s, Future)])
+                if not path.name.endswith(".whl"):  # sdists are sent once every wheel has ended
+                    wait([s for s in slots[:wheels] if isinstance(s, Future)])
                 if run.stopped is not None:
                     slots.append(run.not_tried(prep))
                 elif prep.problem is not None:
