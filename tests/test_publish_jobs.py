@@ -114,3 +114,14 @@ def test_trusted_publishing_exchanges_once_for_all_lanes(tmp_path: Path, index: 
     assert set(results(proc.stdout).values()) == {"uploaded"}
     assert minted.exchanges == 1  # the lanes waited for the first exchange and used its token
     assert proc.stderr.count("::add-mask::pypi-minted-") == 1
+
+
+@pytest.mark.parametrize("how", [("--jobs", "0"), ("TOOLKIT_PUBLISH_JOBS", "0")])
+def test_jobs_below_1_is_refused_with_a_hint(tmp_path: Path, how: tuple[str, str]) -> None:
+    paths = dists(tmp_path, "no_lanes", wheels=1)
+    flag = [*how] if how[0].startswith("--") else []
+    env = {**creds(), **({} if flag else {how[0]: how[1]})}
+    proc = run_publish("--repository-url", "http://127.0.0.1:9/", *flag, *paths, home=tmp_path, env=env)
+    assert proc.returncode != 0
+    assert proc.stderr.splitlines()[:2] == ["error: --jobs must be 1 or more",
+                                            "hint: give --jobs 1 to upload one file at a time"]
