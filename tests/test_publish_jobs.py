@@ -3,15 +3,17 @@ on its own connection; the sdist starts after the last wheel's answer; the recon
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from distfactory import make_sdist, make_wheel
 from faultproxy import FaultProxy, Minted, Request, github_oidc
-from indexes import Index, creds, pypiserver, results, run_publish
+from indexes import Index, creds, publish_env, pypiserver, results, run_publish
 from test_publish_trusted import OIDC, REQUEST_TOKEN, github_env
 
 
@@ -125,3 +127,24 @@ def test_jobs_below_1_is_refused_with_a_hint(tmp_path: Path, how: tuple[str, str
     assert proc.returncode != 0
     assert proc.stderr.splitlines()[:2] == ["error: --jobs must be 1 or more",
                                             "hint: give --jobs 1 to upload one file at a time"]
+
+
+def test_ctrl_c_ends_the_run_while_every_lane_waits_on_the_index(tmp_path: Path, index: Index) -> None:
+    paths = dists(tmp_path, "interrupted_lanes", wheels=6)
+    with FaultProxy(index.url, ["hang"] * 4) as proxy:  # the index never answers the first four uploads
+        proc = subprocess.Popen([sys.executable, "-m", "toolkit", "publish", "--repository-url", proxy.url,
+                                 "--jobs", "4", "--timeout", "120", *map(str, paths)],
+                                env=publish_env(tmp_path, creds()), cwd=tmp_path, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for _ in range(600):  # until the four lanes are all waiting for an answer
+                if len([r for r in proxy.uploads if r.action == "hang"]) == 4:
+                    break
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)  # not the 120 s each hung answer could take
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    assert len(proxy.uploads) == 4  # no lane started another file

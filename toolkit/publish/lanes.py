@@ -4,10 +4,11 @@ connection), and a reporter whose lines stay whole when the threads share it."""
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, TypeVar
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
 
 from toolkit.reporter import Advance, Reporter
 
@@ -17,30 +18,54 @@ R = TypeVar("R")
 
 class Lanes(Generic[W]):
     """`jobs` threads; each makes its own worker (`make`) on first use and keeps it: an http.client connection
-    is never shared between threads. `close` waits for the files on the wire and drops the ones not started."""
+    is never shared between threads. Daemon threads, not concurrent.futures' pool (whose threads are joined
+    at exit): on Ctrl-C the process ends at once, as it did with one file at a time, and the uploads on the
+    wire end with it (a re-run settles them by looking at the index)."""
 
     def __init__(self, jobs: int, make: Callable[[], W], close: Callable[[W], None]) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="toolkit-upload")
         self._make, self._close = make, close
-        self._local = threading.local()
+        self._tasks: queue.SimpleQueue[tuple[Future[Any], Callable[[W], Any]] | None] = queue.SimpleQueue()
+        self._futures: list[Future[Any]] = []
         self._made: list[W] = []
         self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._serve, name=f"toolkit-upload-{n}", daemon=True)
+                         for n in range(jobs)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, task: Callable[[W], R]) -> Future[R]:
-        return self.pool.submit(lambda: task(self._worker()))
+        future: Future[R] = Future()
+        self._futures.append(future)
+        self._tasks.put((future, task))
+        return future
 
-    def _worker(self) -> W:
-        worker: W | None = getattr(self._local, "worker", None)
-        if worker is None:
-            worker = self._local.worker = self._make()
-            with self._lock:
-                self._made.append(worker)
-        return worker
+    def _serve(self) -> None:
+        worker: W | None = None
+        while (item := self._tasks.get()) is not None:
+            future, task = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                if worker is None:
+                    worker = self._make()
+                    with self._lock:
+                        self._made.append(worker)
+                future.set_result(task(worker))
+            except BaseException as exc:  # the caller's future.result() raises it, in the caller's thread
+                future.set_exception(exc)
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        for worker in self._made:
-            self._close(worker)
+    def close(self, wait: bool = True) -> None:
+        """Without `wait` (the run was interrupted): the files not started are dropped, the others left."""
+        if not wait:
+            for future in self._futures:
+                future.cancel()
+        for _ in self._threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+            for worker in self._made:
+                self._close(worker)
 
 
 def _ignore(n: int) -> None:

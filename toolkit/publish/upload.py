@@ -105,10 +105,14 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
                     slots.append(UploadResult(path, "failed", seen[1], prep.sha256, seen[2]))
                 else:
                     slots.append(run.lanes.submit(lambda uploader, prep=prep: run.send(uploader, prep)))
-            return [s.result() if isinstance(s, Future) else s for s in slots]
+            results = [s.result() if isinstance(s, Future) else s for s in slots]
+    except BaseException:
+        run.lanes.close(wait=False)  # Ctrl-C, SIGTERM: no file is started, the ones on the wire are not awaited
+        raise
     finally:
-        run.lanes.close()
         forecast.http.close()
+    run.lanes.close()
+    return results
 
 
 class _Run:
