@@ -1,8 +1,11 @@
-"""Benchmark of the publish stage on real PyPI files (tests/pypi_corpus.py): `toolkit publish` (as users run
-it, checks included, and with --no-check) beside `twine upload` and `uv publish`, to a local pypiserver (a
-fresh package folder for every run, so every tool uploads every file) and to a null index that reads each
-request body and answers 200 (the client's own cost); beside a floor: one process, one kept-alive
-connection, one sha256 and one multipart POST per file.
+"""Benchmark of the publish stage on real PyPI files (tests/pypi_corpus.py): `toolkit publish` with --jobs 1
+and 4, on files already checked (their verdicts remembered in the cache folder by `toolkit check`), on
+unchecked files (an empty cache folder each run) and with --no-check, beside `twine upload`, `uv publish` and
+`twine check`, to a local pypiserver (a fresh package folder for every run, so every tool uploads every file)
+and to a null index that reads each request body and answers 200 (the client's own cost); beside a floor:
+one process, one kept-alive connection, one sha256 and one multipart POST per file. It ends with issue 22's
+three ratios: already checked vs `uv publish`, unchecked vs `twine check` + `uv publish`, --no-check vs
+`uv publish`.
 
     python benchmarks/publish.py [--runs 3] [--corpus DIR]
 
@@ -15,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import socketserver
 import subprocess
@@ -114,20 +116,28 @@ def local_pypiserver(folder: Path) -> Iterator[tuple[str, Callable[[], None]]]:
         yield index.url, fresh
 
 
-def commands(url: str, files: Sequence[Path]) -> dict[str, list[str | Path]]:
+JOBS = (1, 4)
+Command = tuple[list[str | Path], str]  # argv, and the cache folder toolkit gets: "warm", "cold" (empty) or ""
+
+
+def commands(url: str, files: Sequence[Path]) -> dict[str, Command]:
     py = sys.executable
-    uv = shutil.which("uv", path=str(Path(py).parent)) or "uv"
     auth = ["-u", USER, "-p", PASSWORD]
+    publish = [py, "-m", "toolkit", "publish", "-q", "--repository-url", url, *auth]
+    toolkit: dict[str, Command] = {}
+    for jobs in JOBS:
+        toolkit[f"toolkit publish -j{jobs}, checked"] = ([*publish, "--jobs", str(jobs), *files], "warm")
+        toolkit[f"toolkit publish -j{jobs}, unchecked"] = ([*publish, "--jobs", str(jobs), *files], "cold")
+        toolkit[f"toolkit publish -j{jobs} --no-check"] = ([*publish, "--jobs", str(jobs), "--no-check", *files], "")
     return {
-        "toolkit publish": [py, "-m", "toolkit", "publish", "-q", "--repository-url", url, *auth, *files],
-        "toolkit publish --no-check": [py, "-m", "toolkit", "publish", "-q", "--no-check", "--repository-url", url,
-                                       *auth, *files],
-        "twine upload": [py, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
-                         "--repository-url", url, *auth, *files],
-        "uv publish": [uv, "publish", "--no-progress", "--publish-url", url, *auth, *files],
-        "floor (1 process)": [py, "-c", FLOOR, url, f"{USER}:{PASSWORD}", *files],
-        # Not an upload: what the checks alone cost, the part of `toolkit publish` that --no-check leaves out.
-        "(toolkit check alone)": [py, "-m", "toolkit", "check", "-q", *files],
+        **toolkit,
+        "twine upload": ([py, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
+                          "--repository-url", url, *auth, *files], ""),
+        "uv publish": ([py, "-m", "uv", "publish", "--no-progress", "--publish-url", url, *auth, *files], ""),
+        "floor (1 process)": ([py, "-c", FLOOR, url, f"{USER}:{PASSWORD}", *files], ""),
+        # Not uploads: the peers' checks (the work `toolkit publish` does on unchecked files), and toolkit's alone.
+        "(twine check)": ([py, "-m", "twine", "check", *files], ""),
+        "(toolkit check alone)": ([py, "-m", "toolkit", "check", "-q", *files], "cold"),
     }
 
 
@@ -136,11 +146,16 @@ Times = dict[str, tuple[list[float], list[float]]]  # command -> (wall seconds, 
 
 def measure(url: str, fresh: Callable[[], None], files: Sequence[Path], runs: int, cwd: Path,
             env: dict[str, str]) -> Times:
+    warm = cwd / "warm-cache"
+    if not warm.is_dir():  # the verdicts `toolkit check` remembers, as after `toolkit check && toolkit publish`
+        run_timed([sys.executable, "-m", "toolkit", "check", "-q", *files], cwd=cwd,
+                  env={**env, "TOOLKIT_CACHE_DIR": str(warm)})
     times: Times = {name: ([], []) for name in commands(url, files)}
     for _ in range(runs):
-        for name, cmd in commands(url, files).items():
+        for name, (cmd, cache) in commands(url, files).items():
             fresh()
-            timed = run_timed(cmd, cwd=cwd, env=env)
+            folder = warm if cache == "warm" else Path(tempfile.mkdtemp(prefix="cache-", dir=cwd))
+            timed = run_timed(cmd, cwd=cwd, env={**env, "TOOLKIT_CACHE_DIR": str(folder)})
             if timed.returncode != 0 and not name.startswith("("):
                 raise SystemExit(f"{name} failed (exit {timed.returncode}):\n{timed.tail()}")
             times[name][0].append(timed.seconds)
@@ -150,7 +165,7 @@ def measure(url: str, fresh: Callable[[], None], files: Sequence[Path], runs: in
 
 def report(title: str, times: Times, count: int, size: int) -> None:
     """Wall time (what a user waits), and CPU time (the client's own work: it moves less when other work
-    shares the machine; the index's CPU is not in it)."""
+    shares the machine; the index's CPU is not in it); then issue 22's ratios, by medians of wall time."""
     uv, floor = median(times["uv publish"][0]), median(times["floor (1 process)"][0])
     rows = []
     for name, (wall, cpu) in times.items():
@@ -159,6 +174,17 @@ def report(title: str, times: Times, count: int, size: int) -> None:
                      f"{m / uv:.2f}x", f"{m / floor:.2f}x"])
     print(f"\n{title}")
     print(table(["command", "wall s median [min-max]", "CPU s", "files/s", "MB/s", "vs uv publish", "vs floor"], rows))
+    peers = uv + median(times["(twine check)"][0])
+    lines = [("already checked / uv publish", "<= 1.0", "checked", uv),
+             ("unchecked / (twine check + uv publish)", "<= 0.5", "unchecked", peers),
+             ("--no-check / uv publish", "(1.24 before --jobs)", "--no-check", uv)]
+    rows = [[what, *(f"{median(times[_ratio_name(kind, jobs)][0]) / base:.2f}x" for jobs in JOBS), target]
+            for what, target, kind, base in lines]
+    print(table(["ratio", *(f"--jobs {j}" for j in JOBS), "target"], rows))
+
+
+def _ratio_name(kind: str, jobs: int) -> str:
+    return f"toolkit publish -j{jobs} --no-check" if kind == "--no-check" else f"toolkit publish -j{jobs}, {kind}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in machine_lines():
         print(line)
     print(f"tools:       {command_output([sys.executable, '-m', 'twine', '--version'])}; "
-          f"{command_output([commands('http://x/', [])['uv publish'][0], '--version'])}")
+          f"{command_output([sys.executable, '-m', 'uv', '--version'])}")
     print(f"files:       {len(files)} files, {size / 1e6:.1f} MB (left out, refused by toolkit check: "
           f"{', '.join(left_out) or 'none'})")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWINE_", "TOOLKIT_", "UV_PUBLISH_"))}

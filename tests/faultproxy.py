@@ -21,6 +21,7 @@ import socketserver
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class Request:
     headers: dict[str, str]  # lower-case names
     body: bytes = b""
     action: str = ""
+    arrived: float = 0.0  # time.monotonic() when its head was read
+    answered: float = 0.0  # when the proxy's answer was ready, just before it went out (or the drop)
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -82,7 +85,7 @@ class HTTPServerBase:
         while (h := reader.readline()) not in (b"\r\n", b"\n", b""):
             name, _, value = h.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
-        req = Request(method, path, headers)
+        req = Request(method, path, headers, arrived=time.monotonic())
         return self.handle(sock, reader, req)
 
     def handle(self, sock: socket.socket, reader, req: Request) -> bool:  # type: ignore[no-untyped-def]
@@ -152,8 +155,15 @@ class FaultProxy(HTTPServerBase):
     only the tokens it minted, forwarding with the index's own credentials."""
 
     def __init__(self, upstream: str, faults: list[str] | None = None, minted: Minted | None = None,
-                 upstream_auth: tuple[str, str] = (USER, PASSWORD), tls: ssl.SSLContext | None = None) -> None:
+                 upstream_auth: tuple[str, str] = (USER, PASSWORD), tls: ssl.SSLContext | None = None,
+                 hold: float | Callable[[int], float] = 0.0) -> None:
         super().__init__(tls)
+        # Seconds each upload waits before its fault is applied (uploads at once overlap surely); a function
+        # gets the upload's number in order of arrival (1, 2...).
+        self.hold = hold if callable(hold) else lambda n: hold
+        self.posts = 0
+        self.in_flight = 0  # uploads being handled now, and the most at once
+        self.most_in_flight = 0
         self.upstream = upstream
         self.faults = list(faults or [])
         self.minted = minted
@@ -174,27 +184,40 @@ class FaultProxy(HTTPServerBase):
             self.record(req)
             send_response(sock, 403, b"Invalid API Token", reason="Invalid or non-existent authentication information.")
             return True
-        action = "pass"
-        if req.method == "POST":
+        if req.method != "POST":
+            req.action = "pass"
+            return self._apply(sock, reader, req, "pass")
+        with self._lock:
+            req.action = self.faults.pop(0) if self.faults else "pass"
+            self.posts += 1
+            hold = self.hold(self.posts)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(hold)
+            return self._apply(sock, reader, req, req.action)
+        finally:
             with self._lock:
-                action = self.faults.pop(0) if self.faults else "pass"
-        req.action = action
-        return self._apply(sock, reader, req, action)
+                self.in_flight -= 1
 
     def _apply(self, sock: socket.socket, reader, req: Request, action: str) -> bool:  # type: ignore[no-untyped-def]
         kind, _, arg = action.partition(":")
+        req.answered = time.monotonic()
         if kind == "drop-before":
             self.record(req)
             return False
         if kind == "drop-during":
             read_body(reader, req, limit=int(req.headers.get("content-length", "0")) // 2)
             self.record(req)
+            req.answered = time.monotonic()
             sock.shutdown(socket.SHUT_RDWR)
             return False
         req.body = read_body(reader, req, slow=kind == "slow")
         self.record(req)
+        req.answered = time.monotonic()
         if kind in ("pass", "slow", "drop-after"):
             status, reason, body, headers = self._forward(req)
+            req.answered = time.monotonic()
             if kind == "drop-after":
                 return False
             send_response(sock, status, body, headers, reason)

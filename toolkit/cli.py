@@ -156,9 +156,9 @@ def _publish_parser(sub: Any) -> None:
 
 
 # Options that `toolkit release` sets itself: it builds both, repairs in the build folder, always checks,
-# and attests by its own --attest choice.
+# and attests by its own --attest choice. Its --jobs is check's; publish's is [tool.toolkit.publish] jobs.
 _RELEASE_SKIPS = {"BuildOptions": ("sdist", "wheel", "repair"), "RepairOptions": ("outdir",),
-                  "PublishOptions": ("repositories", "check", "attestations")}
+                  "PublishOptions": ("repositories", "check", "attestations", "jobs")}
 
 
 def _release_classes() -> dict[str, type]:

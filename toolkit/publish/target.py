@@ -64,6 +64,8 @@ class Target:
     secrets: set[str] = field(default_factory=set, repr=False)
     simple_auth: dict[str, str] = field(default_factory=dict, repr=False)  # origin -> Authorization (--index-url's)
     client_cert: Path | None = None
+    # Uploads run on several threads (--jobs): one renewal (one trusted-publishing exchange) at a time.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def describe(self) -> str:
         if self.renew is not None and self.creds.password is None:
@@ -72,11 +74,12 @@ class Target:
 
     def credentials(self) -> Credentials:
         """The credentials for the next request; a trusted-publishing token near its end is renewed."""
-        if self.renew is not None and (self.creds.expires is None or self.creds.expires - time.time() < RENEW_MARGIN):
-            self.creds = self.renew()
-        if self.creds.password:
-            self.secrets.add(self.creds.password)
-        return self.creds
+        with self.lock:
+            if self.renew is not None and (self.creds.expires is None or self.creds.expires - time.time() < RENEW_MARGIN):
+                self.creds = self.renew()
+            if self.creds.password:
+                self.secrets.add(self.creds.password)
+            return self.creds
 
     def authorization(self) -> dict[str, str]:
         creds = self.credentials()
@@ -87,7 +90,9 @@ class Target:
     def redact(self, text: str) -> str:
         """`text` with every secret this target has held, and every URL's password, replaced by '***'."""
         text = _text.redact_urls(text)
-        for secret in sorted(self.secrets, key=len, reverse=True):
+        with self.lock:  # another upload thread may be adding a renewed token
+            secrets = sorted(self.secrets, key=len, reverse=True)
+        for secret in secrets:
             if len(secret) >= 4:
                 text = text.replace(secret, "***")
         return text
@@ -178,6 +183,8 @@ def _valid_options(options: PublishOptions) -> None:
         raise ConfigError("--timeout and --deadline must be more than 0 seconds")
     if options.retries < 0:
         raise ConfigError("--retries must be 0 or more")
+    if options.jobs < 1:
+        raise ConfigError("--jobs must be 1 or more", hint="give --jobs 1 to upload one file at a time")
 
 
 def _repository(options: PublishOptions, environ: Mapping[str, str]) -> tuple[str, str, dict[str, str]]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from toolkit.dist import Dist, expand_inputs
 from toolkit.errors import PublishError
 from toolkit.gate import Gate
 from toolkit.publish import answers, index, remote
+from toolkit.publish.lanes import LaneReporter, Lanes
 from toolkit.publish.prepare import Prepared, prepare
 from toolkit.publish.target import Target
 from toolkit.reporter import PlainReporter, Reporter
@@ -83,36 +85,70 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
     checks = gate if options.check and not prechecked else None
     if options.check and not prechecked and gate is None:
         raise TypeError("publish checks each file: pass gate=toolkit.check.gate(), or PublishOptions(check=False)")
-    results: list[UploadResult] = []
-    stopped: _Stop | None = None
-    uploader = _Uploader(target, options, reporter)
-    # Its own connection: the upload's stays fresh, so a drop on it is never taken for an idle keep-alive's end.
-    forecast = remote.Forecast(transport.Transport(uploader.http.timeouts, options.cacert), target, options.timeout * 4,
+    run = _Run(target, options, reporter)
+    # Its own connection: an upload's stays fresh, so a drop on it is never taken for an idle keep-alive's end.
+    forecast = remote.Forecast(transport.Transport(_timeouts(options), options.cacert), target, options.timeout * 4,
                                reporter.warn)
+    slots: list[UploadResult | Future[UploadResult]] = []
+    wheels = sum(p.name.endswith(".whl") for p in paths)  # order() put them first
     try:
         with _prepared(items, checks, options.attestations) as ready:
             for path, future in zip(paths, ready, strict=True):
                 prep = _result(future, path)
-                if stopped is not None:
-                    results.append(UploadResult(path, "failed", f"not tried: {stopped.reason}", prep.sha256,
-                                                rerun=stopped.rerun))
+                if not path.name.endswith(".whl"):  # sdists are sent once every wheel has ended
+                    wait([s for s in slots[:wheels] if isinstance(s, Future)])
+                if run.stopped is not None:
+                    slots.append(run.not_tried(prep))
                 elif prep.problem is not None:
-                    results.append(UploadResult(path, "failed", prep.problem, prep.sha256))
+                    slots.append(UploadResult(path, "failed", prep.problem, prep.sha256))
                 elif (seen := forecast.judge(path, prep.sha256, prep.size))[0] == "refused":  # known before sending
-                    results.append(UploadResult(path, "failed", seen[1], prep.sha256, seen[2]))
-                elif options.dry_run:
-                    results.append(uploader.dry_run(prep))
+                    slots.append(UploadResult(path, "failed", seen[1], prep.sha256, seen[2]))
                 else:
-                    try:
-                        results.append(uploader.upload(prep))
-                    except _Stop as stop:
-                        stopped = stop
-                        results.append(UploadResult(path, "failed", stop.reason, prep.sha256, stop.hint or "",
-                                                    rerun=stop.rerun))
+                    slots.append(run.lanes.submit(lambda uploader, prep=prep: run.send(uploader, prep)))
+            results = [s.result() if isinstance(s, Future) else s for s in slots]
+    except BaseException:
+        run.lanes.close(wait=False)  # Ctrl-C, SIGTERM: no file is started, the ones on the wire are not awaited
+        raise
     finally:
-        uploader.close()
         forecast.http.close()
+    run.lanes.close()
     return results
+
+
+class _Run:
+    """The uploads of one publish: --jobs lanes, each an _Uploader on its own connection; the first _Stop
+    (credentials refused, no connection...) keeps every lane from starting another file."""
+
+    def __init__(self, target: Target, options: PublishOptions, reporter: Reporter) -> None:
+        self.options = options
+        self.lanes_reporter = LaneReporter(reporter) if options.jobs > 1 else None
+        shown: Reporter = self.lanes_reporter or reporter
+        self.lanes: Lanes[_Uploader] = Lanes(options.jobs, lambda: _Uploader(target, options, shown),
+                                             _Uploader.close)
+        self.stopped: _Stop | None = None
+        self._lock = threading.Lock()
+
+    def not_tried(self, prep: Prepared) -> UploadResult:
+        assert self.stopped is not None
+        return UploadResult(prep.path, "failed", f"not tried: {self.stopped.reason}", prep.sha256,
+                            rerun=self.stopped.rerun)
+
+    def send(self, uploader: _Uploader, prep: Prepared) -> UploadResult:
+        if self.stopped is not None:
+            return self.not_tried(prep)
+        try:
+            result = uploader.dry_run(prep) if self.options.dry_run else uploader.upload(prep)
+        except _Stop as stop:
+            with self._lock:
+                self.stopped = self.stopped or stop
+            result = UploadResult(prep.path, "failed", stop.reason, prep.sha256, stop.hint or "", rerun=stop.rerun)
+        if self.lanes_reporter is not None:
+            self.lanes_reporter.done(result.line())
+        return result
+
+
+def _timeouts(options: PublishOptions) -> transport.Timeouts:
+    return transport.Timeouts(connect=options.timeout, send=options.timeout, response=options.timeout)
 
 
 @contextmanager
@@ -154,14 +190,13 @@ def _size(path: Path) -> int:
 
 
 class _Uploader:
-    """Sends one file at a time over the target's connection; retries, settles, reports."""
+    """Sends one file at a time over its own connection to the target; retries, settles, reports."""
 
     def __init__(self, target: Target, options: PublishOptions, reporter: Reporter) -> None:
         self.target = target
         self.options = options
         self.reporter = reporter
-        timeouts = transport.Timeouts(connect=options.timeout, send=options.timeout, response=options.timeout)
-        self.http = transport.Transport(timeouts, target.cacert, client_cert=target.client_cert)
+        self.http = transport.Transport(_timeouts(options), target.cacert, client_cert=target.client_cert)
         self.origin = transport.origin_of(target.upload_url)
         self._hint: str | None = None
 
@@ -312,12 +347,14 @@ class _Uploader:
 
     def _authorization(self) -> dict[str, str]:
         """The Authorization header; a trusted-publishing exchange that fails stops the run (every file needs it)."""
-        before = self.target.creds
-        try:
-            header = self.target.authorization()
-        except PublishError as exc:
-            raise _Stop(self.target.redact(exc.message), exc.hint) from None
-        if self.target.creds is not before and self.target.creds.expires is not None:
+        with self.target.lock:  # one exchange at a time: the other lanes wait, then use its token
+            before = self.target.creds
+            try:
+                header = self.target.authorization()
+            except PublishError as exc:
+                raise _Stop(self.target.redact(exc.message), exc.hint) from None
+            renewed = self.target.creds is not before and self.target.creds.expires is not None
+        if renewed and self.target.creds.expires is not None:
             until = time.strftime("%H:%M:%S UTC", time.gmtime(self.target.creds.expires))
             self.reporter.info(f"trusted publishing: a new upload token, valid until {until}")
         return header
