@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -104,7 +105,7 @@ def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOption
                 elif (seen := forecast.judge(path, prep.sha256, prep.size))[0] == "refused":  # known before sending
                     slots.append(UploadResult(path, "failed", seen[1], prep.sha256, seen[2]))
                 else:
-                    slots.append(run.lanes.submit(lambda uploader, prep=prep: run.send(uploader, prep)))
+                    slots.append(run.lanes.submit(functools.partial(_send_with, run, prep)))
             results = [s.result() if isinstance(s, Future) else s for s in slots]
     except BaseException:
         run.lanes.close(wait=False)  # Ctrl-C, SIGTERM: no file is started, the ones on the wire are not awaited
@@ -395,3 +396,8 @@ def failure_hint(results: Sequence[UploadResult]) -> str:
 
 
 __all__ = ["PublishError", "UploadResult", "order", "publish", "failed", "failure_hint"]
+
+
+def _send_with(run: _Run, prep: Prepared, uploader: _Uploader) -> UploadResult:
+    """One lane's task: `prep` sent by that lane's uploader (a partial of this, not a lambda, so it is typed)."""
+    return run.send(uploader, prep)
