@@ -39,7 +39,8 @@ def test_build_publish_and_pip_install_it_back_then_publish_again_uploads_nothin
     built = run_toolkit("build", ROOT / "examples" / "pure", "-o", tmp_path / "dist", cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     with FaultProxy(index.url) as proxy:
-        first = run_publish("--repository-url", proxy.url, home=tmp_path, env=creds())  # no FILE: the manifest
+        # no FILE: the manifest; one lane (--jobs 1), so both files go on one kept-alive connection
+        first = run_publish("--repository-url", proxy.url, "--jobs", "1", home=tmp_path, env=creds())
         assert first.returncode == 0, first.stderr
         assert results(first.stdout) == {"pure_demo-1.0.0-py3-none-any.whl": "uploaded",
                                          "pure_demo-1.0.0.tar.gz": "uploaded"}
