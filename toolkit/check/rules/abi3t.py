@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from toolkit.binaries import scan, wheel_tags
+from toolkit.binaries.abi import STABLE_PYTHON_DLLS, VERSIONED_PYTHON_DLL, extension_name
 from toolkit.check.rules import Problem, rule
 from toolkit.check.rules.binaries import _capped, _stable_abi_problems
 from toolkit.listing import few
+from toolkit.tags import stable_abi_floor, stable_abis
 
 if TYPE_CHECKING:
     from toolkit.check.view import DistView
@@ -27,10 +30,6 @@ _FT_FIRST = (3, 15)  # the first CPython with abi3t, whose free-threaded build d
            "cp3XX-cp3XXt")
 @_capped
 def abi3t_symbols(dist: DistView) -> Iterator[Problem]:
-    from toolkit.binaries import scan
-    from toolkit.binaries.abi import STABLE_PYTHON_DLLS, VERSIONED_PYTHON_DLL
-    from toolkit.tags import stable_abi_floor
-
     found = scan(dist)
     floor = stable_abi_floor(found.tags, "abi3t")
     if floor is None or stable_abi_floor(found.tags, "abi3") == floor:
@@ -53,10 +52,6 @@ def abi3t_symbols(dist: DistView) -> Iterator[Problem]:
            "export hook PyModExport_<name>; or drop the abi3t tag")
 @_capped
 def gil_module_in_abi3t(dist: DistView) -> Iterator[Problem]:
-    from toolkit.binaries import scan
-    from toolkit.binaries.abi import STABLE_PYTHON_DLLS
-    from toolkit.tags import stable_abis
-
     found = scan(dist)
     if "abi3t" not in stable_abis(found.tags):
         return
@@ -78,10 +73,6 @@ def gil_module_in_abi3t(dist: DistView) -> Iterator[Problem]:
       "will not import", hint="name abi3t modules *.abi3t.so (imported by every CPython from 3.15), abi3-only "
       "modules *.abi3.so; the build backend does this when it builds for the tag")
 def stable_abifew(dist: DistView) -> Iterator[Problem]:
-    from toolkit.binaries import wheel_tags
-    from toolkit.binaries.abi import extension_name
-    from toolkit.tags import stable_abi_floor, stable_abis
-
     tags = wheel_tags(dist.filename)
     abis = stable_abis(tags)
     abi3_floor = stable_abi_floor(tags, "abi3")
