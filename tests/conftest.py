@@ -82,3 +82,11 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
         members = [m for m in tar.getmembers() if "/test/assets/" in m.name and m.isfile()]
         tar.extractall(out, members=members, filter="data")
     return next(out.glob("*/test/assets"))
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """Copies of the bundled examples (ci init writes into the project)."""
+    for name in ("pure", "native"):
+        shutil.copytree(EXAMPLES / name, tmp_path / name)
+    return tmp_path

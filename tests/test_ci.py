@@ -1,5 +1,5 @@
 """toolkit ci: render the release workflow for a pure and a native project, lint it with the real linters
-(actionlint, zizmor, shellcheck through actionlint), and list the wheel matrix from cibuildwheel's identifiers.
+(actionlint, zizmor, shellcheck through actionlint); the wheel matrix is test_ci_matrix.py.
 
 `python tests/test_ci.py` re-renders toolkit's own .github/workflows/release.yml (test_own_release_is_rendered).
 """
@@ -8,126 +8,32 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import tarfile
 import venv
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import require_tool
+from ci_support import (
+    EXAMPLES,
+    OWN_INSTALL,
+    PIN,
+    ROOT,
+    WORKFLOW,
+    lint,
+    load,
+    make_project,
+    native_project,
+    real_project,
+    run_cli,
+    steps_running,
+    triggers,
+)
 
 from toolkit import ci, cli
 from toolkit.ci.project import RUNNER_PYTHONS
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-WORKFLOW = Path(".github/workflows/release.yml")
-# toolkit's own release installs toolkit from its checkout, then publishes with the wheel it built.
-OWN_INSTALL = ci.Install(build="python -m pip install .", publish="python -m pip install dist/*.whl", requirement=".")
-PIN = re.compile(r"uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v[\d.]+)$")
-
-
-# --- helpers ------------------------------------------------------------------------------------------------------
-
-def run_cli(*args: str | Path) -> tuple[int, str, str]:
-    """The real command, in a child process, as a user runs it."""
-    proc = subprocess.run([sys.executable, "-m", "toolkit", *map(str, args)], capture_output=True, text=True)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def tool(name: str) -> str:
-    """A linter installed by the test extra, beside this Python."""
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    assert found, f"{name} is not installed: pip install -e '.[test]'"
-    return found
-
-
-def lint(*files: Path) -> None:
-    """actionlint (with shellcheck on the run: scripts) and zizmor, offline, pedantic: no finding at all."""
-    if sys.platform.startswith("linux"):
-        require_tool("shellcheck", "shellcheck")
-    proc = subprocess.run([tool("actionlint"), "-no-color", "-oneline", "-verbose", *map(str, files)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    if shutil.which("shellcheck"):
-        assert 'Rule "shellcheck" was disabled' not in proc.stderr, proc.stderr
-    proc = subprocess.run([tool("zizmor"), "--offline", "--no-config", "--no-progress", "--persona", "pedantic",
-                           "--format", "plain", *map(str, files)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "No findings to report" in proc.stdout + proc.stderr
-
-
-def load(path: Path) -> dict[str, Any]:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(doc, dict)
-    return doc
-
-
-def triggers(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc.get("on") or doc[True]  # YAML 1.1 reads the key `on` as true
-
-
-def steps_running(job: dict[str, Any], text: str) -> list[dict[str, Any]]:
-    return [s for s in job["steps"] if text in s.get("run", "")]
-
-
-def make_project(root: Path, pyproject: str, files: dict[str, str] | None = None) -> Path:
-    root.mkdir(parents=True)
-    (root / "pyproject.toml").write_text(pyproject, encoding="utf-8")
-    for name, text in (files or {}).items():
-        (root / name).write_text(text, encoding="utf-8")
-    return root
-
-
-def native_project(root: Path, requires_python: str, extra: str = "") -> Path:
-    return make_project(root, f"""
-[build-system]
-requires = ["setuptools>=77"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "Spam_Eggs"
-version = "1.0"
-requires-python = "{requires_python}"
-{extra}
-""", {"setup.py": "from setuptools import Extension, setup\nsetup(ext_modules=[Extension('spam._c', ['c.c'])])\n"})
-
-
-def cibuildwheel_ids(project: Path, platform: str, archs: str, env: dict[str, str] | None = None) -> list[str]:
-    """What cibuildwheel itself says, asked directly (with no `archs`: the ones its configuration names)."""
-    proc = subprocess.run([sys.executable, "-m", "cibuildwheel", "--print-build-identifiers", "--platform", platform,
-                           *(["--archs", archs] if archs else []), "."], cwd=project, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, check=True)
-    return proc.stdout.split()
-
-
-def real_project(filename: str, dest: Path) -> Path:
-    """A real project's source tree: its pinned sdist from PyPI (tests/pypi_corpus.py), unpacked into `dest`."""
-    from pypi_corpus import PINS, CorpusError, corpus_dir, ensure_corpus
-
-    pin = next(p for p in PINS if p.filename == filename)
-    try:
-        (archive,) = ensure_corpus(corpus_dir(), (pin,))
-    except CorpusError as exc:
-        pytest.fail(f"cannot get {filename}: {exc}", pytrace=False)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / filename.removesuffix(".tar.gz")
-
-
-@pytest.fixture
-def examples(tmp_path: Path) -> Path:
-    """Copies of the bundled examples (ci init writes into the project)."""
-    for name in ("pure", "native"):
-        shutil.copytree(EXAMPLES / name, tmp_path / name)
-    return tmp_path
-
 
 # --- detection ----------------------------------------------------------------------------------------------------
 
@@ -340,131 +246,6 @@ def test_runner_python_is_the_newest_requires_python_allows(requires: str, runne
     assert ci.Project(Path("."), "p", "pure", "", SpecifierSet(requires)).runner_python == runner
     # cibuildwheel runs on the newest Python whatever the project allows (it builds each wheel's own Python)
     assert ci.Project(Path("."), "p", "native", "", SpecifierSet(requires)).runner_python == RUNNER_PYTHONS[0]
-
-
-# --- the matrix ---------------------------------------------------------------------------------------------------
-
-def test_matrix_is_cibuildwheels_identifiers_for_a_requires_python_range(tmp_path: Path) -> None:
-    project = native_project(tmp_path / "p", ">=3.11,<3.14", '[tool.cibuildwheel]\nskip = "*musllinux*"\n')
-    code, out, err = run_cli("ci", "matrix", project)
-    assert code == 0, err
-    assert out.count("\n") == 1  # one line, for $GITHUB_OUTPUT
-    include = json.loads(out)["include"]
-    expected = {
-        *cibuildwheel_ids(project, "linux", "x86_64,aarch64"),
-        *cibuildwheel_ids(project, "macos", "x86_64,arm64"),
-        *cibuildwheel_ids(project, "windows", "AMD64,ARM64"),
-    }
-    assert sorted(e["identifier"] for e in include) == sorted(expected)
-    assert {e["identifier"].split("-")[0] for e in include} == {"cp311", "cp312", "cp313"}
-    assert not any("musllinux" in e["identifier"] for e in include)
-    runners = {(e["identifier"].split("-", 1)[1], e["os"], e["arch"]) for e in include}
-    assert runners == {
-        ("manylinux_x86_64", "ubuntu-24.04", "x86_64"), ("manylinux_aarch64", "ubuntu-24.04-arm", "aarch64"),
-        ("macosx_x86_64", "macos-15-intel", "x86_64"), ("macosx_arm64", "macos-15", "arm64"),
-        ("win_amd64", "windows-2025", "AMD64"), ("win_arm64", "windows-11-arm", "ARM64"),
-    }
-
-
-def test_free_threaded_wheels_only_when_the_project_opts_in(tmp_path: Path) -> None:
-    plain = native_project(tmp_path / "plain", ">=3.13")
-    opted = native_project(tmp_path / "opted", ">=3.13", '[tool.toolkit.ci]\nfree-threaded = true\n')
-    linux = ["--platforms", "linux-x86_64"]
-    ids = {name: [e["identifier"] for e in json.loads(run_cli("ci", "matrix", p, *linux)[1])["include"]]
-           for name, p in (("plain", plain), ("opted", opted))}
-    threaded = [i for i in cibuildwheel_ids(opted, "linux", "x86_64") if i.split("-")[0].endswith("t")]
-    assert threaded and all(i.startswith(("cp314t-", "cp315t-")) for i in threaded)
-    assert sorted(ids["opted"]) == sorted(cibuildwheel_ids(opted, "linux", "x86_64"))
-    assert sorted(ids["plain"]) == sorted(set(ids["opted"]) - set(threaded))
-    assert ids["plain"] == [i for i in ids["opted"] if i not in threaded]
-
-
-FOREIGN_ARCHS = '\n[tool.cibuildwheel.linux]\narchs = ["x86_64", "aarch64", "ppc64le", "i686"]\n'
-
-
-@pytest.mark.parametrize("free_threaded", [False, True])
-def test_matrix_keeps_the_arches_cibuildwheel_is_configured_for(tmp_path: Path, free_threaded: bool) -> None:
-    """msgpack 1.1.0 with four Linux arches: every identifier cibuildwheel would build is in the matrix (it
-    kept 28 of 56: ppc64le and i686 were dropped); a foreign arch runs under QEMU on the x86_64 runner."""
-    project = real_project("msgpack-1.1.0.tar.gz", tmp_path)
-    with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
-        f.write(FOREIGN_ARCHS)
-    flags = ["--free-threaded"] if free_threaded else []
-    code, out, err = run_cli("ci", "matrix", project, *flags)
-    assert code == 0 and err == "", err
-    include = json.loads(out)["include"]
-    linux = [e for e in include if "linux" in e["identifier"]]
-    expected = [i for i in cibuildwheel_ids(project, "linux", "") if free_threaded or not ci.is_free_threaded(i)]
-    assert sorted(e["identifier"] for e in linux) == sorted(expected)
-    assert len(linux) == (72 if free_threaded else 56)
-    assert {e["arch"] for e in linux} == {"x86_64", "aarch64", "ppc64le", "i686"}
-    for e in linux:
-        assert (e["os"], e.get("qemu")) == {"x86_64": ("ubuntu-24.04", None), "i686": ("ubuntu-24.04", None),
-                                            "aarch64": ("ubuntu-24.04-arm", None),
-                                            "ppc64le": ("ubuntu-24.04", "ppc64le")}[e["arch"]], e
-    # the other platforms keep toolkit's default arches (cibuildwheel's `auto` there is the host's)
-    assert {(e["os"], e["arch"]) for e in include if e not in linux} == {
-        ("macos-15-intel", "x86_64"), ("macos-15", "arm64"), ("windows-2025", "AMD64"), ("windows-11-arm", "ARM64")}
-
-
-def test_matrix_follows_cibw_archs_from_the_environment(tmp_path: Path) -> None:
-    """CIBW_ARCHS_LINUX is cibuildwheel's too: the same identifiers as cibuildwheel lists with it."""
-    project = native_project(tmp_path / "p", ">=3.12,<3.14")
-    env = {**os.environ, "CIBW_ARCHS_LINUX": "x86_64 s390x"}
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "ci", "matrix", project, "--platforms", "linux-x86_64"],
-                          capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stderr
-    include = json.loads(proc.stdout)["include"]
-    expected = cibuildwheel_ids(project, "linux", "", {"CIBW_ARCHS_LINUX": "x86_64 s390x"})
-    assert sorted(e["identifier"] for e in include) == sorted(expected)
-    assert {(e["arch"], e["os"], e.get("qemu")) for e in include} == {
-        ("x86_64", "ubuntu-24.04", None), ("s390x", "ubuntu-24.04", "s390x")}
-
-
-def test_archs_that_name_the_host_leave_the_choice_to_the_platforms(tmp_path: Path) -> None:
-    """`archs = ["auto64"]` means each runner's own 64-bit arch: the six default targets, not the plan job's."""
-    project = native_project(tmp_path / "p", ">=3.13,<3.14", '[tool.cibuildwheel]\narchs = ["auto64"]\n')
-    code, out, err = run_cli("ci", "matrix", project)
-    assert code == 0, err
-    assert {e["arch"] for e in json.loads(out)["include"]} == {"x86_64", "aarch64", "arm64", "AMD64", "ARM64"}
-
-
-def test_an_identifier_no_runner_builds_is_left_out_with_a_warning() -> None:
-    warnings: list[str] = []
-    entries = ci.matrix_entries({"linux": ["cp312-manylinux_x86_64", "cp312-manylinux_loongarch64"],
-                                 "windows": ["cp312-win32", "cp313t-win_amd64"]}, False, warnings.append)
-    assert [(e["identifier"], e["os"], e["arch"]) for e in entries] == [
-        ("cp312-manylinux_x86_64", "ubuntu-24.04", "x86_64"), ("cp312-win32", "windows-2025", "x86")]
-    assert warnings == ["left out 1 wheel(s) no GitHub-hosted runner can build: cp312-manylinux_loongarch64"]
-
-
-def test_init_sets_up_qemu_for_a_foreign_arch(tmp_path: Path) -> None:
-    project = real_project("msgpack-1.1.0.tar.gz", tmp_path)
-    with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
-        f.write(FOREIGN_ARCHS)
-    code, out, err = run_cli("ci", "init", project)
-    assert code == 0, err
-    path = project / WORKFLOW
-    lint(path)
-    wheels = load(path)["jobs"]["wheels"]
-    (qemu,) = [s for s in wheels["steps"] if "setup-qemu-action" in s.get("uses", "")]
-    assert qemu["if"] == "matrix.qemu" and qemu["with"]["platforms"] == "${{ matrix.qemu }}"
-    assert wheels["steps"].index(qemu) < wheels["steps"].index(steps_running(wheels, "cibuildwheel")[0])
-
-
-def test_pure_matrix_is_one_entry(examples: Path) -> None:
-    code, out, _ = run_cli("ci", "matrix", examples / "pure")
-    assert code == 0
-    assert json.loads(out) == {"include": [{"os": "ubuntu-24.04", "identifier": "py3-none-any", "arch": "any"}]}
-
-
-def test_matrix_errors_are_one_line(tmp_path: Path) -> None:
-    project = native_project(tmp_path / "p", ">=3.11", '[tool.cibuildwheel]\nbuild = "nothing-*"\n')
-    code, out, err = run_cli("ci", "matrix", project)
-    assert (code, out) == (2, "")
-    assert err.startswith("error: no wheel to build") and err.count("\n") == 2 and "hint: " in err
-    code, _, err = run_cli("ci", "matrix", project, "--platforms", "linux-x86_64,beos-m68k")
-    assert code == 2 and "unknown platform 'beos-m68k'" in err and "Traceback" not in err
 
 
 # --- re-running init: diff, --force, atomic writes ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from test_ci import EXAMPLES, FOREIGN_ARCHS, cibuildwheel_ids, real_project, run_cli
+from ci_support import EXAMPLES, FOREIGN_ARCHS, cibuildwheel_ids, real_project, run_cli
 
 from toolkit import ci
 

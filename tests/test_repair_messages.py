@@ -35,11 +35,8 @@ def test_an_sdist_given_beside_wheels_is_named_as_left_out(tmp_path: Path) -> No
 
 @needs_gcc
 def test_an_import_test_skipped_for_a_missing_dependency_is_said_on_screen(tmp_path: Path) -> None:
-    _wheel, libdir = native_wheel(tmp_path / "src")
-    (ext,) = (tmp_path / "src" / "build").glob("_native*.so")
     # the package imports a dependency the wheel does not hold, as contourpy imports numpy
-    wheel = make_wheel(tmp_path / "dist", "demo", "1.0", str(HOST_TAG),
-                       {"demo/__init__.py": b"import numpy_is_not_here\n", f"demo/{ext.name}": ext})
+    wheel, libdir = _rewrapped(tmp_path, "demo", "1.0", "demo", b"import numpy_is_not_here\n")
     proc = run_toolkit("repair", wheel, "-L", libdir)
     assert proc.returncode == 0, proc.stderr
     (repaired,) = wheel.parent.glob("*manylinux*.whl")
@@ -49,14 +46,20 @@ def test_an_import_test_skipped_for_a_missing_dependency_is_said_on_screen(tmp_p
 
 @needs_gcc
 def test_a_wheel_named_as_pypi_took_it_before_normalization_is_repaired(tmp_path: Path) -> None:
-    _wheel, libdir = native_wheel(tmp_path / "src")
-    (ext,) = (tmp_path / "src" / "build").glob("_native*.so")
     # as MarkupSafe-1.1.1-cp27-cp27mu-manylinux1_x86_64.whl is named on PyPI
-    wheel = make_wheel(tmp_path / "dist", "MarkupSafe", "1.1.1", str(HOST_TAG),
-                       {"markupsafe/__init__.py": b"", f"markupsafe/{ext.name}": ext})
+    wheel, libdir = _rewrapped(tmp_path, "MarkupSafe", "1.1.1", "markupsafe", b"")
     proc = run_toolkit("repair", wheel, "-L", libdir)
     assert proc.returncode == 0, proc.stderr
     (repaired,) = wheel.parent.glob("MarkupSafe-1.1.1-*manylinux*.whl")
     assert proc.stdout.strip() == f"repaired {wheel.name} -> {repaired}  vendored: libdemomath.so.1"
     check = run_toolkit("check", repaired)  # the check stage still says what it says of the name
     assert "N023" in check.stdout
+
+
+def _rewrapped(tmp_path: Path, name: str, version: str, package: str, init: bytes) -> tuple[Path, Path]:
+    """The gcc-built extension of native_wheel() in another wheel: `package` with `init` as its __init__.py."""
+    _wheel, libdir = native_wheel(tmp_path / "src")
+    (ext,) = (tmp_path / "src" / "build").glob("_native*.so")
+    wheel = make_wheel(tmp_path / "dist", name, version, str(HOST_TAG),
+                       {f"{package}/__init__.py": init, f"{package}/{ext.name}": ext})
+    return wheel, libdir

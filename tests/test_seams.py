@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "toolkit"
 STAGES = ("build", "repair", "check", "attest", "publish", "ci", "release")
-COMPOSERS = ("release", "cli")  # they run stages one after another, so they may import them
+COMPOSERS = ("release", "cli", "commands")  # they run stages one after another, so they may import them
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def stage_of(module: str) -> str | None:
     parts = module.split(".")
     if parts[0] != "toolkit" or len(parts) < 2:
         return None
-    return parts[1] if parts[1] in (*STAGES, "cli") else None
+    return parts[1] if parts[1] in (*STAGES, "cli", "commands") else None
 
 
 def crossings(found: Iterator[Import]) -> list[Import]:
