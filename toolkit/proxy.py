@@ -1,5 +1,10 @@
 """Which proxy a request to an index goes through: the environment's HTTPS_PROXY / HTTP_PROXY / ALL_PROXY,
-unless NO_PROXY exempts the index (in every form curl and requests accept). Pure: read by transport.py."""
+unless NO_PROXY exempts the index (in every form curl and requests accept). Pure: read by transport.py.
+
+Written by hand: the standard library's urllib.request.proxy_bypass_environment matches host suffixes only (no
+CIDR range, no IP address against a range, a `:port` entry compared as text), and requests, whose
+should_bypass_proxies does take CIDR, is not a dependency of toolkit (its HTTP client is http.client).
+"""
 
 from __future__ import annotations
 
