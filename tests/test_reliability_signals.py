@@ -137,3 +137,29 @@ def test_a_signal_ends_checks_worker_processes_at_once(tmp_path: Path, command: 
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "stopped by SIGTERM" in one_line_error(err), err
     assert _wait_gone(workers, seconds=5) == []
+
+
+_POOL_INTERRUPTED = """
+import threading, time
+from toolkit._proc import process_pool
+try:
+    with process_pool(2) as pool:
+        futures = [pool.submit(time.sleep, 30) for _ in range(10)]
+        time.sleep(0.5)
+        for f in futures:  # as publish does with those it will not wait for
+            f.cancel()
+        raise KeyboardInterrupt
+except KeyboardInterrupt:
+    pass
+print(sorted(t.name for t in threading.enumerate() if t is not threading.main_thread()))
+"""
+
+
+def test_an_interrupted_pool_leaves_no_thread_to_race_the_exit() -> None:
+    """Unwinding an interrupted pool kills its workers and waits for its manager thread, with no traceback:
+    seen in CI after "stopped by SIGTERM", an OSError (the manager thread closed its wake-up pipe while the
+    exit hook wrote to it) and an InvalidStateError (it failed a future the caller had cancelled)."""
+    proc = subprocess.run([sys.executable, "-c", _POOL_INTERRUPTED], env=toolkit_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.strip() == "[]"  # no executor manager thread left for the exit hook

@@ -323,6 +323,14 @@ def process_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
         pool = _forked_pool(ProcessPoolExecutor, jobs)
         yield pool
     except BaseException:
+        # The order holds off two races in CPython's pool (seen with 3.11), each a traceback at exit:
+        # - shutdown first, while the workers still run: its wake-up makes the manager thread drop the futures
+        #   the caller cancelled (publish cancels those it will not wait for); one still on its books when it
+        #   finds a worker dead gets set_exception and raises InvalidStateError in that thread;
+        # - then the workers die and the manager thread ends; wait for it: left running, it closes its wake-up
+        #   pipe while the interpreter's exit hook writes to that pipe (OSError: Bad file descriptor).
+        # The thread is a private attribute: the pool offers no other handle on it.
+        manager = getattr(pool, "_executor_manager_thread", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         ours = [p for p in multiprocessing.active_children() if p not in before]
@@ -330,6 +338,8 @@ def process_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
             proc.kill()
         for proc in ours:
             proc.join(5)
+        if manager is not None:
+            manager.join(10)
         raise
     pool.shutdown(wait=True)
 
