@@ -207,3 +207,27 @@ def test_a_file_is_hashed_once_a_pinned_hash_is_used_while_the_size_holds(tmp_pa
     assert prepare(wheel, None, False, ("ab" * 32, size + 1)).sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
     prepared = prepare(wheel, None, False)
     assert prepared.problem is None and ("sha256_digest", prepared.sha256) in prepared.form
+
+
+def test_an_sdists_pkg_info_is_found_behind_other_members_and_a_broken_stream_is_named(tmp_path: Path) -> None:
+    """publish reads PKG-INFO through the bounded gzip reader (toolkit/targz.py), as the check stage walks it."""
+    import io
+    import tarfile
+
+    from toolkit.publish.prepare import read_metadata
+
+    sdist = tmp_path / "demo-1.0.tar.gz"
+    pkg_info = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"
+    with tarfile.open(sdist, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in [*((f"demo-1.0/src/m{i}.py", b"x = 1\n" * 500) for i in range(200)),
+                           ("demo-1.0/sub/PKG-INFO", b"not this one"), ("demo-1.0/PKG-INFO", pkg_info)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert read_metadata(sdist) == (pkg_info, "")
+    whole = sdist.read_bytes()
+    sdist.write_bytes(whole[: len(whole) // 2])
+    assert read_metadata(sdist) == (None, "cannot read the archive (the gzip stream is truncated)")
+    sdist.write_bytes(b"PK\x03\x04 not a gzip stream")
+    metadata, why = read_metadata(sdist)
+    assert metadata is None and why.startswith("cannot read the archive (corrupt gzip data")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Protocol
+
+from toolkit.targz import Bytes
 
 # Hand-written: zipfile reads the central directory only and tolerates what PyPI
 # refuses here (prepended data, data descriptors, local/central mismatches).
@@ -22,14 +23,6 @@ EXTRA_ZIP64 = 0x0001
 EXTRA_UNICODE_PATH = 0x7075
 _NO_REPEAT_EXTRAS = {EXTRA_ZIP64, EXTRA_UNICODE_PATH}
 _FF32 = 0xFFFFFFFF
-
-
-class Bytes(Protocol):
-    """The whole file: bytes, or a view that reads the slices asked for."""
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, key: slice, /) -> bytes: ...
 
 
 class Refused(Exception):

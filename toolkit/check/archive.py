@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+from toolkit import targz
 from toolkit.check import _members, _targz, _zipframe
+from toolkit.targz import Bytes
 
 Kind = Literal["file", "dir", "symlink", "hardlink", "device", "fifo", "other"]
-Data = _zipframe.Bytes
+Data = Bytes
 
 REFUSED = "Invalid distribution file. "
 _SEE = "See https://docs.pypi.org/archives for more information"
@@ -43,8 +45,8 @@ _CHUNK = 1 << 20
 # 32 MiB is some 300,000 members, ten times the largest wheels on PyPI.
 CENTRAL_DIRECTORY_MAX = 32 << 20
 
-_inflate_lib = _targz.INFLATE_LIB
-_INFLATE_ERRORS = _targz.INFLATE_ERRORS
+_inflate_lib = targz.INFLATE_LIB
+_INFLATE_ERRORS = targz.INFLATE_ERRORS
 _READ_ERRORS: tuple[type[Exception], ...] = (*_INFLATE_ERRORS, OSError, EOFError, ValueError)
 _METHODS = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 95: "xz", 98: "PPMd"}
 
@@ -334,13 +336,13 @@ class _Zlib:
 
 
 def _open_tar(arch: Archive, report: bool) -> None:
-    if arch._data[:2] != _targz.GZIP_MAGIC:
+    if arch._data[:2] != targz.GZIP_MAGIC:
         if report:
             what = _targz.compression(arch._data[:6])
             arch.add("Z006", BROKEN, f"it is a tar {what}; PyPI takes gzip-compressed tar only")
         return
     try:
-        with _targz.open_stream(arch._data) as (tar, stream):
+        with targz.open_stream(arch._data) as (tar, stream):
             sparse = _walk_tar(arch, tar)
     except Exception as exc:  # tarfile.ReadError, EOFError and zlib errors from a broken stream
         if report:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from toolkit import _fs
+from toolkit import _fs, targz
 from toolkit.gate import Gate
 from toolkit.uploadform import Form, file_form, metadata_form, upload_form
 
@@ -79,7 +79,7 @@ def read_metadata(path: Path) -> tuple[bytes | None, str]:
             with zipfile.ZipFile(path) as zf:
                 member = next(n for n in zf.namelist() if _is_pkg_info(n))
                 return _bounded(zf.open(member)), ""
-        with tarfile.open(path, "r:gz") as tar:
+        with open(path, "rb") as file, targz.open_stream(targz.FileSlices(file.fileno())) as (tar, _):
             for info in tar:
                 if _is_pkg_info(info.name) and info.isfile() and (f := tar.extractfile(info)) is not None:
                     return _bounded(f), ""
