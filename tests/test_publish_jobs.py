@@ -62,13 +62,29 @@ def test_twelve_wheels_go_four_at_a_time_and_the_sdist_after_the_last_answer(tmp
     assert (target / "lanes_pkg" / "__init__.py").read_text() == "build = 12\n"  # the highest build tag
 
 
-def test_jobs_1_sends_one_file_at_a_time(tmp_path: Path, index: Index) -> None:
-    paths = dists(tmp_path, "one_lane_pkg", wheels=3)
+@pytest.mark.parametrize("jobs", [["--jobs", "1"], []], ids=["jobs-1", "default-to-this-machine"])
+def test_jobs_1_sends_one_file_at_a_time(tmp_path: Path, index: Index, jobs: list[str]) -> None:
+    """--jobs 1, and the default to an index on 127.0.0.1 (it shares this machine's cores: lanes only contend)."""
+    paths = dists(tmp_path, "one_lane_pkg_" + str(len(jobs)), wheels=3)
     with FaultProxy(index.url, hold=0.2) as proxy:
-        proc = run_publish("--repository-url", proxy.url, "--jobs", "1", *paths, home=tmp_path, env=creds())
+        proc = run_publish("--repository-url", proxy.url, *jobs, *paths, home=tmp_path, env=creds())
     assert proc.returncode == 0, proc.stderr
     assert proxy.most_in_flight == 1
     assert [r.path for r in proxy.uploads] == ["/"] * 4
+
+
+@pytest.mark.parametrize(("url", "jobs", "lanes"), [
+    ("http://127.0.0.1:8080/", None, 1), ("http://127.1.2.3/legacy/", None, 1), ("http://[::1]:3141/root/dev/", None, 1),
+    ("http://localhost:8080/", None, 1), ("http://LOCALHOST./", None, 1), ("http://index.localhost/", None, 1),
+    ("https://upload.pypi.org/legacy/", None, 4), ("http://192.0.2.2:8080/", None, 4), ("http://[fd00::2]/", None, 4),
+    ("http://localhost.example.org/", None, 4), ("http://127.0.0.1.example.org/", None, 4),
+    ("http://127.0.0.1:8080/", 3, 3), ("https://upload.pypi.org/legacy/", 1, 1),
+])
+def test_the_default_lanes_follow_where_the_index_is(url: str, jobs: int | None, lanes: int) -> None:
+    from toolkit.config import PublishOptions
+    from toolkit.publish.upload import lanes_for
+
+    assert lanes_for(PublishOptions(jobs=jobs), url) == lanes
 
 
 @pytest.mark.parametrize("fault", ["drop-after", "status:500"])

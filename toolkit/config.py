@@ -174,8 +174,9 @@ class PublishOptions:
     retries: int = option(4, "int", "retries of a file after a transient failure (connection lost, 408, 429, 5xx)",
                           metavar="N")
     deadline: float = option(900.0, "float", "seconds one file may take, retries included", metavar="SECONDS")
-    jobs: int = option(4, "int", "wheels uploaded at once, each on its own connection (the sdist follows them); "
-                       "1: one file at a time", flags=("-j", "--jobs"), metavar="N")
+    jobs: int | None = option(None, "int", "wheels uploaded at once, each on its own connection (the sdist follows "
+                              "them; default 4, or 1 to an index on this machine); 1: one file at a time",
+                              flags=("-j", "--jobs"), metavar="N")
 
 
 @dataclass(frozen=True)

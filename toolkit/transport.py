@@ -132,6 +132,19 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+def is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine: localhost (RFC 6761: every *.localhost too), 127.0.0.0/8 or ::1."""
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def without_userinfo(url: str) -> str:
     parts = urlsplit(url)
     if "@" not in parts.netloc:

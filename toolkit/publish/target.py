@@ -183,7 +183,7 @@ def _valid_options(options: PublishOptions) -> None:
         raise ConfigError("--timeout and --deadline must be more than 0 seconds")
     if options.retries < 0:
         raise ConfigError("--retries must be 0 or more")
-    if options.jobs < 1:
+    if options.jobs is not None and options.jobs < 1:
         raise ConfigError("--jobs must be 1 or more", hint="give --jobs 1 to upload one file at a time")
 
 
