@@ -231,3 +231,34 @@ def test_an_sdists_pkg_info_is_found_behind_other_members_and_a_broken_stream_is
     sdist.write_bytes(b"PK\x03\x04 not a gzip stream")
     metadata, why = read_metadata(sdist)
     assert metadata is None and why.startswith("cannot read the archive (corrupt gzip data")
+
+
+def test_an_sdists_pkg_info_from_the_checks_walk_makes_the_same_upload_form(
+        corpus: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With checks on, publish takes an sdist's PKG-INFO from the check's walk of the tar instead of walking it
+    again: on every real sdist the check passes, the upload form is the one `--no-check` builds, and the tar is not
+    walked a second time."""
+    from toolkit.check import gate
+    from toolkit.publish import prepare as prepare_module
+
+    monkeypatch.setenv("TOOLKIT_CACHE_DIR", str(tmp_path / "cache"))  # no remembered verdict: every file is walked
+    walked_again: list[str] = []
+    read_metadata = prepare_module.read_metadata
+
+    def counted(path: Path) -> tuple[bytes | None, str]:
+        walked_again.append(path.name)
+        return read_metadata(path)
+
+    checks = gate()
+    passed = 0
+    for path in sorted(p for p in corpus if p.name.endswith(".tar.gz")):
+        unchecked = prepare_module.prepare(path, None, False)
+        monkeypatch.setattr(prepare_module, "read_metadata", counted)
+        checked = prepare_module.prepare(path, checks, False)
+        monkeypatch.setattr(prepare_module, "read_metadata", read_metadata)
+        if checked.problem is not None:  # refused by the check (the corpus pins a few PyPI refuses)
+            assert checked.problem.startswith("refused by toolkit check: "), checked.problem
+            continue
+        passed += 1
+        assert (checked.form, checked.project, checked.sha256) == (unchecked.form, unchecked.project, unchecked.sha256)
+    assert passed >= 140 and walked_again == []

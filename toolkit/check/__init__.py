@@ -17,13 +17,14 @@ from toolkit.check.report import FileReport, Finding, Report
 from toolkit.config import CheckOptions
 from toolkit.dist import Dist, expand_paths
 from toolkit.errors import ConfigError
-from toolkit.gate import Gate, Refusal
+from toolkit.gate import Gate, MetadataPick, Refusal, UploadGate, Verdict
 from toolkit.reporter import PlainReporter, Reporter
 
 INTERNAL = "K000"  # a rule crashed: a bug of toolkit's, reported as a finding
 UNREADABLE = "K001"  # the file could not be read at all
 _LARGE_FILE = 64 << 20
 _GROUP = 8  # files of one release checked by one worker in a row
+_METADATA_MAX = 16 << 20  # the metadata member publish reads at most (publish/prepare.py)
 
 
 def collect(paths: Sequence[Path | Dist]) -> list[Path]:
@@ -44,24 +45,33 @@ def check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False,
 
     The verdict is remembered by the file's sha256, its name and the rule set (verdicts.py): the same
     bytes are judged once, whichever stage asks. A verdict of a few rules is not the file's: not remembered."""
+    return _check_file(path, ignore, strict, only)[0]
+
+
+def _check_file(path: Path, ignore: Iterable[str] = (), strict: bool = False, only: tuple[str, ...] | None = None,
+                sha256: str | None = None, pick: MetadataPick | None = None) -> tuple[FileReport, bytes | None]:
+    """check_file, given the file's sha256 when the caller has it, and handing back the member `pick` names
+    (as the walk read it) when the file is judged now."""
     from toolkit.check import verdicts
 
     report = FileReport(path)
     if only is not None:
-        return _reported(report, _judge(path, only), ignore, strict)
+        found, kept = _judge(path, only, pick)
+        return _reported(report, found, ignore, strict), kept
     try:
         # Past the cap, hashing costs as much as judging (and a damaged giant is judged from its first bytes).
-        digest = verdicts.file_digest(path) if path.stat().st_size <= verdicts.REMEMBER_MAX else None
+        digest = (sha256 or verdicts.file_digest(path)) if path.stat().st_size <= verdicts.REMEMBER_MAX else None
     except OSError as exc:
         report.findings.append(_unreadable(exc))
-        return report
-    found = verdicts.recall(digest, path.name) if digest else None
-    if found is None:
-        found = _judge(path)
-        # a crash or a read error is not a verdict
-        if digest and not any(f.code in (INTERNAL, UNREADABLE) for f in found):
-            verdicts.remember(digest, path.name, found)
-    return _reported(report, found, ignore, strict)
+        return report, None
+    remembered = verdicts.recall(digest, path.name) if digest else None
+    if remembered is not None:
+        return _reported(report, remembered, ignore, strict), None
+    found, kept = _judge(path, None, pick)
+    # a crash or a read error is not a verdict
+    if digest and not any(f.code in (INTERNAL, UNREADABLE) for f in found):
+        verdicts.remember(digest, path.name, found)
+    return _reported(report, found, ignore, strict), kept
 
 
 def _reported(report: FileReport, found: list[Finding], ignore: Iterable[str], strict: bool) -> FileReport:
@@ -82,7 +92,8 @@ def _unreadable(exc: OSError) -> Finding:
                    load_all()[UNREADABLE].hint)
 
 
-def _judge(path: Path, only: tuple[str, ...] | None = None) -> list[Finding]:
+def _judge(path: Path, only: tuple[str, ...] | None = None,
+           pick: MetadataPick | None = None) -> tuple[list[Finding], bytes | None]:
     from toolkit.check.rules import load
     from toolkit.check.view import DistView
 
@@ -91,7 +102,7 @@ def _judge(path: Path, only: tuple[str, ...] | None = None) -> list[Finding]:
     try:
         view.archive  # noqa: B018 - opened here so that an unreadable file is one finding, not a crash
     except OSError as exc:
-        return [_unreadable(exc)]
+        return [_unreadable(exc)], None
     found: list[Finding] = []
     for code in sorted(rules):
         rule = rules[code]
@@ -104,26 +115,42 @@ def _judge(path: Path, only: tuple[str, ...] | None = None) -> list[Finding]:
         except Exception as exc:  # a bug in a rule must not hide the other findings
             found.append(Finding(INTERNAL, "error", "toolkit", f"rule {code} failed on this file: "
                                  f"{type(exc).__name__}: {exc}", rules[INTERNAL].hint))
+    kept = None
+    if pick is not None and view.archive.format is not None:
+        name = pick([m.name for m in view.archive.members if m.kind == "file"])
+        kept = view.read(name, limit=_METADATA_MAX) if name is not None else None
     view.archive.close()
-    return found
+    return found, kept
 
 
 def refusal(path: Path, options: CheckOptions | None = None, only: tuple[str, ...] | None = None) -> Refusal | None:
     """Why the check stage refuses one file (its first error and how many more), or None; `only`: as check_file."""
     options = options or CheckOptions()
-    errors = check_file(path, options.ignore, options.strict, only).errors
+    return _refusal(check_file(path, options.ignore, options.strict, only))
+
+
+def verdict(path: Path, options: CheckOptions | None = None, *, sha256: str | None = None,
+            metadata: MetadataPick | None = None) -> Verdict:
+    """publish's gate (UploadGate): the refusal, and the member `metadata` picks as the walk read it."""
+    options = options or CheckOptions()
+    report, kept = _check_file(path, options.ignore, options.strict, None, sha256, metadata)
+    return Verdict(_refusal(report), kept)
+
+
+def _refusal(report: FileReport) -> Refusal | None:
+    errors = report.errors
     if not errors:
         return None
     return Refusal(errors[0].code, errors[0].message, errors[0].hint or "", len(errors) - 1)
 
 
-def gate(options: CheckOptions | None = None) -> Gate:
-    """`refusal` with these options, for repair and publish. The rules load now, so that the worker processes
-    publish forks inherit them."""
+def gate(options: CheckOptions | None = None) -> UploadGate:
+    """`verdict` with these options, for publish. The rules load now, so that the worker processes publish forks
+    inherit them."""
     from toolkit.check.rules import load_all
 
     load_all()
-    return functools.partial(refusal, options=options)
+    return functools.partial(verdict, options=options)
 
 
 # The check families of what a repair writes: binaries (B), RECORD (R), the wheel's layout (W), the zip (Z), its

@@ -9,12 +9,13 @@ import os
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from toolkit import _fs, targz
-from toolkit.gate import Gate
+from toolkit.gate import Refusal, UploadGate
 from toolkit.uploadform import Form, file_form, metadata_form, upload_form
 
 
@@ -31,7 +32,7 @@ class Prepared:
     problem: str | None = None
 
 
-def prepare(path: Path, gate: Gate | None, attestations: bool,
+def prepare(path: Path, gate: UploadGate | None, attestations: bool,
             known: tuple[str, int] | None = None) -> Prepared:
     """Hash, check and read one file; every expected failure is a `problem`, never an exception.
 
@@ -49,11 +50,18 @@ def prepare(path: Path, gate: Gate | None, attestations: bool,
         sha256, size = known if known and known[1] == info.st_size else _fs.sha256_file(path)
     except OSError as exc:
         return Prepared(path, problem=f"cannot read the file ({exc.strerror or exc})")
-    if gate is not None and (refusal := _check(path, gate)):
-        return Prepared(path, sha256, size, problem=refusal)
-    metadata, unread = read_metadata(path)
+    metadata: bytes | None = None
+    if gate is not None:
+        # The check walks an sdist's whole tar: it hands back the PKG-INFO this module would pick, which read_metadata
+        # would find only by walking the tar again (a wheel's METADATA is one zip read: read here).
+        verdict = gate(path, sha256=sha256, metadata=_pkg_info if path.name.endswith(".tar.gz") else None)
+        if verdict.refusal is not None:
+            return Prepared(path, sha256, size, problem=_refused(path, verdict.refusal))
+        metadata = verdict.metadata
     if metadata is None:
-        return Prepared(path, sha256, size, problem=unread)
+        metadata, unread = read_metadata(path)
+        if metadata is None:
+            return Prepared(path, sha256, size, problem=unread)
     fields = metadata_form(metadata)
     project = next((v for k, v in fields if k == "name"), "")
     attestation = None
@@ -104,11 +112,13 @@ def _bounded(f: IO[bytes], limit: int = 16 << 20) -> bytes:
     return data
 
 
-def _check(path: Path, gate: Gate) -> str | None:
-    """Why `toolkit check` refuses the file (its first error and how many more), or None."""
-    refused = gate(path)
-    if refused is None:
-        return None
+def _pkg_info(names: Sequence[str]) -> str | None:
+    """Of an sdist's regular files in archive order, the PKG-INFO read_metadata takes: the first in a top folder."""
+    return next((name for name in names if _is_pkg_info(name)), None)
+
+
+def _refused(path: Path, refused: Refusal) -> str:
+    """Why `toolkit check` refuses the file: its first error and how many more."""
     more = f" (and {refused.more} more error(s): run `toolkit check {path.name}`)" if refused.more else ""
     return f"refused by toolkit check: {refused.code} {refused.message}{more}"
 

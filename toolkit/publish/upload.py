@@ -20,7 +20,7 @@ from toolkit._proc import PARALLEL_MIN_BYTES, process_pool
 from toolkit.config import PublishOptions
 from toolkit.dist import Dist, expand_inputs
 from toolkit.errors import PublishError
-from toolkit.gate import Gate
+from toolkit.gate import UploadGate
 from toolkit.publish import answers, index, remote
 from toolkit.publish.lanes import LaneReporter, Lanes
 from toolkit.publish.prepare import Prepared, prepare
@@ -71,7 +71,7 @@ def order(items: Sequence[T]) -> list[T]:
 
 
 def publish(dists: Sequence[Path | Dist], target: Target, options: PublishOptions | None = None, *,
-            gate: Gate | None, reporter: Reporter | None = None, prechecked: bool = False) -> list[UploadResult]:
+            gate: UploadGate | None, reporter: Reporter | None = None, prechecked: bool = False) -> list[UploadResult]:
     """Upload every file; the results say, file by file, what happened (nothing is skipped in silence).
 
     `gate` (toolkit.check.gate(options)) checks each file unless --no-check; None when `prechecked`: the
@@ -165,7 +165,7 @@ def _timeouts(options: PublishOptions) -> transport.Timeouts:
 
 
 @contextmanager
-def _prepared(items: list[Path | Dist], checks: Gate | None, attestations: bool) -> Iterator[list[Future[Prepared]]]:
+def _prepared(items: list[Path | Dist], checks: UploadGate | None, attestations: bool) -> Iterator[list[Future[Prepared]]]:
     """Each file's preparation, started now in upload order, so that the next is ready when the wire is free.
 
     A Dist's sha256 (hashed once, by the stage before, and verified against the file) is not computed again.
