@@ -262,3 +262,27 @@ def test_an_sdists_pkg_info_from_the_checks_walk_makes_the_same_upload_form(
         passed += 1
         assert (checked.form, checked.project, checked.sha256) == (unchecked.form, unchecked.project, unchecked.sha256)
     assert passed >= 140 and walked_again == []
+
+
+def test_a_pkg_info_the_sdist_holds_twice_is_sent_as_no_check_sends_it(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """publish sends the first top-level PKG-INFO; the check's archive reads a name as its last copy: with two,
+    the check hands nothing back and publish reads the tar itself."""
+    import io
+    import tarfile
+
+    from toolkit.check import gate
+    from toolkit.publish.prepare import prepare
+
+    monkeypatch.setenv("TOOLKIT_CACHE_DIR", str(tmp_path / "cache"))
+    sdist = tmp_path / "dupdemo-1.0.tar.gz"
+    head = b"Metadata-Version: 2.1\nName: dupdemo\nVersion: 1.0\nSummary: "
+    with tarfile.open(sdist, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in [("dupdemo-1.0/PKG-INFO", head + b"first\n"), ("dupdemo-1.0/setup.py", b""),
+                           ("dupdemo-1.0/PKG-INFO", head + b"second\n")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    checked, unchecked = prepare(sdist, gate(), False), prepare(sdist, None, False)
+    assert checked.problem is None and unchecked.problem is None, checked.problem
+    assert ("summary", "first") in checked.form and checked.form == unchecked.form

@@ -118,7 +118,9 @@ def _judge(path: Path, only: tuple[str, ...] | None = None,
     kept = None
     if pick is not None and view.archive.format is not None:
         name = pick([m.name for m in view.archive.members if m.kind == "file"])
-        kept = view.read(name, limit=_METADATA_MAX) if name is not None else None
+        # A name the archive holds twice is read by name as its last copy, and the picker meant the first: not handed.
+        if name is not None and sum(m.name == name for m in view.archive.members) == 1:
+            kept = view.read(name, limit=_METADATA_MAX)
     view.archive.close()
     return found, kept
 
