@@ -119,15 +119,25 @@ def open_stream(data: Bytes) -> Iterator[tuple[tarfile.TarFile, Gunzip]]:
 
 
 class FileSlices:
-    """A file's bytes read by slices as the walk asks (os.pread): a reader that stops early (at PKG-INFO)
-    reads only what it went through."""
+    """A file's bytes read by slices as the reader asks (seek and read: os.pread is POSIX only), never mapped
+    (a mapped file that shrinks while it is read kills the process with SIGBUS). A reader that stops early (at
+    PKG-INFO) reads only what it went through. Closed with the file it was given."""
 
-    def __init__(self, fd: int) -> None:
-        self._fd, self._size = fd, os.fstat(fd).st_size
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file, self._size = file, os.fstat(file.fileno()).st_size
 
     def __len__(self) -> int:
         return self._size
 
     def __getitem__(self, key: slice, /) -> bytes:
         start, stop, _ = key.indices(self._size)
-        return os.pread(self._fd, max(0, stop - start), start)
+        if stop <= start or self._file.closed:
+            return b""
+        self._file.seek(start)
+        out = bytearray()
+        while len(out) < stop - start:  # a short read only at the end of a file that shrank
+            chunk = self._file.read(stop - start - len(out))
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import bz2
 import dataclasses
-import os
 import struct
 import tarfile
 import zipfile
@@ -381,13 +380,13 @@ WHOLE_FILE_MAX = 256 << 20
 
 
 class FileView:
-    """A file's bytes, sliced by positional reads: what an mmap gives without mapping (a
-    mapped file that shrinks while it is read kills the process with SIGBUS)."""
+    """A file's bytes: read whole when of usual size (the walk then slices memory, not the disk), else read by
+    slices as asked (targz.FileSlices)."""
 
     def __init__(self, path: Path) -> None:
         self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
-        self._size = os.fstat(self._file.fileno()).st_size
-        # Files of usual size are read whole, once: the walk then slices memory, not the disk.
+        self._slices = targz.FileSlices(self._file)
+        self._size = len(self._slices)
         self._data: bytes | None = None
         if self._size <= WHOLE_FILE_MAX:
             self._data = self._file.read(self._size)
@@ -397,19 +396,7 @@ class FileView:
         return self._size
 
     def __getitem__(self, key: slice) -> bytes:
-        if self._data is not None:
-            return self._data[key]
-        start, stop, _ = key.indices(self._size)
-        if stop <= start or self._file.closed:
-            return b""
-        self._file.seek(start)
-        out = bytearray()
-        while len(out) < stop - start:  # a short read only at the end of a file that shrank
-            chunk = self._file.read(stop - start - len(out))
-            if not chunk:
-                break
-            out += chunk
-        return bytes(out)
+        return self._data[key] if self._data is not None else self._slices[key]
 
     def close(self) -> None:
         self._file.close()

@@ -87,7 +87,7 @@ def read_metadata(path: Path) -> tuple[bytes | None, str]:
             with zipfile.ZipFile(path) as zf:
                 member = next(n for n in zf.namelist() if _is_pkg_info(n))
                 return _bounded(zf.open(member)), ""
-        with open(path, "rb") as file, targz.open_stream(targz.FileSlices(file.fileno())) as (tar, _):
+        with open(path, "rb") as file, targz.open_stream(targz.FileSlices(file)) as (tar, _):
             for info in tar:
                 if _is_pkg_info(info.name) and info.isfile() and (f := tar.extractfile(info)) is not None:
                     return _bounded(f), ""
